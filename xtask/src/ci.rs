@@ -40,5 +40,5 @@ pub(crate) fn ci() -> Result<(), String> {
     )?;
     run("cargo", &["test", "--workspace", "--doc"], &envs)?;
     drop(server);
-    Ok(())
+    crate::k8s::validate()
 }

@@ -4,6 +4,7 @@
 //! is exactly what a developer can run.
 
 mod ci;
+mod k8s;
 mod scim2;
 
 use std::path::{Path, PathBuf};
@@ -14,13 +15,15 @@ usage: cargo xtask <task>
 
 tasks:
   ci      everything .ci/run checks: fmt, clippy, tests (nextest + doctests), and the
-          integration tests against the real scim2-server
+          integration tests against the real scim2-server, and the k8s validation
+  k8s     validates k8s/ against the Kubernetes schemas and renders the kustomization
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::ci(),
+        Some("k8s") => k8s::validate(),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -53,7 +56,7 @@ fn shared_dir() -> PathBuf {
 
 /// Runs a command in the project root, echoing it; an unsuccessful exit is an error.
 fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
-    eprintln!("\n$ {program} {}", args.join(" "));
+    eprintln!("\n$ {program} {}", short(args));
     let status = Command::new(program)
         .args(args)
         .envs(envs.iter().copied())
@@ -63,6 +66,17 @@ fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+        Err(format!("`{program} {}` failed ({status})", short(args)))
     }
+}
+
+/// The arguments as echoed: an inline script shows as its first line only.
+fn short(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| match a.trim().lines().next() {
+            Some(first) if a.contains('\n') => format!("'{first} …'"),
+            _ => (*a).to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

