@@ -6,7 +6,11 @@ use crate::scim2::Scim2Server;
 pub(crate) fn ci() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--check"], &[])?;
     // dependency policy (deny.toml); advisories need the network, so they are not checked here
-    run("cargo", &["deny", "check", "bans", "licenses", "sources"], &[])?;
+    run(
+        "cargo",
+        &["deny", "check", "bans", "licenses", "sources"],
+        &[],
+    )?;
     run(
         "cargo",
         &[
