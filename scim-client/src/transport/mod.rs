@@ -1,0 +1,49 @@
+//! Generic HTTP plumbing shared by this crate and other API clients in the workspace
+//! (`activate-client` reuses it): retry policy with full-jitter exponential backoff,
+//! `Retry-After` parsing, request pacing and request accounting.
+//!
+//! Nothing in this module knows about SCIM. The pieces are deliberately small and
+//! independent so that a client can combine them in its own request loop:
+//!
+//! ```
+//! use std::time::Duration;
+//! use scim_client::transport::{Pacer, RequestStats, RetryPolicy};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let policy = RetryPolicy::default()
+//!     .with_max_attempts(4)
+//!     .with_total_budget(Duration::from_secs(30));
+//! let pacer = Pacer::new(8, Some(20.0)); // 8 in flight, at most 20 requests per second
+//! let stats = RequestStats::new();
+//!
+//! let mut retry = policy.start();
+//! loop {
+//!     let _permit = pacer.acquire().await;
+//!     // ... send the request here; pretend the server answered 503 once, then 200
+//!     let status = if retry.retries() == 0 { 503 } else { 200 };
+//!     stats.record_response("GET", status, 0, 120);
+//!     if !RetryPolicy::is_retryable_status(status) {
+//!         break;
+//!     }
+//!     match retry.next_delay(None) {
+//!         Some(delay) => {
+//!             stats.record_retry();
+//!             tokio::time::sleep(delay).await;
+//!         }
+//!         None => break, // attempts or time budget exhausted: report the last error
+//!     }
+//! }
+//! let snap = stats.snapshot();
+//! assert_eq!(snap.requests, 2);
+//! assert_eq!(snap.retries, 1);
+//! assert_eq!(snap.count("GET", 503), 1);
+//! # }
+//! ```
+
+mod pacer;
+mod retry;
+mod stats;
+
+pub use pacer::{Pacer, PacerPermit};
+pub use retry::{RetryBudget, RetryPolicy, retry_after, retry_after_at};
+pub use stats::{RequestStats, StatsSnapshot};
