@@ -1,10 +1,42 @@
 //! `scim-diff`: the reconciler core of `pw-activate-scim-sync`.
 //!
-//! It turns what the identity source says ([`source::SourceSnapshot`]) and what the SCIM
-//! target holds into a plan of changes. It performs no I/O: fetching and applying happen at
-//! the edges, behind traits.
+//! It turns what the identity source says ([`SourceSnapshot`]) and what the SCIM target holds
+//! ([`ObservedState`]) into a [`Plan`] of changes under a [`Policy`], and applies a plan
+//! through the [`Target`] trait. It performs no I/O and depends on no HTTP client and no async
+//! runtime: fetching and applying happen at the edges, behind traits.
 //!
-//! The planning engine arrives with issue #3; today this crate defines the source snapshot
-//! that `activate-client` produces and that the ACTIVATE export file stores.
+//! ```
+//! use scim_diff::{plan, ObservedState, Policy, SourceSnapshot};
+//!
+//! let source = SourceSnapshot::from_json(
+//!     r#"{"users":[{"username":"Ada","email":"ada@example.org","name":"Ada Lovelace"}],
+//!         "groups":[{"id":"g1","name":"hpc","members":["Ada"]}]}"#,
+//! ).unwrap();
+//! let plan = plan(&source, &ObservedState::default(), &Policy::default());
+//! assert!(plan.refusal.is_none());
+//! let kinds: Vec<&str> = plan.operations.iter().map(|op| op.kind()).collect();
+//! assert_eq!(kinds, ["create_user", "create_group", "update_members"]);
+//! assert_eq!(plan.operations[0].external_id(), "pw-activate:user:ada");
+//! println!("{}", plan.render_table());
+//! ```
+//!
+//! Invariants: a record whose `externalId` lacks [`Policy::external_id_prefix`] is never
+//! written; users are never deleted (deactivated, and reactivated with the same SCIM id);
+//! plans are deterministic; a plan exceeding a blast-radius limit is refused as a value
+//! ([`Plan::refusal`]) and [`apply()`] performs no write for it.
 
+pub mod observed;
+pub mod plan;
+pub mod policy;
+pub mod projection;
 pub mod source;
+pub mod ssh;
+
+pub use observed::{Name, ObservedGroup, ObservedState, ObservedUser};
+pub use plan::{
+    Conflict, ConflictKind, MemberRef, Operation, Plan, Refusal, RefusalKind, RefusalReason,
+    UserChanges, Warning, plan,
+};
+pub use policy::{Policy, UsernameFrom};
+pub use projection::{DesiredGroup, DesiredUser};
+pub use source::{SourceGroup, SourceSnapshot, SourceUser};

@@ -1,0 +1,117 @@
+//! The [`Policy`]: every knob that changes what the engine plans.
+
+use serde::{Deserialize, Serialize};
+
+/// The default `externalId` prefix that marks a SCIM record as owned by this syncer.
+pub const DEFAULT_EXTERNAL_ID_PREFIX: &str = "pw-activate:";
+
+/// Default for [`Policy::max_deactivations`]: more deactivations than this in one run are refused.
+pub const DEFAULT_MAX_DEACTIVATIONS: usize = 25;
+
+/// Default for [`Policy::max_deactivation_percent`]: deactivating more than this percentage of
+/// the active managed users in one run is refused (once more than
+/// [`DEACTIVATION_PERCENT_GRACE`] users would be deactivated).
+pub const DEFAULT_MAX_DEACTIVATION_PERCENT: u32 = 20;
+
+/// The percentage limit only applies when a plan deactivates more than this many users, so a
+/// small organisation can still lose a member or two without an override.
+pub const DEACTIVATION_PERCENT_GRACE: usize = 3;
+
+/// Default for [`Policy::max_membership_removals`]: more membership removals than this in one
+/// run are refused.
+pub const DEFAULT_MAX_MEMBERSHIP_REMOVALS: usize = 250;
+
+/// Default for [`Policy::max_members_per_patch`] (AWS caps a membership PATCH at 100 changes).
+pub const DEFAULT_MAX_MEMBERS_PER_PATCH: usize = 100;
+
+/// Where a SCIM `userName` comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsernameFrom {
+    /// The user's email address (default: CoreWeave matches SCIM users to SAML logins by
+    /// email). A user without an email falls back to the ACTIVATE username, with a warning.
+    #[default]
+    Email,
+    /// The ACTIVATE username.
+    Username,
+}
+
+/// Everything that changes what [`plan`](crate::plan()) decides. `Policy::default()` is the
+/// documented, safe configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Policy {
+    /// Records whose `externalId` starts with this prefix are owned by the syncer; every other
+    /// record is never written. Default [`DEFAULT_EXTERNAL_ID_PREFIX`].
+    pub external_id_prefix: String,
+    /// Where `userName` comes from. Default [`UsernameFrom::Email`].
+    pub username_from: UsernameFrom,
+    /// Group scope (`ACTIVATE_SYNC_GROUPS`): `None` syncs every group and every active user;
+    /// `Some(names)` syncs only the groups with exactly these names and only the users who are
+    /// members of at least one of them. Names matching no group produce a warning.
+    pub sync_groups: Option<Vec<String>>,
+    /// Plan user creates, updates, reactivations and deactivations. Default `true`.
+    pub enable_user_sync: bool,
+    /// Plan group creates, renames and membership changes. Default `true`.
+    pub enable_group_sync: bool,
+    /// Keep members of managed groups that the syncer does not manage (default `false`:
+    /// they are removed).
+    pub allow_non_provisioned_users: bool,
+    /// Refuse a plan with more deactivations than this (`None`: no count limit).
+    /// Default [`DEFAULT_MAX_DEACTIVATIONS`].
+    pub max_deactivations: Option<usize>,
+    /// Refuse a plan deactivating more than this percentage of the active managed users
+    /// (`None`: no percentage limit). Default [`DEFAULT_MAX_DEACTIVATION_PERCENT`]; only
+    /// applies above [`DEACTIVATION_PERCENT_GRACE`] deactivations.
+    pub max_deactivation_percent: Option<u32>,
+    /// Refuse a plan with more membership removals than this (`None`: no limit).
+    /// Default [`DEFAULT_MAX_MEMBERSHIP_REMOVALS`].
+    pub max_membership_removals: Option<usize>,
+    /// One-run override of every blast-radius limit (and of the empty-source refusal).
+    /// Default `false`.
+    pub allow_mass_changes: bool,
+    /// Most membership changes (adds + removes) in one operation. Default
+    /// [`DEFAULT_MAX_MEMBERS_PER_PATCH`]; `0` is treated as `1`.
+    pub max_members_per_patch: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            external_id_prefix: DEFAULT_EXTERNAL_ID_PREFIX.to_owned(),
+            username_from: UsernameFrom::Email,
+            sync_groups: None,
+            enable_user_sync: true,
+            enable_group_sync: true,
+            allow_non_provisioned_users: false,
+            max_deactivations: Some(DEFAULT_MAX_DEACTIVATIONS),
+            max_deactivation_percent: Some(DEFAULT_MAX_DEACTIVATION_PERCENT),
+            max_membership_removals: Some(DEFAULT_MAX_MEMBERSHIP_REMOVALS),
+            allow_mass_changes: false,
+            max_members_per_patch: DEFAULT_MAX_MEMBERS_PER_PATCH,
+        }
+    }
+}
+
+impl Policy {
+    /// Whether an `externalId` marks a record this syncer owns.
+    pub fn is_managed(&self, external_id: Option<&str>) -> bool {
+        // An empty prefix would claim every record; never treat that as ownership.
+        !self.external_id_prefix.is_empty()
+            && external_id.is_some_and(|e| e.starts_with(&self.external_id_prefix))
+    }
+
+    /// The `externalId` of an ACTIVATE user: `<prefix>user:<username lowercased>`.
+    pub fn user_external_id(&self, username: &str) -> String {
+        format!(
+            "{}user:{}",
+            self.external_id_prefix,
+            username.to_lowercase()
+        )
+    }
+
+    /// The `externalId` of an ACTIVATE group: `<prefix>group:<id>`.
+    pub fn group_external_id(&self, group_id: &str) -> String {
+        format!("{}group:{}", self.external_id_prefix, group_id)
+    }
+}

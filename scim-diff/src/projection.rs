@@ -1,0 +1,319 @@
+//! The projection: a [`SourceSnapshot`] under a [`Policy`] becomes the desired SCIM state.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::observed::Name;
+use crate::plan::{Conflict, ConflictKind, Warning};
+use crate::policy::{Policy, UsernameFrom};
+use crate::source::SourceSnapshot;
+use crate::ssh::normalize_keys;
+
+/// A user as the target should hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredUser {
+    /// `<prefix>user:<username lowercased>`.
+    pub external_id: String,
+    /// `userName` (the email by default, or the ACTIVATE username).
+    pub user_name: String,
+    /// `displayName`: the name, or the username when there is none.
+    pub display_name: String,
+    /// `name` (formatted, given/family split best-effort).
+    #[serde(default)]
+    pub name: Name,
+    /// `emails`: zero or one value, written as primary, type work.
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// Normalised SSH key lines, sorted; `None`: unknown, leave the target's keys alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_keys: Option<Vec<String>>,
+}
+
+/// A group as the target should hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredGroup {
+    /// `<prefix>group:<ACTIVATE group id>`.
+    pub external_id: String,
+    /// `displayName`: the ACTIVATE group name, exactly.
+    pub display_name: String,
+    /// `externalId`s of the members (synced, active users), sorted.
+    pub members: Vec<String>,
+}
+
+/// The projected source: desired users and groups, sorted by `externalId`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desired {
+    /// Desired users, sorted by `externalId`, unique `externalId` and `userName`.
+    pub users: Vec<DesiredUser>,
+    /// Desired groups, sorted by `externalId`, unique `externalId` and `displayName`.
+    pub groups: Vec<DesiredGroup>,
+    /// Source records that cannot be synced as they are.
+    pub conflicts: Vec<Conflict>,
+    /// Things an operator should know.
+    pub warnings: Vec<Warning>,
+}
+
+/// Splits a full name into (given, family), best-effort: the last word is the family name.
+pub fn split_name(full: &str) -> (Option<String>, Option<String>) {
+    let words: Vec<&str> = full.split_whitespace().collect();
+    match words.as_slice() {
+        [] => (None, None),
+        [one] => (Some((*one).to_owned()), None),
+        [given @ .., family] => (Some(given.join(" ")), Some((*family).to_owned())),
+    }
+}
+
+fn non_blank(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Projects a snapshot into the desired SCIM state.
+///
+/// `holder_of_user_name` answers "which `externalId` holds this lowercased `userName` in the
+/// target now": among source users that would share a `userName`, the current holder wins
+/// (otherwise the smallest `externalId`) and the others become conflicts.
+pub fn project(
+    source: &SourceSnapshot,
+    policy: &Policy,
+    holder_of_user_name: &dyn Fn(&str) -> Option<String>,
+) -> Desired {
+    let mut out = Desired::default();
+
+    // Groups in scope (exact names).
+    let scoped_groups: Vec<&crate::source::SourceGroup> = match &policy.sync_groups {
+        None => source.groups.iter().collect(),
+        Some(names) => {
+            let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+            let present: BTreeSet<&str> = source.groups.iter().map(|g| g.name.as_str()).collect();
+            for name in wanted.difference(&present) {
+                out.warnings.push(Warning::new(
+                    format!("group-scope:{name}"),
+                    format!("sync_groups names {name:?}, which matches no ACTIVATE group"),
+                ));
+            }
+            source
+                .groups
+                .iter()
+                .filter(|g| wanted.contains(g.name.as_str()))
+                .collect()
+        }
+    };
+
+    // Active users by external id; duplicates (usernames differing in case) are conflicts.
+    let mut by_ext: BTreeMap<String, Vec<&crate::source::SourceUser>> = BTreeMap::new();
+    for u in source.users.iter().filter(|u| u.active) {
+        by_ext
+            .entry(policy.user_external_id(&u.username))
+            .or_default()
+            .push(u);
+    }
+    let in_scope: Option<BTreeSet<String>> = policy.sync_groups.as_ref().map(|_| {
+        scoped_groups
+            .iter()
+            .flat_map(|g| g.members.iter())
+            .map(|m| policy.user_external_id(m))
+            .collect()
+    });
+
+    let mut candidates: Vec<DesiredUser> = Vec::with_capacity(by_ext.len());
+    for (ext, mut users) in by_ext {
+        if in_scope.as_ref().is_some_and(|s| !s.contains(&ext)) {
+            continue;
+        }
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        if users.len() > 1 {
+            let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+            out.conflicts.push(Conflict::new(
+                ext.clone(),
+                ConflictKind::DuplicateExternalId,
+                format!(
+                    "ACTIVATE usernames {names:?} map to one externalId; none of them is synced"
+                ),
+            ));
+            continue;
+        }
+        let u = users[0];
+        let email = non_blank(u.email.as_deref()).map(str::to_owned);
+        let user_name = match (policy.username_from, &email) {
+            (UsernameFrom::Email, Some(e)) => e.clone(),
+            (UsernameFrom::Email, None) => {
+                out.warnings.push(Warning::new(
+                    ext.clone(),
+                    format!(
+                        "user {} has no email; userName falls back to the ACTIVATE username",
+                        u.username
+                    ),
+                ));
+                u.username.clone()
+            }
+            (UsernameFrom::Username, _) => u.username.clone(),
+        };
+        let full = non_blank(u.name.as_deref());
+        let (given, family) = full.map(split_name).unwrap_or((None, None));
+        let ssh_keys = u.ssh_keys.as_ref().map(|lines| {
+            let (keys, invalid) = normalize_keys(lines);
+            for (line, err) in invalid {
+                out.warnings.push(Warning::new(
+                    ext.clone(),
+                    format!(
+                        "user {}: SSH key on line {line} is not a valid OpenSSH public key ({err}); it is skipped",
+                        u.username
+                    ),
+                ));
+            }
+            keys.iter().map(|k| k.line()).collect::<Vec<_>>()
+        });
+        candidates.push(DesiredUser {
+            external_id: ext,
+            user_name,
+            display_name: full.unwrap_or(&u.username).to_owned(),
+            name: Name {
+                formatted: full.map(str::to_owned),
+                given_name: given,
+                family_name: family,
+            },
+            emails: email.into_iter().collect(),
+            ssh_keys,
+        });
+    }
+
+    // userName uniqueness among source users (case-insensitive, as on the server).
+    let mut by_user_name: HashMap<String, Vec<usize>> = HashMap::with_capacity(candidates.len());
+    for (i, c) in candidates.iter().enumerate() {
+        by_user_name
+            .entry(c.user_name.to_lowercase())
+            .or_default()
+            .push(i);
+    }
+    let mut dropped = vec![false; candidates.len()];
+    let mut dup_names: Vec<(&String, &Vec<usize>)> =
+        by_user_name.iter().filter(|(_, v)| v.len() > 1).collect();
+    dup_names.sort();
+    for (lower, idxs) in dup_names {
+        let holder = holder_of_user_name(lower);
+        let winner = idxs
+            .iter()
+            .copied()
+            .find(|&i| holder.as_deref() == Some(candidates[i].external_id.as_str()))
+            .unwrap_or(idxs[0]); // candidates are sorted by externalId
+        for &i in idxs {
+            if i != winner {
+                dropped[i] = true;
+                out.conflicts.push(Conflict::new(
+                    candidates[i].external_id.clone(),
+                    ConflictKind::DuplicateUserName,
+                    format!(
+                        "userName {:?} is also the userName of {}, which is synced instead",
+                        candidates[i].user_name, candidates[winner].external_id
+                    ),
+                ));
+            }
+        }
+    }
+    out.users = candidates
+        .into_iter()
+        .zip(dropped)
+        .filter_map(|(c, d)| (!d).then_some(c))
+        .collect();
+
+    // Groups: members are synced, active users; duplicate ids or names are conflicts.
+    let synced: HashMap<&str, ()> = out
+        .users
+        .iter()
+        .map(|u| (u.external_id.as_str(), ()))
+        .collect();
+    let inactive: BTreeSet<String> = source
+        .users
+        .iter()
+        .filter(|u| !u.active)
+        .map(|u| policy.user_external_id(&u.username))
+        .collect();
+    let conflicted: BTreeSet<String> = out
+        .conflicts
+        .iter()
+        .map(|c| c.external_id.clone())
+        .collect();
+    let mut groups: BTreeMap<String, Vec<&crate::source::SourceGroup>> = BTreeMap::new();
+    for g in scoped_groups {
+        groups
+            .entry(policy.group_external_id(&g.id))
+            .or_default()
+            .push(g);
+    }
+    let mut desired_groups = Vec::with_capacity(groups.len());
+    for (ext, gs) in groups {
+        if gs.len() > 1 {
+            out.conflicts.push(Conflict::new(
+                ext,
+                ConflictKind::DuplicateExternalId,
+                format!("{} ACTIVATE groups share this id; none is synced", gs.len()),
+            ));
+            continue;
+        }
+        let g = gs[0];
+        let mut members: Vec<String> = Vec::with_capacity(g.members.len());
+        for m in &g.members {
+            let mext = policy.user_external_id(m);
+            if synced.contains_key(mext.as_str()) {
+                members.push(mext);
+            } else if !inactive.contains(&mext) && !conflicted.contains(mext.as_str()) {
+                out.warnings.push(Warning::new(
+                    ext.clone(),
+                    format!(
+                        "group {:?}: member {m:?} is not an ACTIVATE user; skipped",
+                        g.name
+                    ),
+                ));
+            }
+        }
+        members.sort_unstable();
+        members.dedup();
+        desired_groups.push(DesiredGroup {
+            external_id: ext,
+            display_name: g.name.clone(),
+            members,
+        });
+    }
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, g) in desired_groups.iter().enumerate() {
+        by_name.entry(g.display_name.as_str()).or_default().push(i);
+    }
+    let mut gdropped = vec![false; desired_groups.len()];
+    for idxs in by_name.values().filter(|v| v.len() > 1) {
+        for &i in &idxs[1..] {
+            gdropped[i] = true;
+            out.conflicts.push(Conflict::new(
+                desired_groups[i].external_id.clone(),
+                ConflictKind::DuplicateDisplayName,
+                format!(
+                    "group name {:?} is also the name of {}, which is synced instead",
+                    desired_groups[i].display_name, desired_groups[idxs[0]].external_id
+                ),
+            ));
+        }
+    }
+    out.groups = desired_groups
+        .into_iter()
+        .zip(gdropped)
+        .filter_map(|(g, d)| (!d).then_some(g))
+        .collect();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_best_effort() {
+        assert_eq!(split_name(""), (None, None));
+        assert_eq!(split_name("Ada"), (Some("Ada".into()), None));
+        assert_eq!(
+            split_name("Ada  King Lovelace"),
+            (Some("Ada King".into()), Some("Lovelace".into()))
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! SSH public key normalisation (parsed with the `ssh-key` crate, never with a regex).
+
+use std::str::FromStr;
+
+/// One parsed OpenSSH public key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NormalizedKey {
+    /// `"<type> <base64>"`: what two keys are compared by.
+    pub key: String,
+    /// The comment (kept when writing, never compared); may be empty.
+    pub comment: String,
+}
+
+impl NormalizedKey {
+    /// Parses one `authorized_keys` line (options, if any, are dropped).
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let entry =
+            ssh_key::authorized_keys::Entry::from_str(line.trim()).map_err(|e| e.to_string())?;
+        let mut key = entry.public_key().clone();
+        let comment = key.comment().trim().to_owned();
+        key.set_comment("");
+        let bare = key.to_openssh().map_err(|e| e.to_string())?;
+        Ok(Self {
+            key: bare.trim().to_owned(),
+            comment,
+        })
+    }
+
+    /// The line to write: `"<type> <base64> <comment>"` (no trailing space without a comment).
+    pub fn line(&self) -> String {
+        if self.comment.is_empty() {
+            self.key.clone()
+        } else {
+            format!("{} {}", self.key, self.comment)
+        }
+    }
+}
+
+/// Parses, normalises, de-duplicates (by type and base64, keeping the first comment seen)
+/// and sorts a user's key lines. Blank and `#` lines are skipped; each invalid line is
+/// returned as `(line number, error)` (1-based).
+pub fn normalize_keys(lines: &[String]) -> (Vec<NormalizedKey>, Vec<(usize, String)>) {
+    let mut keys: Vec<NormalizedKey> = Vec::with_capacity(lines.len());
+    let mut invalid = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        match NormalizedKey::parse(t) {
+            Ok(k) => {
+                if !keys.iter().any(|seen| seen.key == k.key) {
+                    keys.push(k);
+                }
+            }
+            Err(e) => invalid.push((i + 1, e)),
+        }
+    }
+    keys.sort_by(|a, b| a.key.cmp(&b.key));
+    (keys, invalid)
+}
+
+/// The comparison form of keys the target holds: the `"<type> <base64>"` of each line that
+/// parses (a line that does not parse is compared as written), sorted and de-duplicated.
+pub fn comparable_target_keys(lines: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            NormalizedKey::parse(l)
+                .map(|k| k.key)
+                .unwrap_or_else(|_| l.trim().to_owned())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
+    #[test]
+    fn comment_is_kept_but_not_compared_and_duplicates_collapse() {
+        let lines = vec![
+            format!("{ED} ada@laptop"),
+            String::new(),
+            "# a comment line".into(),
+            format!("  {ED}   other-comment  "),
+            "ssh-rsa not-base64!!".into(),
+        ];
+        let (keys, invalid) = normalize_keys(&lines);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].key, ED);
+        assert_eq!(keys[0].line(), format!("{ED} ada@laptop"));
+        assert_eq!(invalid.len(), 1);
+        assert_eq!(invalid[0].0, 5, "line numbers are 1-based");
+        assert_eq!(
+            comparable_target_keys(&[format!("{ED} x")]),
+            vec![ED.to_owned()]
+        );
+    }
+
+    #[test]
+    fn options_are_dropped() {
+        let k = NormalizedKey::parse(&format!("no-pty {ED} c")).unwrap();
+        assert_eq!(k.key, ED);
+        assert_eq!(k.comment, "c");
+    }
+}

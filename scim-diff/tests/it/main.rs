@@ -1,0 +1,5 @@
+//! The integration tests of `scim-diff`, in one binary (one link).
+#![allow(missing_docs, unreachable_pub)]
+
+mod common;
+mod plan;

@@ -1,0 +1,666 @@
+//! Scenario tests of `plan()`.
+
+use scim_diff::{ConflictKind, MemberRef, Operation, Policy, RefusalKind, UsernameFrom, plan};
+
+use crate::common::*;
+
+fn kinds(p: &scim_diff::Plan) -> Vec<(&'static str, String)> {
+    p.operations
+        .iter()
+        .map(|o| (o.kind(), o.external_id().to_owned()))
+        .collect()
+}
+
+#[test]
+fn fresh_target_creates_users_groups_and_members_in_order() {
+    let mut ada = su("Ada");
+    ada.name = Some("Ada King Lovelace".into());
+    let mut bob = su("bob");
+    bob.email = None;
+    let mut carl = su("carl");
+    carl.active = false;
+    let s = snapshot(
+        vec![carl, bob, ada],
+        vec![sg("g1", "hpc", &["Ada", "bob", "carl"])],
+    );
+    let p = plan(&s, &observed(vec![], vec![]), &Policy::default());
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ("create_user", "pw-activate:user:ada".to_owned()),
+            ("create_user", "pw-activate:user:bob".to_owned()),
+            ("create_group", "pw-activate:group:g1".to_owned()),
+            ("update_members", "pw-activate:group:g1".to_owned()),
+        ]
+    );
+    let Operation::CreateUser(u) = &p.operations[0] else {
+        panic!()
+    };
+    assert_eq!(u.user_name, "ada@example.org");
+    assert_eq!(u.display_name, "Ada King Lovelace");
+    assert_eq!(u.name.given_name.as_deref(), Some("Ada King"));
+    assert_eq!(u.name.family_name.as_deref(), Some("Lovelace"));
+    assert_eq!(u.name.formatted.as_deref(), Some("Ada King Lovelace"));
+    assert_eq!(u.emails, vec!["ada@example.org".to_owned()]);
+    let Operation::CreateUser(b) = &p.operations[1] else {
+        panic!()
+    };
+    assert_eq!(b.user_name, "bob", "no email: falls back to the username");
+    assert_eq!(b.display_name, "bob");
+    assert!(b.emails.is_empty());
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.record == "pw-activate:user:bob")
+    );
+    let Operation::UpdateMembers {
+        id, add, remove, ..
+    } = &p.operations[3]
+    else {
+        panic!()
+    };
+    assert_eq!(id, &None);
+    assert!(remove.is_empty());
+    assert_eq!(
+        add,
+        &vec![
+            MemberRef {
+                id: None,
+                external_id: Some("pw-activate:user:ada".into())
+            },
+            MemberRef {
+                id: None,
+                external_id: Some("pw-activate:user:bob".into())
+            },
+        ],
+        "inactive carl is not a member"
+    );
+    assert!(p.conflicts.is_empty() && p.refusal.is_none());
+}
+
+#[test]
+fn username_policy_switch() {
+    let s = snapshot(vec![su("Ada")], vec![]);
+    let policy = Policy {
+        username_from: UsernameFrom::Username,
+        ..Policy::default()
+    };
+    let p = plan(&s, &observed(vec![], vec![]), &policy);
+    let Operation::CreateUser(u) = &p.operations[0] else {
+        panic!()
+    };
+    assert_eq!(u.user_name, "Ada");
+    assert_eq!(u.external_id, "pw-activate:user:ada");
+}
+
+#[test]
+fn in_sync_target_gives_an_empty_plan_and_user_name_case_is_not_a_change() {
+    let s = snapshot(vec![su("ada")], vec![sg("g1", "hpc", &["ada"])]);
+    let mut o = ou("u1", "ada");
+    o.user_name = "ADA@example.org".into();
+    let p = plan(
+        &s,
+        &observed(vec![o], vec![og("G1", "g1", "hpc", &["u1"])]),
+        &Policy::default(),
+    );
+    assert!(p.is_empty(), "{}", p.render_table());
+}
+
+#[test]
+fn removed_and_disabled_users_are_deactivated_last_and_returning_users_reactivated() {
+    let mut bob = su("bob");
+    bob.active = false;
+    let mut ada = su("ada");
+    ada.name = Some("Ada".into());
+    let s = snapshot(vec![ada, bob, su("dan")], vec![]);
+    let mut inactive_ada = ou("u1", "ada");
+    inactive_ada.active = false;
+    let o = observed(
+        vec![
+            inactive_ada,
+            ou("u2", "bob"),
+            ou("u3", "carl"),
+            ou("u4", "dan"),
+        ],
+        vec![],
+    );
+    let p = plan(&s, &o, &Policy::default());
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ("reactivate_user", "pw-activate:user:ada".to_owned()),
+            ("deactivate_user", "pw-activate:user:bob".to_owned()),
+            ("deactivate_user", "pw-activate:user:carl".to_owned()),
+        ]
+    );
+    let Operation::ReactivateUser { id, changes, .. } = &p.operations[0] else {
+        panic!()
+    };
+    assert_eq!(id, "u1", "same SCIM id");
+    assert_eq!(changes.attributes(), vec!["displayName", "name"]);
+    let Operation::DeactivateUser { id, .. } = &p.operations[2] else {
+        panic!()
+    };
+    assert_eq!(id, "u3");
+}
+
+#[test]
+fn unmanaged_records_are_never_written_and_their_user_name_is_a_conflict() {
+    let s = snapshot(
+        vec![su("ada"), su("bob")],
+        vec![sg("g1", "admin", &["ada"])],
+    );
+    let mut foreign = ou("x1", "ada");
+    foreign.external_id = Some("okta:ada".into());
+    let mut no_ext = ou("x2", "zed");
+    no_ext.external_id = None;
+    no_ext.active = true;
+    let mut foreign_group = og("xg", "g1", "admin", &["x1", "x2"]);
+    foreign_group.external_id = None;
+    let p = plan(
+        &s,
+        &observed(vec![foreign, no_ext], vec![foreign_group]),
+        &Policy::default(),
+    );
+    assert_eq!(
+        kinds(&p),
+        vec![("create_user", "pw-activate:user:bob".to_owned())],
+        "no create for ada (userName held), nothing on x1/x2/xg, admin group name held"
+    );
+    let kinds_c: Vec<_> = p
+        .conflicts
+        .iter()
+        .map(|c| (c.external_id.as_str(), c.kind))
+        .collect();
+    assert_eq!(
+        kinds_c,
+        vec![
+            ("pw-activate:group:g1", ConflictKind::DisplayNameTaken),
+            ("pw-activate:user:ada", ConflictKind::UserNameTaken),
+        ]
+    );
+    assert!(p.conflicts[1].message.contains("unmanaged user id x1"));
+}
+
+#[test]
+fn a_record_with_the_right_external_id_shape_but_no_prefix_is_ignored() {
+    let s = snapshot(vec![], vec![]);
+    let mut o = ou("u1", "ada");
+    o.external_id = Some("other:user:ada".into());
+    let p = plan(&s, &observed(vec![o], vec![]), &Policy::default());
+    assert!(p.is_empty() && p.refusal.is_none());
+}
+
+#[test]
+fn duplicate_managed_external_ids_are_left_alone() {
+    let s = snapshot(vec![su("ada")], vec![]);
+    let mut twin = ou("u2", "ada");
+    twin.user_name = "ada2@example.org".into();
+    twin.display_name = Some("other".into());
+    let p = plan(
+        &s,
+        &observed(vec![twin, ou("u1", "ada")], vec![]),
+        &Policy::default(),
+    );
+    assert!(p.is_empty());
+    assert_eq!(p.conflicts.len(), 1);
+    assert_eq!(p.conflicts[0].kind, ConflictKind::DuplicateExternalId);
+    assert!(p.conflicts[0].message.contains("u1, u2"));
+}
+
+#[test]
+fn duplicate_emails_in_the_source_sync_one_user_and_report_the_other() {
+    let mut a = su("ann");
+    a.email = Some("shared@example.org".into());
+    let mut b = su("bea");
+    b.email = Some("SHARED@example.org".into());
+    let s = snapshot(vec![b.clone(), a.clone()], vec![]);
+    let p = plan(&s, &observed(vec![], vec![]), &Policy::default());
+    assert_eq!(
+        kinds(&p),
+        vec![("create_user", "pw-activate:user:ann".to_owned())]
+    );
+    assert_eq!(p.conflicts.len(), 1);
+    assert_eq!(p.conflicts[0].external_id, "pw-activate:user:bea");
+    assert_eq!(p.conflicts[0].kind, ConflictKind::DuplicateUserName);
+
+    // when bea already holds the userName in the target, bea wins and ann is the conflict
+    let mut held = ou("u9", "bea");
+    held.user_name = "shared@example.org".into();
+    held.emails = vec!["SHARED@example.org".into()];
+    let p = plan(&s, &observed(vec![held], vec![]), &Policy::default());
+    assert!(p.is_empty(), "{}", p.render_table());
+    assert_eq!(p.conflicts[0].external_id, "pw-activate:user:ann");
+}
+
+#[test]
+fn usernames_differing_only_in_case_are_one_conflict_and_the_record_is_left_alone() {
+    let s = snapshot(vec![su("ada"), su("ADA")], vec![]);
+    let p = plan(
+        &s,
+        &observed(vec![ou("u1", "ada")], vec![]),
+        &Policy::default(),
+    );
+    assert!(
+        p.is_empty(),
+        "the existing record is neither updated nor deactivated"
+    );
+    assert_eq!(p.conflicts.len(), 1);
+    assert_eq!(p.conflicts[0].kind, ConflictKind::DuplicateExternalId);
+}
+
+#[test]
+fn group_scope_limits_groups_and_users_and_warns_on_unknown_names() {
+    let s = snapshot(
+        vec![su("ada"), su("bob"), su("carl")],
+        vec![sg("g1", "hpc", &["ada"]), sg("g2", "web", &["bob"])],
+    );
+    let policy = Policy {
+        sync_groups: Some(vec!["hpc".into(), "HPC".into(), "nope".into()]),
+        ..Policy::default()
+    };
+    let p = plan(&s, &observed(vec![ou("u3", "carl")], vec![]), &policy);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ("create_user", "pw-activate:user:ada".to_owned()),
+            ("create_group", "pw-activate:group:g1".to_owned()),
+            ("update_members", "pw-activate:group:g1".to_owned()),
+            ("deactivate_user", "pw-activate:user:carl".to_owned()),
+        ]
+    );
+    let records: Vec<&str> = p.warnings.iter().map(|w| w.record.as_str()).collect();
+    assert_eq!(records, vec!["group-scope:HPC", "group-scope:nope"]);
+}
+
+#[test]
+fn ssh_keys_are_normalised_and_invalid_lines_are_warned_about() {
+    let mut ada = su("ada");
+    ada.ssh_keys = Some(vec![
+        key(2, "laptop"),
+        "not a key".into(),
+        key(1, ""),
+        format!("{}  other-comment", key(2, "")),
+    ]);
+    let mut bob = su("bob");
+    bob.ssh_keys = None;
+    let mut carl = su("carl");
+    carl.ssh_keys = Some(vec![key(3, "new-comment")]);
+    let s = snapshot(vec![ada, bob, carl], vec![]);
+    let mut ob = ou("u2", "bob");
+    ob.ssh_keys = vec![key(9, "kept")];
+    let mut oc = ou("u3", "carl");
+    oc.ssh_keys = vec![key(3, "old-comment")];
+    let p = plan(&s, &observed(vec![ob, oc], vec![]), &Policy::default());
+    assert_eq!(
+        kinds(&p),
+        vec![("create_user", "pw-activate:user:ada".to_owned())]
+    );
+    let Operation::CreateUser(u) = &p.operations[0] else {
+        panic!()
+    };
+    assert_eq!(u.ssh_keys, Some(vec![key(1, ""), key(2, "laptop")]));
+    assert_eq!(p.warnings.len(), 1);
+    assert!(
+        p.warnings[0]
+            .message
+            .contains("user ada: SSH key on line 2"),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn empty_key_list_clears_the_target_keys() {
+    let mut ada = su("ada");
+    ada.ssh_keys = Some(vec![]);
+    let mut o = ou("u1", "ada");
+    o.ssh_keys = vec![key(1, "x")];
+    let p = plan(
+        &snapshot(vec![ada], vec![]),
+        &observed(vec![o], vec![]),
+        &Policy::default(),
+    );
+    let Operation::UpdateUser { changes, .. } = &p.operations[0] else {
+        panic!()
+    };
+    assert_eq!(changes.ssh_keys, Some(vec![]));
+    assert_eq!(changes.attributes(), vec!["sunkSshKeys"]);
+}
+
+#[test]
+fn membership_changes_respect_ownership_and_the_non_provisioned_switch() {
+    let s = snapshot(
+        vec![su("ada"), su("bob")],
+        vec![sg("g1", "hpc", &["ada", "bob"])],
+    );
+    let mut foreign = ou("x1", "zed");
+    foreign.external_id = Some("okta:zed".into());
+    let users = vec![ou("u1", "ada"), ou("u2", "bob"), ou("u3", "carl"), foreign];
+    let groups = vec![og("G1", "g1", "hpc", &["u1", "u3", "x1", "unknown-id"])];
+    let p = plan(
+        &s,
+        &observed(users.clone(), groups.clone()),
+        &Policy::default(),
+    );
+    let Operation::UpdateMembers { add, remove, .. } = &p.operations[0] else {
+        panic!()
+    };
+    assert_eq!(
+        add.iter()
+            .map(|m| m.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["u2"]
+    );
+    assert_eq!(
+        remove
+            .iter()
+            .map(|m| m.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["u3", "unknown-id", "x1"]
+    );
+    let keep = Policy {
+        allow_non_provisioned_users: true,
+        ..Policy::default()
+    };
+    let p = plan(&s, &observed(users, groups), &keep);
+    let Operation::UpdateMembers { remove, .. } = &p.operations[0] else {
+        panic!()
+    };
+    assert_eq!(
+        remove
+            .iter()
+            .map(|m| m.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["u3"]
+    );
+}
+
+#[test]
+fn vanished_groups_are_emptied_of_managed_members_not_deleted() {
+    let s = snapshot(vec![su("ada")], vec![]);
+    let mut foreign = ou("x1", "zed");
+    foreign.external_id = None;
+    let p = plan(
+        &s,
+        &observed(
+            vec![ou("u1", "ada"), foreign],
+            vec![og("G1", "g1", "old", &["u1", "x1"])],
+        ),
+        &Policy::default(),
+    );
+    assert_eq!(
+        kinds(&p),
+        vec![("update_members", "pw-activate:group:g1".to_owned())]
+    );
+    let Operation::UpdateMembers {
+        add, remove, id, ..
+    } = &p.operations[0]
+    else {
+        panic!()
+    };
+    assert_eq!(id.as_deref(), Some("G1"));
+    assert!(add.is_empty());
+    assert_eq!(
+        remove,
+        &vec![MemberRef {
+            id: Some("u1".into()),
+            external_id: Some("pw-activate:user:ada".into())
+        }]
+    );
+}
+
+#[test]
+fn renames_keep_the_scim_id() {
+    let s = snapshot(vec![], vec![sg("g1", "new-name", &[])]);
+    let p = plan(
+        &s,
+        &observed(vec![], vec![og("G1", "g1", "old-name", &[])]),
+        &Policy::default(),
+    );
+    assert_eq!(
+        p.operations,
+        vec![Operation::RenameGroup {
+            external_id: "pw-activate:group:g1".into(),
+            id: "G1".into(),
+            from: "old-name".into(),
+            to: "new-name".into()
+        }]
+    );
+}
+
+#[test]
+fn sync_halves_can_be_switched_off() {
+    let s = snapshot(
+        vec![su("ada"), su("bob")],
+        vec![sg("g1", "hpc", &["ada", "bob"])],
+    );
+    let o = observed(vec![ou("u1", "ada"), ou("u3", "carl")], vec![]);
+    let users_off = Policy {
+        enable_user_sync: false,
+        ..Policy::default()
+    };
+    let p = plan(&s, &o, &users_off);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ("create_group", "pw-activate:group:g1".to_owned()),
+            ("update_members", "pw-activate:group:g1".to_owned()),
+        ]
+    );
+    let Operation::UpdateMembers { add, .. } = &p.operations[1] else {
+        panic!()
+    };
+    assert_eq!(add.len(), 1, "only the existing synced user ada");
+    let groups_off = Policy {
+        enable_group_sync: false,
+        ..Policy::default()
+    };
+    let p = plan(&s, &o, &groups_off);
+    assert_eq!(
+        kinds(&p),
+        vec![
+            ("create_user", "pw-activate:user:bob".to_owned()),
+            ("deactivate_user", "pw-activate:user:carl".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn membership_changes_are_chunked() {
+    let names: Vec<String> = (0..250).map(|i| format!("u{i:03}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let s = snapshot(
+        names.iter().map(|n| su(n)).collect(),
+        vec![sg("g1", "big", &refs)],
+    );
+    let p = plan(&s, &observed(vec![], vec![]), &Policy::default());
+    let sizes: Vec<usize> = p
+        .operations
+        .iter()
+        .filter_map(|o| match o {
+            Operation::UpdateMembers { add, .. } => Some(add.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, vec![100, 100, 50]);
+    let small = Policy {
+        max_members_per_patch: 7,
+        ..Policy::default()
+    };
+    let p = plan(&s, &observed(vec![], vec![]), &small);
+    assert_eq!(p.counts()["update_members"], 36);
+}
+
+#[test]
+fn blast_radius_refuses_mass_deactivations_removals_and_empty_sources() {
+    let users: Vec<_> = (0..40)
+        .map(|i| ou(&format!("u{i}"), &format!("user{i}")))
+        .collect();
+    let keep: Vec<_> = (0..40).map(|i| su(&format!("user{i}"))).collect();
+    // count limit (default 25) and percentage (default 20%)
+    let s = snapshot(keep[..10].to_vec(), vec![]);
+    let p = plan(&s, &observed(users.clone(), vec![]), &Policy::default());
+    let r: Vec<_> = p
+        .refusal
+        .as_ref()
+        .unwrap()
+        .reasons
+        .iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(
+        r,
+        vec![
+            RefusalKind::TooManyDeactivations,
+            RefusalKind::DeactivationPercent
+        ]
+    );
+    assert_eq!(
+        p.deactivations(),
+        30,
+        "the refused plan still shows what it would do"
+    );
+    // percentage only
+    let s = snapshot(keep[..28].to_vec(), vec![]);
+    let p = plan(&s, &observed(users.clone(), vec![]), &Policy::default());
+    let r: Vec<_> = p
+        .refusal
+        .as_ref()
+        .unwrap()
+        .reasons
+        .iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(r, vec![RefusalKind::DeactivationPercent]);
+    // within the grace count: allowed even though it is > 20% of a small org
+    let s = snapshot(vec![su("user0")], vec![]);
+    let p = plan(
+        &s,
+        &observed(users[..3].to_vec(), vec![]),
+        &Policy::default(),
+    );
+    assert_eq!(p.deactivations(), 2);
+    assert!(p.refusal.is_none());
+    // empty source
+    let p = plan(
+        &snapshot(vec![], vec![]),
+        &observed(users[..2].to_vec(), vec![]),
+        &Policy::default(),
+    );
+    let r: Vec<_> = p
+        .refusal
+        .as_ref()
+        .unwrap()
+        .reasons
+        .iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(r, vec![RefusalKind::EmptySource]);
+    // one-run override
+    let over = Policy {
+        allow_mass_changes: true,
+        ..Policy::default()
+    };
+    assert!(
+        plan(
+            &snapshot(vec![], vec![]),
+            &observed(users.clone(), vec![]),
+            &over
+        )
+        .refusal
+        .is_none()
+    );
+    // membership removals
+    let ids: Vec<String> = (0..300).map(|i| format!("x{i}")).collect();
+    let idr: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let s = snapshot(vec![su("user0")], vec![sg("g1", "hpc", &["user0"])]);
+    let p = plan(
+        &s,
+        &observed(users[..1].to_vec(), vec![og("G1", "g1", "hpc", &idr)]),
+        &Policy::default(),
+    );
+    let r: Vec<_> = p
+        .refusal
+        .as_ref()
+        .unwrap()
+        .reasons
+        .iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(r, vec![RefusalKind::TooManyMembershipRemovals]);
+    let p = plan(
+        &s,
+        &observed(users[..1].to_vec(), vec![og("G1", "g1", "hpc", &idr)]),
+        &Policy {
+            max_membership_removals: None,
+            ..Policy::default()
+        },
+    );
+    assert!(p.refusal.is_none());
+}
+
+#[test]
+fn an_empty_prefix_is_refused() {
+    let policy = Policy {
+        external_id_prefix: String::new(),
+        ..Policy::default()
+    };
+    let p = plan(
+        &snapshot(vec![su("ada")], vec![]),
+        &observed(vec![], vec![]),
+        &policy,
+    );
+    assert!(p.is_empty());
+    assert_eq!(
+        p.refusal.unwrap().reasons[0].kind,
+        RefusalKind::InvalidPolicy
+    );
+}
+
+#[test]
+fn plans_do_not_depend_on_input_order() {
+    let mut s = snapshot(
+        vec![su("ada"), su("bob"), su("carl"), su("dan")],
+        vec![
+            sg("g1", "hpc", &["ada", "bob"]),
+            sg("g2", "web", &["carl", "dan", "ada"]),
+        ],
+    );
+    let mut o = observed(
+        vec![ou("u1", "ada"), ou("u5", "eve"), ou("u6", "fay")],
+        vec![
+            og("G1", "g1", "hpc", &["u5", "u1", "u6"]),
+            og("G9", "g9", "gone", &["u6", "u5"]),
+        ],
+    );
+    let p1 = plan(&s, &o, &Policy::default());
+    s.users.reverse();
+    s.groups.reverse();
+    for g in &mut s.groups {
+        g.members.reverse();
+    }
+    o.users.reverse();
+    o.groups.reverse();
+    for g in &mut o.groups {
+        g.members.reverse();
+    }
+    assert_eq!(plan(&s, &o, &Policy::default()), p1);
+}
+
+#[test]
+fn plan_json_has_op_and_external_id_and_round_trips() {
+    let s = snapshot(vec![su("ada")], vec![sg("g1", "hpc", &["ada"])]);
+    let p = plan(
+        &s,
+        &observed(vec![ou("u2", "bob")], vec![]),
+        &Policy::default(),
+    );
+    let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
+    for op in v["operations"].as_array().unwrap() {
+        assert!(op["op"].is_string() && op["externalId"].is_string(), "{op}");
+    }
+    let back: scim_diff::Plan = serde_json::from_str(&p.to_json()).unwrap();
+    assert_eq!(back, p);
+    assert!(p.render_table().contains("deactivate_user"));
+}
