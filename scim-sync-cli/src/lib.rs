@@ -1,5 +1,56 @@
 //! The internals of `pw-activate-scim-sync`, as a library so the binary's tests can reach
 //! them. This is not a stable API: embedders use `scim-client`, `scim-diff` and
 //! `activate-client` directly.
+//!
+//! The flow of [`main_with_args`]: load the `.env` file, parse the flags ([`cli`]), validate
+//! them ([`config`]), set up logging ([`logging`]), then run the subcommand ([`app`]) and map
+//! its [`exit::Outcome`] to the process exit code.
 
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod dynamic;
+pub mod env_file;
+pub mod exit;
+pub mod logging;
+pub mod report;
+pub mod stop;
+
+/// Runs the binary with these arguments (the first is the program name).
+pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
+    if let Err(e) = env_file::load(cli::env_file_arg(&args).as_deref()) {
+        eprintln!("error: {e}");
+        return exit::Outcome::Usage.into();
+    }
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        // help and version exit 0, usage errors exit 2
+        Err(e) => e.exit(),
+    };
+    let config = match config::Config::from_cli(cli.command, &cli.opts) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::Outcome::Usage.into();
+        }
+    };
+    logging::init(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::Outcome::Failed.into();
+        }
+    };
+    let outcome = runtime.block_on(app::run(config));
+    outcome.into()
+}

@@ -1,6 +1,8 @@
-//! `pw-activate-scim-sync`: the glue binary. Built by issue #6.
+//! `pw-activate-scim-sync`: reconciles Parallel Works ACTIVATE users, groups and SSH keys into a
+//! SCIM 2.0 target. All logic lives in the `scim_sync_cli` library and the crates it glues.
 
-fn main() {
-    eprintln!("pw-activate-scim-sync is not built yet (issue #6); see README.md");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    scim_sync_cli::main_with_args(std::env::args_os().collect())
 }

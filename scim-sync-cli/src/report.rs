@@ -1,0 +1,410 @@
+//! What a run tells the operator: the [`Report`] (serialized as the one JSON object of
+//! `--output json`) and its text rendering (a plan table and a summary).
+//!
+//! The report holds the engine's plan operations as JSON values, exactly as `scim-diff`
+//! serializes them (each with `op` and `externalId`), so the report format follows the engine
+//! without a second definition here.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::exit::Outcome;
+
+/// The result of one run (`--output json` prints exactly this, as one object).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `reconcile`, `check` or `demo`.
+    pub command: &'static str,
+    /// Whether the run wrote nothing by request.
+    pub dry_run: bool,
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The process exit code (see the README).
+    pub exit_code: u8,
+    /// The planned operations, each with at least `op` and `externalId`.
+    pub plan: Vec<Value>,
+    /// Counts per operation kind and per outcome.
+    pub summary: Summary,
+    /// The operations that failed, with their errors.
+    pub failed: Vec<FailedOp>,
+    /// Warnings from the source, the engine and the run (never fatal).
+    pub warnings: Vec<String>,
+    /// Records the engine would not touch (e.g. a userName taken by an unmanaged user).
+    pub conflicts: Vec<Value>,
+    /// The safety check that refused the run, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Value>,
+    /// The error that ended the run early (configuration, read failure), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Requests made, per side.
+    pub requests: Requests,
+    /// The effective value of every run-time setting and where it came from.
+    pub settings: BTreeMap<String, SettingReport>,
+    /// Wall-clock duration of the run.
+    pub duration_ms: u64,
+}
+
+/// Counts per operation kind and per outcome.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Operations planned.
+    pub planned: usize,
+    /// Operations done.
+    pub done: usize,
+    /// Operations that failed.
+    pub failed: usize,
+    /// Operations skipped (a stop signal, the deadline, a failed prerequisite, a dry run).
+    pub skipped: usize,
+    /// The same counts per `op`.
+    pub by_op: BTreeMap<String, OpCounts>,
+}
+
+/// Counts for one kind of operation.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct OpCounts {
+    /// Planned.
+    pub planned: usize,
+    /// Done.
+    pub done: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Skipped.
+    pub skipped: usize,
+}
+
+/// How one operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpOutcome {
+    /// Written.
+    Done,
+    /// The write failed.
+    Failed,
+    /// Not attempted.
+    Skipped,
+}
+
+/// One failed operation.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailedOp {
+    /// The operation kind.
+    pub op: String,
+    /// The record it was about.
+    #[serde(rename = "externalId")]
+    pub external_id: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// Requests per side.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Requests {
+    /// The ACTIVATE API (zero with `--source-file`).
+    pub activate: SideRequests,
+    /// The SCIM target.
+    pub scim: SideRequests,
+}
+
+/// Request counts for one side.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct SideRequests {
+    /// HTTP requests sent (retries included).
+    pub count: u64,
+    /// Retries among them.
+    pub retries: u64,
+    /// 429 answers received.
+    pub throttled: u64,
+}
+
+/// One effective setting.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SettingReport {
+    /// Its value.
+    pub value: Value,
+    /// `static` (flags, env, ConfigMap) or `dynamic` (the SCIMConfig resource).
+    pub source: &'static str,
+}
+
+impl Report {
+    /// An empty report for a run of this kind.
+    pub fn new(command: &'static str, dry_run: bool) -> Report {
+        Report {
+            command,
+            dry_run,
+            outcome: Outcome::Ok,
+            exit_code: 0,
+            plan: Vec::new(),
+            summary: Summary::default(),
+            failed: Vec::new(),
+            warnings: Vec::new(),
+            conflicts: Vec::new(),
+            refusal: None,
+            error: None,
+            requests: Requests::default(),
+            settings: BTreeMap::new(),
+            duration_ms: 0,
+        }
+    }
+
+    /// Records the planned operations (JSON values with an `op` field).
+    pub fn set_plan(&mut self, operations: Vec<Value>) {
+        self.summary.planned = operations.len();
+        for op in &operations {
+            self.summary.by_op.entry(op_name(op)).or_default().planned += 1;
+        }
+        self.plan = operations;
+    }
+
+    /// Records how one operation ended.
+    pub fn record(&mut self, op: &str, outcome: OpOutcome) {
+        let counts = self.summary.by_op.entry(op.to_owned()).or_default();
+        match outcome {
+            OpOutcome::Done => {
+                counts.done += 1;
+                self.summary.done += 1;
+            }
+            OpOutcome::Failed => {
+                counts.failed += 1;
+                self.summary.failed += 1;
+            }
+            OpOutcome::Skipped => {
+                counts.skipped += 1;
+                self.summary.skipped += 1;
+            }
+        }
+    }
+
+    /// Sets the outcome (and the exit code with it).
+    pub fn finish(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        self.exit_code = outcome.code();
+    }
+
+    /// The report as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report always serializes")
+    }
+
+    /// The text rendering: the plan table (as rendered by the engine when given, else a plain
+    /// table of the JSON operations) and a summary.
+    pub fn render_text(&self, plan_table: Option<&str>) -> String {
+        let mut out = String::new();
+        if self.plan.is_empty() {
+            if self.error.is_none() && self.refusal.is_none() {
+                out.push_str("Nothing to do: the target matches the source.\n");
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "Plan{}: {} operation{}",
+                if self.dry_run {
+                    " (dry run, nothing written)"
+                } else {
+                    ""
+                },
+                self.plan.len(),
+                plural(self.plan.len())
+            );
+            match plan_table {
+                Some(table) => {
+                    out.push_str(table);
+                    if !table.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+                None => out.push_str(&plain_table(&self.plan)),
+            }
+        }
+        if let Some(refusal) = &self.refusal {
+            let _ = writeln!(out, "REFUSED, nothing written: {}", refusal_text(refusal));
+            out.push_str(
+                "  (check the source; if the change is intended, rerun once with \
+                 --allow-mass-changes)\n",
+            );
+        }
+        if let Some(error) = &self.error {
+            let _ = writeln!(out, "ERROR: {error}");
+        }
+        if !self.conflicts.is_empty() {
+            let _ = writeln!(out, "Conflicts ({}):", self.conflicts.len());
+            for c in &self.conflicts {
+                let _ = writeln!(out, "  - {}", one_line(c));
+            }
+        }
+        if !self.warnings.is_empty() {
+            let _ = writeln!(out, "Warnings ({}):", self.warnings.len());
+            for w in &self.warnings {
+                let _ = writeln!(out, "  - {w}");
+            }
+        }
+        if !self.failed.is_empty() {
+            let _ = writeln!(out, "Failed ({}):", self.failed.len());
+            for f in &self.failed {
+                let _ = writeln!(out, "  - {} {}: {}", f.op, f.external_id, f.error);
+            }
+        }
+        if !self.plan.is_empty() && !self.dry_run && self.refusal.is_none() {
+            let by_op: Vec<String> = self
+                .summary
+                .by_op
+                .iter()
+                .filter(|(_, c)| c.done > 0)
+                .map(|(op, c)| format!("{op} {}", c.done))
+                .collect();
+            let _ = writeln!(
+                out,
+                "Result: {} done, {} failed, {} skipped{}",
+                self.summary.done,
+                self.summary.failed,
+                self.summary.skipped,
+                if by_op.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", by_op.join(", "))
+                }
+            );
+        }
+        let r = &self.requests;
+        let _ = writeln!(
+            out,
+            "Requests: ACTIVATE {} ({} retries, {} throttled); SCIM {} ({} retries, {} throttled)",
+            r.activate.count,
+            r.activate.retries,
+            r.activate.throttled,
+            r.scim.count,
+            r.scim.retries,
+            r.scim.throttled
+        );
+        let _ = writeln!(
+            out,
+            "Outcome: {} (exit {})",
+            self.outcome.as_str(),
+            self.exit_code
+        );
+        out
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn op_name(op: &Value) -> String {
+    op.get("op")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+fn one_line(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn refusal_text(refusal: &Value) -> String {
+    refusal
+        .get("message")
+        .or_else(|| refusal.get("reason"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| one_line(refusal))
+}
+
+/// A plain table of operations: `op`, `externalId`, and the rest of the fields compactly.
+fn plain_table(plan: &[Value]) -> String {
+    let rows: Vec<(String, String, String)> = plan
+        .iter()
+        .map(|op| {
+            let ext = op
+                .get("externalId")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let rest = match op {
+                Value::Object(map) => map
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "op" && k.as_str() != "externalId")
+                    .map(|(k, v)| format!("{k}={}", one_line(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => String::new(),
+            };
+            (op_name(op), ext, rest)
+        })
+        .collect();
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(2).max(2);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(10).max(10);
+    let mut out = format!("  {:w0$}  {:w1$}  details\n", "op", "externalId");
+    for (op, ext, rest) in rows {
+        let _ = writeln!(out, "  {op:w0$}  {ext:w1$}  {rest}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Report {
+        let mut r = Report::new("reconcile", false);
+        r.set_plan(vec![
+            json!({"op": "create_user", "externalId": "pw-activate:user:ada", "userName": "ada@x"}),
+            json!({"op": "create_user", "externalId": "pw-activate:user:bob"}),
+            json!({"op": "create_group", "externalId": "pw-activate:group:g1"}),
+        ]);
+        r.record("create_user", OpOutcome::Done);
+        r.record("create_user", OpOutcome::Failed);
+        r.record("create_group", OpOutcome::Skipped);
+        r.failed.push(FailedOp {
+            op: "create_user".into(),
+            external_id: "pw-activate:user:bob".into(),
+            error: "409 uniqueness".into(),
+        });
+        r.finish(Outcome::Failed);
+        r
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let v: Value = serde_json::from_str(&sample().to_json()).unwrap();
+        for key in [
+            "dry_run", "plan", "summary", "failed", "warnings", "requests",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["exit_code"], 1);
+        assert_eq!(v["outcome"], "failed");
+        assert_eq!(v["summary"]["by_op"]["create_user"]["planned"], 2);
+        assert_eq!(v["summary"]["by_op"]["create_user"]["failed"], 1);
+        assert_eq!(v["summary"]["done"], 1);
+        assert_eq!(v["failed"][0]["externalId"], "pw-activate:user:bob");
+        assert_eq!(v["requests"]["scim"]["throttled"], 0);
+    }
+
+    #[test]
+    fn text_shows_plan_failures_and_outcome() {
+        let text = sample().render_text(None);
+        assert!(text.contains("Plan: 3 operations"), "{text}");
+        assert!(text.contains("pw-activate:user:ada"), "{text}");
+        assert!(text.contains("userName=ada@x"), "{text}");
+        assert!(
+            text.contains("Result: 1 done, 1 failed, 1 skipped (create_user 1)"),
+            "{text}"
+        );
+        assert!(text.contains("create_user pw-activate:user:bob: 409 uniqueness"));
+        assert!(text.contains("Outcome: failed (exit 1)"), "{text}");
+    }
+
+    #[test]
+    fn empty_plan_says_nothing_to_do() {
+        let mut r = Report::new("reconcile", false);
+        r.finish(Outcome::Ok);
+        assert!(r.render_text(None).starts_with("Nothing to do"));
+    }
+}

@@ -1,0 +1,156 @@
+//! Usage and configuration errors exit 2 with a message that names the setting, and never
+//! echo a secret.
+
+use crate::support::{run, run_in};
+
+const SECRET: &str = "pwt_c2VjcmV0.do-not-print-me-7f3a";
+
+#[test]
+fn unknown_flag_exits_2() {
+    let r = run(&["--no-such-flag"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("--no-such-flag"), "{}", r.all());
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let r = run(&["--help"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("check"), "{}", r.all());
+    assert!(r.stdout.contains("demo"), "{}", r.all());
+    let r = run(&["--version"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn no_target_or_source_exits_2_with_what_to_set() {
+    let r = run(&[], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("ACTIVATE_API_KEY"), "{}", r.all());
+    let r = run(
+        &["--source-file", "org.json"],
+        &[("CW_SCIM_BEARER_TOKEN", "t")],
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("CW_SCIM_ORG_USERID"), "{}", r.all());
+}
+
+#[test]
+fn invalid_values_from_env_exit_2_naming_the_variable() {
+    let base = [
+        ("ACTIVATE_SOURCE_FILE", "org.json"),
+        ("CW_SCIM_BEARER_TOKEN", "t"),
+        ("CW_SCIM_ORG_USERID", "abc"),
+    ];
+    for (name, value) in [
+        ("SCIM_PAGE_SIZE", "0"),
+        ("SYNC_CONCURRENCY", "lots"),
+        ("SYNC_OUTPUT", "yaml"),
+        ("LOG_FORMAT", "xml"),
+        ("SYNC_DEADLINE", "whenever"),
+        ("SYNC_USERNAME_FROM", "uid"),
+        ("SYNC_SSH_KEY_SOURCE", "ldap"),
+        ("SYNC_DRY_RUN", "perhaps"),
+        ("SYNC_MAX_DEACTIVATIONS", "-1"),
+        ("CW_SCIM_BASE_URL", "ftp://x"),
+    ] {
+        let mut env = base.to_vec();
+        env.push((name, value));
+        // ACTIVATE_SOURCE_FILE wins over a key, so SYNC_SSH_KEY_SOURCE needs the API source
+        if name == "SYNC_SSH_KEY_SOURCE" {
+            env.retain(|(k, _)| *k != "ACTIVATE_SOURCE_FILE");
+            env.push(("ACTIVATE_API_KEY", SECRET));
+        }
+        let r = run(&[], &env);
+        assert_eq!(r.code, 2, "{name}={value}: {}", r.all());
+        assert!(r.stderr.contains(name), "{name}={value}: {}", r.all());
+        assert!(
+            !r.all().contains(SECRET),
+            "{name}: the key leaked: {}",
+            r.all()
+        );
+    }
+}
+
+#[test]
+fn plain_http_target_needs_the_opt_in() {
+    let env = [
+        ("ACTIVATE_SOURCE_FILE", "org.json"),
+        ("CW_SCIM_BEARER_TOKEN", "t"),
+        ("CW_SCIM_BASE_URL", "http://127.0.0.1:9/v2"),
+    ];
+    let r = run(&[], &env);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("SYNC_ALLOW_INSECURE_HTTP"), "{}", r.all());
+}
+
+#[test]
+fn secret_given_twice_is_an_error_that_does_not_echo_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key");
+    std::fs::write(&file, SECRET).unwrap();
+    let env = [
+        ("ACTIVATE_API_KEY", SECRET),
+        ("ACTIVATE_API_KEY_FILE", file.to_str().unwrap()),
+        ("CW_SCIM_BEARER_TOKEN", "t"),
+        ("CW_SCIM_ORG_USERID", "abc"),
+        ("LOG_LEVEL", "trace"),
+    ];
+    let r = run(&["--help"], &env);
+    assert_eq!(r.code, 0);
+    assert!(
+        !r.all().contains(SECRET),
+        "--help shows the key: {}",
+        r.all()
+    );
+    let r = run(&[], &env);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("not both"), "{}", r.all());
+    assert!(!r.all().contains(SECRET), "{}", r.all());
+}
+
+#[test]
+fn missing_secret_file_exits_2() {
+    let env = [
+        ("ACTIVATE_API_KEY_FILE", "/nonexistent/key"),
+        ("CW_SCIM_BEARER_TOKEN", "t"),
+        ("CW_SCIM_ORG_USERID", "abc"),
+    ];
+    let r = run(&[], &env);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("ACTIVATE_API_KEY_FILE"), "{}", r.all());
+}
+
+#[test]
+fn env_file_is_loaded_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sync.env"),
+        "# local settings\nSYNC_OUTPUT=yaml\nCW_SCIM_BEARER_TOKEN=t\n",
+    )
+    .unwrap();
+    let base = [
+        ("ACTIVATE_SOURCE_FILE", "org.json"),
+        ("CW_SCIM_ORG_USERID", "abc"),
+    ];
+    // the file's bad SYNC_OUTPUT is seen...
+    let r = run_in(dir.path(), &["--env-file", "sync.env"], &base);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("SYNC_OUTPUT"), "{}", r.all());
+    // ...and `.env` is read by default
+    std::fs::rename(dir.path().join("sync.env"), dir.path().join(".env")).unwrap();
+    let r = run_in(dir.path(), &[], &base);
+    assert!(r.stderr.contains("SYNC_OUTPUT"), "{}", r.all());
+    // a variable set in the environment wins over the file
+    let mut env = base.to_vec();
+    env.push(("SYNC_OUTPUT", "yaml-from-env"));
+    let r = run_in(dir.path(), &[], &env);
+    assert!(r.stderr.contains("yaml-from-env"), "{}", r.all());
+}
+
+#[test]
+fn missing_env_file_exits_2() {
+    let r = run(&["--env-file", "nope.env", "demo"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("nope.env"), "{}", r.all());
+}
