@@ -1,0 +1,649 @@
+//! The client, its builder, and the request loop (pacing, retries, accounting, errors).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::{Host, Url};
+
+use crate::discovery::{ResourceType, Schema, ServiceProviderConfig};
+use crate::error::{Error, ScimErrorBody};
+use crate::filter::QUERY_VALUE;
+use crate::group::Group;
+use crate::handler::Resources;
+use crate::list::ListResponse;
+use crate::resource::Resource;
+use crate::transport::{Pacer, RequestStats, RetryPolicy, StatsSnapshot, retry_after};
+use crate::user::User;
+
+const DEFAULT_USER_AGENT: &str = concat!("scim-client/", env!("CARGO_PKG_VERSION"));
+const ACCEPT_VALUE: &str = "application/scim+json, application/json;q=0.9";
+
+/// A SCIM 2.0 client. Cheap to clone: clones share the HTTP connection pool, the pacer (the
+/// bound on requests in flight) and the request counters.
+#[derive(Clone)]
+pub struct ScimClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<SecretString>,
+    page_size: u32,
+    retry: RetryPolicy,
+    pacer: Pacer,
+    stats: RequestStats,
+}
+
+impl fmt::Debug for ScimClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScimClient")
+            .field("base_url", &self.inner.base.as_str())
+            .field(
+                "bearer_token",
+                &self.inner.token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("page_size", &self.inner.page_size)
+            .field("retry", &self.inner.retry)
+            .field("max_in_flight", &self.inner.pacer.max_in_flight())
+            .finish()
+    }
+}
+
+/// Configures a [`ScimClient`]; from [`ScimClient::builder`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    token: Option<SecretString>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    user_agent: String,
+    allow_insecure_http: bool,
+    page_size: u32,
+    max_in_flight: usize,
+    requests_per_second: Option<f64>,
+    retry: RetryPolicy,
+}
+
+impl ClientBuilder {
+    /// The bearer token sent as `Authorization: Bearer ...` (kept secret: never in `Debug`,
+    /// errors or logs).
+    pub fn bearer_token(mut self, token: SecretString) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Timeout of one HTTP exchange, response body included (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Timeout for establishing a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header (default `scim-client/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Allow plain `http://` to a non-loopback host (the token then travels unencrypted).
+    /// Loopback hosts are always allowed.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Resources asked for per page when listing (`count`, default 100).
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = size;
+        self
+    }
+
+    /// Bound on requests in flight, shared by all clones (default 8).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    /// Optional limit on request starts per second, shared by all clones (default none).
+    pub fn requests_per_second(mut self, rps: Option<f64>) -> Self {
+        self.requests_per_second = rps;
+        self
+    }
+
+    /// Retry policy for transient failures (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Validates the configuration and builds the client.
+    ///
+    /// Fails with [`Error::InsecureUrl`] for `http://` to a non-loopback host unless allowed,
+    /// and with [`Error::Config`] for an unparsable URL, a zero page size or in-flight bound,
+    /// or a rate that is not a positive number.
+    pub fn build(self) -> Result<ScimClient, Error> {
+        let mut base = Url::parse(self.base_url.trim())
+            .map_err(|e| Error::Config(format!("invalid base URL {:?}: {e}", self.base_url)))?;
+        match base.scheme() {
+            "https" => {}
+            "http" => {
+                if !self.allow_insecure_http && !is_loopback(&base) {
+                    return Err(Error::InsecureUrl {
+                        url: base.to_string(),
+                    });
+                }
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "unsupported URL scheme {other:?} in {base}; use https"
+                )));
+            }
+        }
+        if base.cannot_be_a_base() || base.host().is_none() {
+            return Err(Error::Config(format!("{base} cannot be a base URL")));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(Error::Config(format!(
+                "the base URL {base} must not have a query or fragment"
+            )));
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(Error::Config(
+                "the base URL must not carry credentials; use bearer_token".into(),
+            ));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        if self.page_size == 0 {
+            return Err(Error::Config("page size must be at least 1".into()));
+        }
+        if self.max_in_flight == 0 {
+            return Err(Error::Config("max in flight must be at least 1".into()));
+        }
+        if let Some(rps) = self.requests_per_second
+            && !(rps.is_finite() && rps > 0.0)
+        {
+            return Err(Error::Config(format!(
+                "requests per second must be a positive number, got {rps}"
+            )));
+        }
+        if let Some(token) = &self.token
+            && HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_err()
+        {
+            return Err(Error::Config(
+                "the bearer token contains characters not allowed in an HTTP header".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent)
+            // never follow redirects: a redirect could carry the token elsewhere
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(ScimClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                token: self.token,
+                page_size: self.page_size,
+                retry: self.retry,
+                pacer: Pacer::new(self.max_in_flight, self.requests_per_second),
+                stats: RequestStats::new(),
+            }),
+        })
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// A response as received, for the [`ScimClient::raw`] escape hatch.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Vec<u8>,
+    url: String,
+}
+
+impl RawResponse {
+    /// The request URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Decodes the body as JSON; a failure names the JSON path.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        decode(&self.url, &self.headers, &self.body)
+    }
+}
+
+/// Decodes JSON with `serde_path_to_error`, so a failure names the path that failed.
+pub(crate) fn decode<T: DeserializeOwned>(
+    url: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Error> {
+    let trimmed = body.trim_ascii_start();
+    if trimmed.is_empty() {
+        return Err(Error::Decode {
+            url: url.to_owned(),
+            path: ".".into(),
+            message: "the response has no body".into(),
+        });
+    }
+    if !matches!(trimmed[0], b'{' | b'[') {
+        return Err(Error::Decode {
+            url: url.to_owned(),
+            path: ".".into(),
+            message: format!("expected JSON, got {}", describe_body(headers, body)),
+        });
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| Error::Decode {
+        url: url.to_owned(),
+        path: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+/// A short description of a non-JSON body: its content type and a whitespace-collapsed
+/// excerpt (tags of an HTML page removed).
+fn describe_body(headers: &HeaderMap, body: &[u8]) -> String {
+    let ctype = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no content type");
+    let text = String::from_utf8_lossy(body);
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let collapsed: String = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+    let excerpt: String = collapsed.chars().take(200).collect();
+    if excerpt.is_empty() {
+        format!("a {ctype} body")
+    } else {
+        format!("a {ctype} body: {excerpt}")
+    }
+}
+
+/// How a request may be retried.
+fn post_like(method: &Method) -> bool {
+    method == Method::POST
+}
+
+impl ScimClient {
+    /// Starts configuring a client for the service provider at `base_url` (with any path
+    /// prefix, e.g. `https://api.coreweave.com/scim/<org>` or
+    /// `http://127.0.0.1:8080/tenant-1/v2`).
+    pub fn builder(base_url: &str) -> ClientBuilder {
+        ClientBuilder {
+            base_url: base_url.to_owned(),
+            token: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            allow_insecure_http: false,
+            page_size: 100,
+            max_in_flight: 8,
+            requests_per_second: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The base URL (always ending in `/`).
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// The configured page size.
+    pub fn page_size(&self) -> u32 {
+        self.inner.page_size
+    }
+
+    /// The `/Users` handler.
+    pub fn users(&self) -> Resources<User> {
+        self.resource("Users")
+    }
+
+    /// The `/Groups` handler.
+    pub fn groups(&self) -> Resources<Group> {
+        self.resource("Groups")
+    }
+
+    /// A handler for any resource endpoint (relative to the base URL, e.g. `"Devices"`),
+    /// typed or as [`serde_json::Value`].
+    pub fn resource<T: Resource>(&self, endpoint: &str) -> Resources<T> {
+        Resources::new(self.clone(), endpoint.trim_matches('/').to_owned())
+    }
+
+    /// A copy of the request counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// The live request counters (shared with all clones).
+    pub fn stats_handle(&self) -> &RequestStats {
+        &self.inner.stats
+    }
+
+    /// The pacer shared by all clones.
+    pub fn pacer(&self) -> &Pacer {
+        &self.inner.pacer
+    }
+
+    /// `/ServiceProviderConfig`, or `None` if the server does not offer it (404 or 501).
+    pub async fn service_provider_config(&self) -> Result<Option<ServiceProviderConfig>, Error> {
+        let url = self.url(&["ServiceProviderConfig"], &[]);
+        match self.get_optional(url).await? {
+            Some(resp) => resp.json().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `/ResourceTypes`, or `None` if not offered. Accepts a list response or a bare array.
+    pub async fn resource_types(&self) -> Result<Option<Vec<ResourceType>>, Error> {
+        self.discovery_list("ResourceTypes").await
+    }
+
+    /// `/Schemas`, or `None` if not offered. Accepts a list response or a bare array.
+    pub async fn schemas(&self) -> Result<Option<Vec<Schema>>, Error> {
+        self.discovery_list("Schemas").await
+    }
+
+    async fn discovery_list<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+    ) -> Result<Option<Vec<T>>, Error> {
+        let url = self.url(&[endpoint], &[]);
+        let Some(resp) = self.get_optional(url).await? else {
+            return Ok(None);
+        };
+        let value: Value = resp.json()?;
+        let decoded = if value.is_array() {
+            serde_path_to_error::deserialize(value)
+        } else {
+            serde_path_to_error::deserialize::<_, ListResponse<T>>(value).map(|l| l.resources)
+        };
+        decoded.map(Some).map_err(|e| Error::Decode {
+            url: resp.url.clone(),
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })
+    }
+
+    async fn get_optional(&self, url: Url) -> Result<Option<RawResponse>, Error> {
+        let resp = self.execute(Method::GET, url, None).await?;
+        if matches!(resp.status, 404 | 501) {
+            return Ok(None);
+        }
+        self.check(&Method::GET, resp).map(Some)
+    }
+
+    /// The escape hatch: sends `method` to `path` (relative to the base URL, may carry a
+    /// query string, e.g. `"Users/42?attributes=userName"`) with an optional JSON body, and
+    /// returns the response whatever its status. Pacing, retries (POST is never resent
+    /// after it may have been received) and accounting apply as for typed calls.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<RawResponse, Error> {
+        let url = self
+            .inner
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::Config(format!("invalid path {path:?}: {e}")))?;
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| Error::Config(format!("cannot encode the body: {e}")))?;
+        self.execute(method, url, body).await
+    }
+
+    /// The URL of `segments` (each percent-encoded as one path segment) under the base URL,
+    /// with the query pairs percent-encoded.
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+        let mut url = self.inner.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            let q: Vec<String> = query
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        k,
+                        percent_encoding::utf8_percent_encode(v, QUERY_VALUE)
+                    )
+                })
+                .collect();
+            url.set_query(Some(&q.join("&")));
+        }
+        url
+    }
+
+    /// Turns a non-2xx response into an error.
+    pub(crate) fn check(&self, method: &Method, resp: RawResponse) -> Result<RawResponse, Error> {
+        if resp.is_success() {
+            return Ok(resp);
+        }
+        let body: Option<ScimErrorBody> = serde_json::from_slice(&resp.body).ok();
+        let detail = match &body {
+            Some(b) => b.detail.clone(),
+            None if resp.body.trim_ascii().is_empty() => None,
+            None => Some(format!(
+                "not a SCIM error: {}",
+                describe_body(&resp.headers, &resp.body)
+            )),
+        }
+        .map(|d| self.scrub(d));
+        if matches!(resp.status, 401 | 403) {
+            return Err(Error::Unauthorized {
+                status: resp.status,
+                detail,
+                method: method.to_string(),
+                url: resp.url,
+            });
+        }
+        Err(Error::Api {
+            status: resp.status,
+            scim_type: body.and_then(|b| b.scim_type),
+            detail,
+            method: method.to_string(),
+            url: resp.url,
+        })
+    }
+
+    /// Removes the token from server-provided text (in case a server echoes headers).
+    fn scrub(&self, text: String) -> String {
+        match &self.inner.token {
+            Some(t) if !t.expose_secret().is_empty() && text.contains(t.expose_secret()) => {
+                text.replace(t.expose_secret(), "[redacted]")
+            }
+            _ => text,
+        }
+    }
+
+    /// Sends one logical request: paced, retried per the policy, counted.
+    ///
+    /// Retries: 429/502/503/504 and transport failures are retried for every method except
+    /// POST. A POST is retried only when it certainly had no effect: a connection that was
+    /// never established, 429 and 503. After a timeout, a dropped connection, or a 502/504
+    /// from a gateway, a POST returns [`Error::OutcomeUnknown`] instead. PUT, PATCH and
+    /// DELETE are retried: PUT and DELETE are idempotent, and the PATCHes this crate builds
+    /// (replace of attributes, member add/remove by id) converge when applied twice.
+    pub(crate) async fn execute(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse, Error> {
+        let inner = &self.inner;
+        let mut budget = inner.retry.start();
+        let sent = body.as_ref().map_or(0, |b| b.len() as u64);
+        loop {
+            let permit = inner.pacer.acquire().await;
+            let mut req = inner
+                .http
+                .request(method.clone(), url.clone())
+                .header(ACCEPT, ACCEPT_VALUE);
+            if let Some(token) = &inner.token {
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                    .map_err(|_| {
+                        Error::Config("the bearer token is not a valid header value".into())
+                    })?;
+                value.set_sensitive(true);
+                req = req.header(AUTHORIZATION, value);
+            }
+            if let Some(b) = &body {
+                req = req
+                    .header(CONTENT_TYPE, "application/scim+json")
+                    .body(b.clone());
+            }
+            let result = async {
+                let resp = req.send().await?;
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                let bytes = resp.bytes().await?;
+                Ok::<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error>((
+                    status,
+                    headers,
+                    bytes.to_vec(),
+                ))
+            }
+            .await;
+            drop(permit);
+            match result {
+                Ok((status, headers, bytes)) => {
+                    let status = status.as_u16();
+                    inner
+                        .stats
+                        .record_response(method.as_str(), status, sent, bytes.len() as u64);
+                    tracing::debug!(%method, %url, status, retry = budget.retries(), "scim response");
+                    if RetryPolicy::is_retryable_status(status) {
+                        if post_like(&method) && matches!(status, 502 | 504) {
+                            return Err(Error::OutcomeUnknown {
+                                method: method.to_string(),
+                                url: url.to_string(),
+                                reason: format!("a gateway answered {status}"),
+                            });
+                        }
+                        if let Some(delay) = budget.next_delay(retry_after(&headers)) {
+                            inner.stats.record_retry();
+                            tracing::info!(%method, %url, status, ?delay, "retrying after a transient status");
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                    }
+                    return Ok(RawResponse {
+                        status,
+                        headers,
+                        body: bytes,
+                        url: url.to_string(),
+                    });
+                }
+                Err(e) => {
+                    inner.stats.record_failure(method.as_str(), sent);
+                    tracing::debug!(%method, %url, error = %e.without_url_ref(), "scim request failed");
+                    if post_like(&method) && !e.is_connect() {
+                        let reason = if e.is_timeout() {
+                            "no answer within the timeout".to_owned()
+                        } else {
+                            format!("the exchange failed after sending: {}", e.without_url_ref())
+                        };
+                        return Err(Error::OutcomeUnknown {
+                            method: method.to_string(),
+                            url: url.to_string(),
+                            reason,
+                        });
+                    }
+                    if !e.is_builder()
+                        && let Some(delay) = budget.next_delay(None)
+                    {
+                        inner.stats.record_retry();
+                        tracing::info!(%method, %url, ?delay, "retrying after a transport failure");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Err(if e.is_timeout() {
+                        Error::Timeout {
+                            method: method.to_string(),
+                            url: url.to_string(),
+                        }
+                    } else {
+                        Error::Transport {
+                            method: method.to_string(),
+                            url: url.to_string(),
+                            source: e.without_url(),
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// `reqwest::Error` displays its URL; ours is reported separately.
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut s = self.to_string();
+        if let Some(u) = self.url() {
+            s = s.replace(&format!(" ({u})"), "");
+        }
+        let mut source = std::error::Error::source(self);
+        while let Some(inner) = source {
+            s.push_str(": ");
+            s.push_str(&inner.to_string());
+            source = inner.source();
+        }
+        s
+    }
+}

@@ -1,0 +1,190 @@
+//! Per-resource handlers: list (all pages), get, create, replace, patch, delete.
+
+use std::marker::PhantomData;
+
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use reqwest::Method;
+
+use crate::client::ScimClient;
+use crate::error::Error;
+use crate::filter::Filter;
+use crate::list::{ListQuery, ListResponse, PageWalk};
+use crate::patch::PatchOp;
+use crate::resource::{Resource, write_body};
+
+/// Operations on one resource endpoint (`/Users`, `/Groups`, ...); from
+/// [`ScimClient::users`], [`ScimClient::groups`] or [`ScimClient::resource`].
+#[derive(Debug)]
+pub struct Resources<T> {
+    client: ScimClient,
+    endpoint: String,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Resources<T> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            endpoint: self.endpoint.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+struct Walk<T> {
+    handler: Resources<T>,
+    query: ListQuery,
+    count: u32,
+    walk: PageWalk,
+}
+
+impl<T: Resource> Resources<T> {
+    pub(crate) fn new(client: ScimClient, endpoint: String) -> Self {
+        Self {
+            client,
+            endpoint,
+            _type: PhantomData,
+        }
+    }
+
+    /// The endpoint, relative to the base URL (e.g. `Users`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Every resource matching `query`, all pages, collected. Fails with
+    /// [`Error::Paging`] rather than return a list that may be incomplete.
+    pub async fn list(&self, query: &ListQuery) -> Result<Vec<T>, Error> {
+        self.list_stream(query).try_collect().await
+    }
+
+    /// Every resource matching `query`, as a stream that fetches page after page. Every page
+    /// is checked: ids never repeat, `totalResults` never changes, the count read matches
+    /// `totalResults` (the server's `itemsPerPage` is not trusted). A failed check ends the
+    /// stream with [`Error::Paging`].
+    pub fn list_stream(&self, query: &ListQuery) -> BoxStream<'static, Result<T, Error>> {
+        let state = Walk {
+            handler: self.clone(),
+            query: query.clone(),
+            count: query.page_size.unwrap_or(self.client.page_size()).max(1),
+            walk: PageWalk::new(),
+        };
+        stream::try_unfold(state, |mut st| async move {
+            if st.walk.is_done() {
+                return Ok(None);
+            }
+            let start = st.walk.next_start;
+            let page = st.handler.list_page(&st.query, start, st.count).await?;
+            let url = st.handler.list_url(&st.query, start, st.count);
+            st.walk
+                .accept(page.total_results, page.resources.iter().map(Resource::id))
+                .map_err(|message| Error::Paging {
+                    url: url.to_string(),
+                    message,
+                })?;
+            tracing::debug!(endpoint = %st.handler.endpoint, start, read = st.walk.collected(), total = ?page.total_results, "page");
+            Ok(Some((page.resources, st)))
+        })
+        .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
+
+    fn list_url(&self, query: &ListQuery, start_index: u64, count: u32) -> url::Url {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(f) = &query.filter {
+            pairs.push(("filter", f.to_string()));
+        }
+        if !query.attributes.is_empty() {
+            pairs.push(("attributes", query.attributes.join(",")));
+        }
+        if !query.excluded_attributes.is_empty() {
+            pairs.push(("excludedAttributes", query.excluded_attributes.join(",")));
+        }
+        pairs.push(("startIndex", start_index.to_string()));
+        pairs.push(("count", count.to_string()));
+        self.client.url(&[&self.endpoint], &pairs)
+    }
+
+    /// One page: `startIndex` (1-based) and `count`, unchecked. Prefer
+    /// [`Resources::list`] / [`Resources::list_stream`], which check the walk.
+    pub async fn list_page(
+        &self,
+        query: &ListQuery,
+        start_index: u64,
+        count: u32,
+    ) -> Result<ListResponse<T>, Error> {
+        if let Some(f) = &query.filter {
+            f.validate().map_err(Error::Config)?;
+        }
+        let url = self.list_url(query, start_index, count);
+        let resp = self.client.execute(Method::GET, url, None).await?;
+        self.client.check(&Method::GET, resp)?.json()
+    }
+
+    /// The resources whose `externalId` equals `external_id` (filter `externalId eq`, and
+    /// checked again on the client in case the server ignores the filter). Use it to
+    /// reconcile after [`Error::OutcomeUnknown`].
+    pub async fn find_by_external_id(&self, external_id: &str) -> Result<Vec<T>, Error> {
+        let query = ListQuery::new().filter(Filter::eq("externalId", external_id));
+        let all = self.list(&query).await?;
+        Ok(all
+            .into_iter()
+            .filter(|r| r.external_id() == Some(external_id))
+            .collect())
+    }
+
+    /// The resource with this id (a missing one is [`Error::Api`] with status 404; see
+    /// [`Error::is_not_found`]).
+    pub async fn get(&self, id: &str) -> Result<T, Error> {
+        let url = self.client.url(&[&self.endpoint, id], &[]);
+        let resp = self.client.execute(Method::GET, url, None).await?;
+        self.client.check(&Method::GET, resp)?.json()
+    }
+
+    /// Creates a resource (POST) and returns it as stored. Never resent after it may have
+    /// reached the server: see [`Error::OutcomeUnknown`].
+    pub async fn create(&self, resource: &T) -> Result<T, Error> {
+        let url = self.client.url(&[&self.endpoint], &[]);
+        let body = encode(resource)?;
+        let resp = self.client.execute(Method::POST, url, Some(body)).await?;
+        self.client.check(&Method::POST, resp)?.json()
+    }
+
+    /// Replaces a resource (PUT) and returns it as stored. `meta` and read-only attributes
+    /// are not sent; unknown attributes and extensions are.
+    pub async fn replace(&self, id: &str, resource: &T) -> Result<T, Error> {
+        let url = self.client.url(&[&self.endpoint, id], &[]);
+        let body = encode(resource)?;
+        let resp = self.client.execute(Method::PUT, url, Some(body)).await?;
+        self.client.check(&Method::PUT, resp)?.json()
+    }
+
+    /// Applies a PATCH. `Ok(None)` when the server answered 204 (or 200 without a body),
+    /// `Ok(Some(resource))` when it sent the resource back.
+    pub async fn patch(&self, id: &str, op: &PatchOp) -> Result<Option<T>, Error> {
+        let url = self.client.url(&[&self.endpoint, id], &[]);
+        let body = serde_json::to_vec(op)
+            .map_err(|e| Error::Config(format!("cannot encode the PATCH: {e}")))?;
+        let resp = self.client.execute(Method::PATCH, url, Some(body)).await?;
+        let resp = self.client.check(&Method::PATCH, resp)?;
+        if resp.status == 204 || resp.body.trim_ascii().is_empty() {
+            return Ok(None);
+        }
+        resp.json().map(Some)
+    }
+
+    /// Deletes a resource.
+    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+        let url = self.client.url(&[&self.endpoint, id], &[]);
+        let resp = self.client.execute(Method::DELETE, url, None).await?;
+        self.client.check(&Method::DELETE, resp).map(|_| ())
+    }
+}
+
+fn encode<T: Resource>(resource: &T) -> Result<Vec<u8>, Error> {
+    let value = write_body(resource)
+        .map_err(|e| Error::Config(format!("cannot encode the resource: {e}")))?;
+    serde_json::to_vec(&value)
+        .map_err(|e| Error::Config(format!("cannot encode the resource: {e}")))
+}

@@ -1,0 +1,107 @@
+//! What every SCIM resource has in common.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A resource type the client can list, read and write.
+///
+/// Implemented for [`User`](crate::User), [`Group`](crate::Group) and for
+/// [`serde_json::Value`] (any resource, untyped; use it with
+/// [`ScimClient::resource`](crate::ScimClient::resource) for resource types this crate
+/// does not model).
+pub trait Resource: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+    /// The server-assigned `id`, if present.
+    fn id(&self) -> Option<&str>;
+
+    /// The client-owned `externalId`, if present.
+    fn external_id(&self) -> Option<&str>;
+
+    /// The core schema URN listed in `schemas` of every write, if the type has one.
+    fn core_schema() -> Option<&'static str> {
+        None
+    }
+
+    /// Top-level attributes that are read-only and are left out of writes (besides `meta`).
+    fn read_only_attributes() -> &'static [&'static str] {
+        &[]
+    }
+}
+
+impl Resource for Value {
+    fn id(&self) -> Option<&str> {
+        self.get("id").and_then(Value::as_str)
+    }
+
+    fn external_id(&self) -> Option<&str> {
+        self.get("externalId").and_then(Value::as_str)
+    }
+}
+
+/// Resource metadata (`meta`), set by the server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// `User`, `Group`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// Creation time (RFC 3339 text as sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Last modification time (RFC 3339 text as sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// The resource's URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// ETag version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Attributes not modelled here.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Turns a resource into the JSON body of a create or replace: drops `meta` and the type's
+/// read-only attributes, and makes sure `schemas` lists the core schema and every extension
+/// URN present as a top-level key (RFC 7643 §3).
+pub(crate) fn write_body<T: Resource>(resource: &T) -> Result<Value, serde_json::Error> {
+    let mut value = serde_json::to_value(resource)?;
+    if let Value::Object(map) = &mut value {
+        map.remove("meta");
+        for attr in T::read_only_attributes() {
+            map.remove(*attr);
+        }
+        let mut schemas: Vec<String> = match map.get("schemas") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let has =
+            |schemas: &[String], urn: &str| schemas.iter().any(|s| s.eq_ignore_ascii_case(urn));
+        if let Some(core) = T::core_schema()
+            && !has(&schemas, core)
+        {
+            schemas.insert(0, core.to_owned());
+        }
+        let extensions: Vec<String> = map
+            .keys()
+            .filter(|k| k.to_ascii_lowercase().starts_with("urn:"))
+            .cloned()
+            .collect();
+        for urn in extensions {
+            if !has(&schemas, &urn) {
+                schemas.push(urn);
+            }
+        }
+        if !schemas.is_empty() {
+            map.insert(
+                "schemas".into(),
+                Value::Array(schemas.into_iter().map(Value::String).collect()),
+            );
+        }
+    }
+    Ok(value)
+}
