@@ -1,3 +1,501 @@
-//! `scim-server`: an embeddable in-memory SCIM 2.0 service provider.
+//! `scim-server`: an embeddable in-memory SCIM 2.0 service provider (RFC 7643/7644) on
+//! axum and tokio — the embedded default target, a CoreWeave stand-in, and a fault
+//! injector for tests.
 //!
-//! Built by issue #5; nothing here works yet.
+//! Start it on any address (port 0 in tests), talk to it over real HTTP, inspect what it
+//! saw, and stop it:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), scim_server::Error> {
+//! use scim_server::{Profile, ResourceKind, ScimServer};
+//! let server = ScimServer::builder()
+//!     .bearer_token(Some("secret"))
+//!     .profile(Profile::CoreWeave)
+//!     .start("127.0.0.1:0")
+//!     .await?;
+//! let base = server.base_url(); // http://127.0.0.1:PORT/v2 (the default tenant)
+//! let isolated = server.tenant_url("test-42"); // http://127.0.0.1:PORT/test-42/v2
+//! // seed a record the syncer does not manage, then read the store directly
+//! server.tenant("test-42").seed(ResourceKind::User, serde_json::json!({"userName": "legacy"}))?;
+//! assert_eq!(server.tenant("test-42").users().len(), 1);
+//! assert!(server.requests().is_empty());
+//! # let _ = (base, isolated);
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`schema`] (attribute definitions, type checks), [`filter`] (the full filter
+//! grammar), `patch` (PATCH engine), `store` (one tenant's records and indexes),
+//! [`faults`] (seeded fault injection), `http` (routing and handlers).
+//!
+//! Tenants: `/v2/...` is the default tenant (`""`), `/{name}/v2/...` (any number of path
+//! segments before `v2`) is tenant `name`; tenants are created on first use, each with its
+//! own store.
+
+mod error;
+pub mod faults;
+pub mod filter;
+mod http;
+mod patch;
+pub mod schema;
+mod store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::{Error, ScimError};
+pub use faults::FaultPlan;
+pub use schema::ResourceKind;
+
+use store::TenantData;
+
+/// Which service provider to imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Plain RFC 7643/7644 behaviour (nested groups allowed).
+    #[default]
+    Rfc,
+    /// What is known of CoreWeave IAM: groups may not contain groups (400), the legacy
+    /// default group names (`admin`, `metrics`, `read`, `write`, `billing_viewer`) are
+    /// refused (409), pages are capped at 50 unless [`ScimServerBuilder::max_page_size`]
+    /// says otherwise.
+    CoreWeave,
+}
+
+/// Configuration of a server (see [`ScimServer::builder`]).
+#[derive(Debug)]
+pub struct ScimServerBuilder {
+    token: Option<SecretString>,
+    profile: Profile,
+    max_page_size: Option<usize>,
+    patch_no_content: bool,
+    public_discovery: bool,
+    faults: FaultPlan,
+    persist: Option<PathBuf>,
+    seed: u64,
+    log_capacity: usize,
+}
+
+/// Entry point: `ScimServer::builder()...start(addr)`.
+#[derive(Debug)]
+pub struct ScimServer;
+
+impl ScimServer {
+    /// A builder with the defaults: no authentication, RFC profile, pages of at most 1000,
+    /// PATCH answers 200, discovery endpoints public, no faults, no persistence.
+    pub fn builder() -> ScimServerBuilder {
+        ScimServerBuilder {
+            token: None,
+            profile: Profile::Rfc,
+            max_page_size: None,
+            patch_no_content: false,
+            public_discovery: true,
+            faults: FaultPlan::default(),
+            persist: None,
+            seed: 0x5c1a_5e7e,
+            log_capacity: 100_000,
+        }
+    }
+}
+
+impl ScimServerBuilder {
+    /// Require `Authorization: Bearer <token>` (`None`: no authentication).
+    pub fn bearer_token<T: Into<SecretString>>(mut self, token: Option<T>) -> Self {
+        self.token = token.map(Into::into);
+        self
+    }
+    /// The profile to imitate.
+    pub fn profile(mut self, p: Profile) -> Self {
+        self.profile = p;
+        self
+    }
+    /// The largest page a list returns (`count` above it is capped).
+    pub fn max_page_size(mut self, n: usize) -> Self {
+        self.max_page_size = Some(n.max(1));
+        self
+    }
+    /// Answer successful PATCH requests with 204 and no body instead of 200.
+    pub fn patch_returns_no_content(mut self, yes: bool) -> Self {
+        self.patch_no_content = yes;
+        self
+    }
+    /// Whether discovery endpoints answer without a token (default true).
+    pub fn public_discovery(mut self, yes: bool) -> Self {
+        self.public_discovery = yes;
+        self
+    }
+    /// Fault injection plan.
+    pub fn faults(mut self, plan: FaultPlan) -> Self {
+        self.faults = plan;
+        self
+    }
+    /// Load the store from this JSON file at start (if it exists) and save it there at
+    /// shutdown (and on [`ServerHandle::save`]).
+    pub fn persist(mut self, path: impl AsRef<Path>) -> Self {
+        self.persist = Some(path.as_ref().to_path_buf());
+        self
+    }
+    /// Seed of the id generator (ids are deterministic per tenant for a seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// How many requests the request log keeps (oldest dropped first; default 100 000).
+    pub fn request_log_capacity(mut self, n: usize) -> Self {
+        self.log_capacity = n;
+        self
+    }
+
+    /// Bind `addr` (e.g. `"127.0.0.1:0"`) and serve until [`ServerHandle::shutdown`].
+    pub async fn start(self, addr: &str) -> Result<ServerHandle, Error> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| Error::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let max_page_size = self.max_page_size.unwrap_or(match self.profile {
+            Profile::Rfc => 1000,
+            Profile::CoreWeave => 50,
+        });
+        let app = Arc::new(App {
+            config: Config {
+                token: self.token,
+                profile: self.profile,
+                max_page_size,
+                patch_no_content: self.patch_no_content,
+                public_discovery: self.public_discovery,
+                seed: self.seed,
+            },
+            faults: self.faults,
+            tenants: RwLock::new(HashMap::new()),
+            log: Mutex::new(RequestLog {
+                capacity: self.log_capacity,
+                ..RequestLog::default()
+            }),
+            origin: format!("http://{local}"),
+            persist: self.persist,
+        });
+        if let Some(path) = &app.persist {
+            app.load(path)?;
+        }
+        let (tx, rx) = watch::channel(false);
+        let join = tokio::spawn(http::serve(listener, app.clone(), rx));
+        tracing::info!(%local, "scim-server listening");
+        Ok(ServerHandle {
+            app,
+            addr: local,
+            shutdown: tx,
+            join,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) token: Option<SecretString>,
+    pub(crate) profile: Profile,
+    pub(crate) max_page_size: usize,
+    pub(crate) patch_no_content: bool,
+    pub(crate) public_discovery: bool,
+    pub(crate) seed: u64,
+}
+
+/// One tenant: its own store.
+#[derive(Debug)]
+pub(crate) struct Tenant {
+    pub(crate) data: RwLock<TenantData>,
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: String,
+    /// Path, including the tenant prefix (e.g. `/t1/v2/Users/abc`).
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// Tenant name (`""` for the default tenant).
+    pub tenant: String,
+    /// Status answered; `None` when the connection was dropped without an answer.
+    pub status: Option<u16>,
+    /// The injected fault that shaped the answer, if any (its `Debug` form).
+    pub fault: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RequestLog {
+    capacity: usize,
+    entries: std::collections::VecDeque<RequestRecord>,
+    total: u64,
+    counts: HashMap<(String, Option<u16>), u64>,
+}
+
+impl RequestLog {
+    pub(crate) fn push(&mut self, r: RequestRecord) {
+        self.total += 1;
+        *self.counts.entry((r.method.clone(), r.status)).or_default() += 1;
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(r);
+    }
+}
+
+/// Shared state of a running server.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) config: Config,
+    pub(crate) faults: FaultPlan,
+    pub(crate) tenants: RwLock<HashMap<String, Arc<Tenant>>>,
+    pub(crate) log: Mutex<RequestLog>,
+    /// `http://host:port`
+    pub(crate) origin: String,
+    persist: Option<PathBuf>,
+}
+
+impl App {
+    pub(crate) fn tenant(&self, name: &str) -> Arc<Tenant> {
+        if let Some(t) = self.tenants.read().expect("tenants lock").get(name) {
+            return t.clone();
+        }
+        let mut map = self.tenants.write().expect("tenants lock");
+        map.entry(name.to_string())
+            .or_insert_with(|| {
+                let mut h = self.config.seed;
+                for b in name.bytes() {
+                    h = h.wrapping_mul(0x100_0000_01b3).wrapping_add(u64::from(b));
+                }
+                Arc::new(Tenant {
+                    data: RwLock::new(TenantData::new(h)),
+                })
+            })
+            .clone()
+    }
+
+    /// `http://host:port[/tenant]/v2`
+    pub(crate) fn tenant_base(&self, name: &str) -> String {
+        if name.is_empty() {
+            format!("{}/v2", self.origin)
+        } else {
+            format!("{}/{name}/v2", self.origin)
+        }
+    }
+
+    fn load(&self, path: &Path) -> Result<(), Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(Error::PersistIo {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let v: Value = serde_json::from_str(&text).map_err(|source| Error::PersistFormat {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if let Some(tenants) = v.get("tenants").and_then(Value::as_object) {
+            for (name, data) in tenants {
+                let t = self.tenant(name);
+                t.data.write().expect("store lock").load_json(data)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn save(&self, path: &Path) -> Result<(), Error> {
+        let tenants: serde_json::Map<String, Value> = self
+            .tenants
+            .read()
+            .expect("tenants lock")
+            .iter()
+            .map(|(k, t)| (k.clone(), t.data.read().expect("store lock").to_json()))
+            .collect();
+        let doc = serde_json::json!({"version": 1, "tenants": tenants});
+        let tmp = path.with_extension("tmp");
+        let io = |source| Error::PersistIo {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&doc).expect("json")).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    app: Arc<App>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Base URL of the default tenant, e.g. `http://127.0.0.1:PORT/v2`.
+    pub fn base_url(&self) -> String {
+        self.app.tenant_base("")
+    }
+    /// Base URL of tenant `name`, e.g. `http://127.0.0.1:PORT/name/v2`.
+    pub fn tenant_url(&self, name: &str) -> String {
+        self.app.tenant_base(name)
+    }
+    /// Direct access to the store of tenant `name` (`""` is the default tenant).
+    pub fn tenant(&self, name: &str) -> TenantHandle {
+        TenantHandle {
+            tenant: self.app.tenant(name),
+        }
+    }
+    /// Direct access to the default tenant's store.
+    pub fn default_tenant(&self) -> TenantHandle {
+        self.tenant("")
+    }
+    /// The request log (oldest first, bounded by the log capacity).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.app
+            .log
+            .lock()
+            .expect("log lock")
+            .entries
+            .iter()
+            .cloned()
+            .collect()
+    }
+    /// Forget the logged requests (counters too).
+    pub fn clear_requests(&self) {
+        let mut log = self.app.log.lock().expect("log lock");
+        log.entries.clear();
+        log.counts.clear();
+        log.total = 0;
+    }
+    /// Requests served since start (or the last clear), whatever the log capacity.
+    pub fn request_total(&self) -> u64 {
+        self.app.log.lock().expect("log lock").total
+    }
+    /// How many requests had this method and status (`None`: dropped connection).
+    pub fn count(&self, method: &str, status: Option<u16>) -> u64 {
+        self.app
+            .log
+            .lock()
+            .expect("log lock")
+            .counts
+            .get(&(method.to_ascii_uppercase(), status))
+            .copied()
+            .unwrap_or(0)
+    }
+    /// The fault plan (with firing counts per rule).
+    pub fn faults(&self) -> &FaultPlan {
+        &self.app.faults
+    }
+    /// Save the store to the persistence file now (no-op without one).
+    pub fn save(&self) -> Result<(), Error> {
+        match &self.app.persist {
+            Some(p) => self.app.save(p),
+            None => Ok(()),
+        }
+    }
+    /// Stop accepting, let in-flight requests finish (at most 5 s), save if persisting.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.join).await;
+        match &self.app.persist {
+            Some(p) => self.app.save(p),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Direct access to one tenant's store, for tests: seed records, read state.
+#[derive(Debug, Clone)]
+pub struct TenantHandle {
+    tenant: Arc<Tenant>,
+}
+
+impl TenantHandle {
+    /// Insert a record as given, bypassing validation (for unmanaged or odd records):
+    /// `id`, `schemas` and `meta` are filled in when missing. Returns the stored record.
+    pub fn seed(&self, kind: ResourceKind, record: Value) -> Result<Value, Error> {
+        Ok(self
+            .tenant
+            .data
+            .write()
+            .expect("store lock")
+            .seed(kind, record)?)
+    }
+    /// Create a record the way `POST` does (validated, profile rules applied).
+    pub fn create(
+        &self,
+        kind: ResourceKind,
+        body: Value,
+        profile: Profile,
+    ) -> Result<Value, Error> {
+        Ok(self
+            .tenant
+            .data
+            .write()
+            .expect("store lock")
+            .create(kind, body, profile)?)
+    }
+    /// Every stored user, in creation order (as stored: no `meta.location`).
+    pub fn users(&self) -> Vec<Value> {
+        self.all(ResourceKind::User)
+    }
+    /// Every stored group, in creation order.
+    pub fn groups(&self) -> Vec<Value> {
+        self.all(ResourceKind::Group)
+    }
+    /// Every stored record of `kind`.
+    pub fn all(&self, kind: ResourceKind) -> Vec<Value> {
+        self.tenant.data.read().expect("store lock").all(kind)
+    }
+    /// The record `id`.
+    pub fn get(&self, kind: ResourceKind, id: &str) -> Option<Value> {
+        self.tenant
+            .data
+            .read()
+            .expect("store lock")
+            .get(kind, id)
+            .cloned()
+    }
+    /// How many records of `kind` are stored.
+    pub fn len(&self, kind: ResourceKind) -> usize {
+        self.tenant
+            .data
+            .read()
+            .expect("store lock")
+            .coll(kind)
+            .len()
+    }
+    /// True when the tenant stores nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len(ResourceKind::User) == 0 && self.len(ResourceKind::Group) == 0
+    }
+    /// Delete everything.
+    pub fn clear(&self) {
+        self.tenant.data.write().expect("store lock").clear();
+    }
+}

@@ -1,0 +1,88 @@
+//! `scim-server`: run the embeddable SCIM 2.0 service provider on its own.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use scim_server::{Profile, ScimServer};
+
+/// An in-memory SCIM 2.0 service provider (RFC 7643/7644) for tests and demos.
+#[derive(Debug, Parser)]
+#[command(name = "scim-server", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Bearer token clients must send (no authentication when absent).
+    #[arg(long, env = "SCIM_SERVER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Which service provider to imitate.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Rfc)]
+    profile: ProfileArg,
+    /// Largest page a list returns (default: 1000, or 50 with --profile coreweave).
+    #[arg(long)]
+    max_page_size: Option<usize>,
+    /// Answer successful PATCH requests with 204 No Content.
+    #[arg(long)]
+    patch_no_content: bool,
+    /// Require the token on discovery endpoints too.
+    #[arg(long)]
+    private_discovery: bool,
+    /// Load the store from this JSON file at start and save it there at exit.
+    #[arg(long)]
+    persist: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    /// Plain RFC 7643/7644.
+    Rfc,
+    /// CoreWeave IAM's known constraints.
+    Coreweave,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut b = ScimServer::builder()
+        .bearer_token(args.token)
+        .profile(match args.profile {
+            ProfileArg::Rfc => Profile::Rfc,
+            ProfileArg::Coreweave => Profile::CoreWeave,
+        })
+        .patch_returns_no_content(args.patch_no_content)
+        .public_discovery(!args.private_discovery);
+    if let Some(n) = args.max_page_size {
+        b = b.max_page_size(n);
+    }
+    if let Some(p) = &args.persist {
+        b = b.persist(p);
+    }
+    let server = b.start(&args.listen).await.context("starting the server")?;
+    println!("scim-server listening on {}", server.base_url());
+    wait_for_signal().await;
+    server.shutdown().await.context("stopping the server")?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

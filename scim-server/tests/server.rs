@@ -1,0 +1,418 @@
+//! End-to-end tests over real HTTP on loopback.
+
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use scim_server::faults::{Fault, FaultPlan, FaultRule, Op, RetryAfter, RouteMatch};
+use scim_server::{Profile, ResourceKind, ScimServer, ServerHandle};
+use serde_json::{Value, json};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const CW: &str = "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser";
+
+async fn start(profile: Profile) -> (ServerHandle, Client) {
+    let s = ScimServer::builder()
+        .bearer_token(Some("tok"))
+        .profile(profile)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    (s, Client::new())
+}
+
+struct Api<'a> {
+    c: &'a Client,
+    base: String,
+}
+
+impl Api<'_> {
+    async fn send(
+        &self,
+        m: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut r = self
+            .c
+            .request(m, format!("{}{path}", self.base))
+            .bearer_auth("tok");
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, headers, v)
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.send(reqwest::Method::GET, path, None).await;
+        (s, v)
+    }
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self.send(reqwest::Method::POST, path, Some(body)).await;
+        (s, v)
+    }
+    async fn patch(&self, path: &str, ops: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .send(
+                reqwest::Method::PATCH,
+                path,
+                Some(json!({"schemas":[PATCH],"Operations":ops})),
+            )
+            .await;
+        (s, v)
+    }
+    async fn user(&self, name: &str, ext: &str) -> String {
+        let (s, v) = self
+            .post(
+                "/Users",
+                json!({"schemas":[USER],"userName":name,"externalId":ext,"active":true}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+async fn crud_list_filter_and_tenants() {
+    let (server, c) = start(Profile::Rfc).await;
+    assert!(server.base_url().ends_with("/v2"));
+    let api = Api {
+        c: &c,
+        base: server.tenant_url("t1"),
+    };
+
+    // create: 201, Location, ETag
+    let (status, headers, v) = api
+        .send(
+            reqwest::Method::POST,
+            "/Users",
+            Some(json!({"schemas":[USER],"userName":"Alice","externalId":"pw-activate:1",
+                        "name":{"givenName":"Alice"},"emails":[{"value":"a@x","type":"work","primary":true}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        headers["location"],
+        format!("{}/Users/{id}", api.base).as_str()
+    );
+    assert_eq!(headers["etag"], v["meta"]["version"].as_str().unwrap());
+    assert_eq!(v["meta"]["resourceType"], "User");
+
+    // uniqueness is case-insensitive
+    let (s, e) = api
+        .post("/Users", json!({"schemas":[USER],"userName":"ALICE"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(e["scimType"], "uniqueness");
+    assert_eq!(e["status"], "409");
+
+    api.user("bob", "pw-activate:2").await;
+    api.user("carol", "other:3").await;
+
+    // filters the syncer uses
+    let (s, l) = api
+        .get("/Users?filter=externalId%20sw%20%22pw-activate%3A%22")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(l["totalResults"], 2);
+    let (_, l) = api
+        .get("/Users?filter=externalId%20sw%20%22PW-ACTIVATE%3A%22")
+        .await;
+    assert_eq!(l["totalResults"], 0, "externalId is case-exact");
+    let (_, l) = api.get("/Users?filter=userName%20eq%20%22alice%22").await;
+    assert_eq!(l["totalResults"], 1);
+    let (_, l) = api
+        .get("/Users?filter=userName%20eq%20%22bob%22%20or%20externalId%20eq%20%22other%3A3%22")
+        .await;
+    assert_eq!(l["totalResults"], 2);
+    let (s, e) = api.get("/Users?filter=userName%20eq").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["scimType"], "invalidFilter");
+
+    // paging
+    let (_, l) = api.get("/Users?startIndex=2&count=1").await;
+    assert_eq!(l["totalResults"], 3);
+    assert_eq!(l["itemsPerPage"], 1);
+    assert_eq!(l["startIndex"], 2);
+    assert_eq!(l["Resources"][0]["userName"], "bob");
+
+    // get, PUT, DELETE
+    let (s, u) = api.get(&format!("/Users/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(u["name"]["givenName"], "Alice");
+    let (s, _, u) = api
+        .send(reqwest::Method::PUT, &format!("/Users/{id}"),
+              Some(json!({"schemas":[USER],"userName":"alice2","externalId":"pw-activate:1","active":false})))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(u["userName"], "alice2");
+    assert!(u.get("name").is_none());
+    let (s, _, _) = api
+        .send(reqwest::Method::DELETE, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, e) = api.get(&format!("/Users/{id}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(e["status"], "404");
+
+    // tenants are isolated
+    assert_eq!(server.tenant("t1").users().len(), 2);
+    assert!(server.default_tenant().is_empty());
+    let other = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    let (_, l) = other.get("/Users").await;
+    assert_eq!(l["totalResults"], 0);
+
+    // request log
+    assert!(server.count("POST", Some(201)) >= 3);
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.status == Some(409) && r.tenant == "t1")
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn auth_is_required() {
+    let (server, c) = start(Profile::Rfc).await;
+    let r = c
+        .get(format!("{}/Users", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let r = c
+        .get(format!("{}/Users", server.base_url()))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = c
+        .get(format!("{}/ServiceProviderConfig", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn patch_paths_the_syncer_uses() {
+    let (server, c) = start(Profile::Rfc).await;
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    let u1 = api.user("u1", "pw-activate:u1").await;
+    let u2 = api.user("u2", "pw-activate:u2").await;
+    let (s, u) = api
+        .patch(
+            &format!("/Users/{u1}"),
+            json!([{"op":"add","path":format!("{CW}:sunkSshKeys"),"value":["ssh-ed25519 AAAA k1"]},
+                   {"op":"replace","path":"active","value":false},
+                   {"op":"replace","path":"displayName","value":"User One"}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u[CW]["sunkSshKeys"], json!(["ssh-ed25519 AAAA k1"]));
+    assert_eq!(u["active"], false);
+    assert!(u["schemas"].as_array().unwrap().contains(&json!(CW)));
+    let (s, e) = api
+        .patch(
+            &format!("/Users/{u1}"),
+            json!([{"op":"replace","path":format!("{CW}:sunkSshKeys"),"value":"k"}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["scimType"], "invalidValue");
+
+    let (s, g) = api
+        .post(
+            "/Groups",
+            json!({"schemas":[GROUP],"displayName":"eng","members":[{"value":u1}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    let gid = g["id"].as_str().unwrap().to_string();
+    let (s, g) = api
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op":"add","path":"members","value":[{"value":u2}]}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(g["members"].as_array().unwrap().len(), 2);
+    let (_, u) = api.get(&format!("/Users/{u2}")).await;
+    assert_eq!(u["groups"][0]["value"], gid.as_str());
+    let (s, g) = api
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op":"remove","path":format!("members[value eq \"{u1}\"]")}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        g["members"],
+        json!([{"value":u2,"type":"User","$ref":format!("{}/Users/{u2}", api.base)}])
+    );
+    let (_, l) = api.get("/Groups?filter=displayName%20eq%20%22ENG%22").await;
+    assert_eq!(l["totalResults"], 1);
+    // unknown member id
+    let (s, e) = api
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op":"add","path":"members","value":[{"value":"nope"}]}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["scimType"], "invalidValue");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn coreweave_profile_rules() {
+    let (server, c) = start(Profile::CoreWeave).await;
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    let (s, e) = api
+        .post("/Groups", json!({"schemas":[GROUP],"displayName":"Admin"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    let (_, g1) = api
+        .post("/Groups", json!({"schemas":[GROUP],"displayName":"a"}))
+        .await;
+    let (s, _) = api
+        .post(
+            "/Groups",
+            json!({"schemas":[GROUP],"displayName":"b","members":[{"value":g1["id"]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    for i in 0..60 {
+        api.user(&format!("u{i}"), &format!("pw-activate:{i}"))
+            .await;
+    }
+    let (_, l) = api.get("/Users?count=500").await;
+    assert_eq!(l["itemsPerPage"], 50);
+    assert_eq!(l["totalResults"], 60);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn seeded_faults() {
+    let plan = FaultPlan::new(1)
+        .rule(
+            FaultRule::new(Fault::TooManyRequests {
+                retry_after: Some(RetryAfter::Seconds(2)),
+            })
+            .route(RouteMatch::any().op(Op::List))
+            .times(1),
+        )
+        .rule(
+            FaultRule::new(Fault::ResponseLost {
+                stall: Duration::from_millis(10),
+            })
+            .route(RouteMatch::any().op(Op::Create))
+            .times(1),
+        )
+        .rule(
+            FaultRule::new(Fault::Unauthorized)
+                .route(RouteMatch::any().op(Op::Get))
+                .after(1),
+        );
+    let server = ScimServer::builder()
+        .faults(plan)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = Client::new();
+    let base = server.base_url();
+    let r = c.get(format!("{base}/Users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["retry-after"], "2");
+    let r = c.get(format!("{base}/Users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // the create happens but its answer is lost
+    let r = c
+        .post(format!("{base}/Users"))
+        .body(json!({"schemas":[USER],"userName":"lost"}).to_string())
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert_eq!(server.default_tenant().users().len(), 1);
+    let id = server.default_tenant().users()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c.get(format!("{base}/Users/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c.get(format!("{base}/Users/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(server.count("POST", None), 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn seeding_and_persistence() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("store.json");
+    let server = ScimServer::builder()
+        .persist(&file)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let t = server.tenant("demo");
+    let u = t
+        .seed(
+            ResourceKind::User,
+            json!({"userName":"legacy","externalId":"someone-else"}),
+        )
+        .unwrap();
+    let id = u["id"].as_str().unwrap().to_string();
+    server.shutdown().await.unwrap();
+    let server = ScimServer::builder()
+        .persist(&file)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let users = server.tenant("demo").users();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["id"], id.as_str());
+    let r = Client::new()
+        .get(format!(
+            "{}/Users?filter=userName%20eq%20%22LEGACY%22",
+            server.tenant_url("demo")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["totalResults"], 1);
+    server.shutdown().await.unwrap();
+}
