@@ -1,3 +1,84 @@
-//! `activate-client`: reads a Parallel Works ACTIVATE organization as a complete snapshot.
+//! `activate-client`: reads a Parallel Works ACTIVATE organization — users, groups, group
+//! members and SSH public keys — into a [`SourceSnapshot`] that is complete or an error.
 //!
-//! Built by issue #4; nothing here works yet.
+//! # Guide
+//!
+//! Build an [`ActivateClient`] from the API key (`ACTIVATE_API_KEY`, a [`SecretString`]).
+//! The platform URL is derived from the key (`pwt_<base64url host>.<secret>`), or overridden
+//! with [`ClientBuilder::base_url`] (`ACTIVATE_API_URL`). The organization comes from
+//! [`ClientBuilder::org_name`] (`ACTIVATE_ORG_NAME`) or from
+//! `GET /api/auth/whoami/organization`. Then call [`ActivateClient::snapshot`]:
+//!
+//! 1. users: `GET /api/organizations/{org}/users?limit=500&skip=N&active=all`, every page,
+//!    checked for consistency (a list that changes while it is read is an error);
+//! 2. groups: `GET /api/organizations/{org}/groups`, then the members of each group in
+//!    scope, `GET /api/organizations/{org}/groups/{name}/members` (name percent-encoded);
+//!    members are joined to users by username, case-insensitively, and members that are not
+//!    users are left out with a warning;
+//! 3. SSH keys of the active users in scope, with bounded concurrency, from
+//!    [`KeySource::Rest`] (`GET /api/users/{username}/ssh-public-keys`) or
+//!    [`KeySource::PwCli`] (`pw ssh-public-keys <username>`).
+//!
+//! **Never partial.** Any failure to read users, groups or members fails the snapshot
+//! (after bounded retries on 429/5xx/connection errors, honouring `Retry-After`). Only a
+//! per-user key fetch may fail softly: that user's `ssh_keys` is `None` ("unknown": the
+//! engine leaves the keys downstream untouched) and [`Snapshot::warnings`] says why.
+//!
+//! **Cost.** A snapshot of N users and G groups in scope, K of the users active and in
+//! scope, costs `[1 whoami] + max(1, ceil(N / 500)) + 1 + G + K` requests without retries
+//! (`K` is 0 with the `pw` source, which runs `pw` K times instead). [`ActivateClient::stats`]
+//! counts every attempt, retries included.
+//!
+//! **Secrets.** The key is sent as HTTP Basic (`<key>:`), marked sensitive; it never
+//! appears in `Debug`, errors or logs, and server bodies quoted in errors are redacted.
+//!
+//! The same snapshot is the on-disk "ACTIVATE export" ([`read_export`], [`write_export`]);
+//! `examples/sample-org.json` at the repository root is a sample organization.
+//!
+//! # Example
+//!
+//! ```
+//! use activate_client::{ActivateClient, SnapshotOptions};
+//! use secrecy::SecretString;
+//!
+//! // the platform URL comes from the key: base64url("activate.parallel.works")
+//! let key = SecretString::from("pwt_YWN0aXZhdGUucGFyYWxsZWwud29ya3M.s3cr3t");
+//! let client = ActivateClient::builder(key.clone())
+//!     .org_name(Some("acme".into()))
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(client.base_url().as_str(), "https://activate.parallel.works/");
+//! assert!(!format!("{client:?}").contains("s3cr3t"));
+//!
+//! // a malformed key is a configuration error that does not quote it
+//! let err = ActivateClient::builder(SecretString::from("pwt_s3cr3t")).build().unwrap_err();
+//! assert!(!err.to_string().contains("s3cr3t"));
+//!
+//! # async fn run(client: ActivateClient) -> Result<(), activate_client::Error> {
+//! let snap = client.snapshot(&SnapshotOptions { sync_groups: None }).await?;
+//! for warning in &snap.warnings {
+//!     eprintln!("warning: {warning}");
+//! }
+//! println!("{} users, {} groups", snap.snapshot.users.len(), snap.snapshot.groups.len());
+//! println!("{} requests", client.stats().requests);
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod api_key;
+mod client;
+mod error;
+mod export;
+pub mod model;
+mod snapshot;
+mod ssh_keys;
+
+pub use api_key::{API_KEY_PREFIX, base_url_from_api_key};
+pub use client::{ActivateClient, ClientBuilder, MAX_PAGE_SIZE};
+pub use error::Error;
+pub use export::{parse_export, read_export, write_export};
+pub use scim_client::transport::{RetryPolicy, StatsSnapshot};
+pub use scim_diff::source::{SourceGroup, SourceSnapshot, SourceUser};
+pub use secrecy::SecretString;
+pub use snapshot::{Snapshot, SnapshotOptions};
+pub use ssh_keys::{KeySource, parse_key_listing};

@@ -1,0 +1,460 @@
+//! The client and its builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scim_client::transport::{Pacer, RequestStats, RetryPolicy, StatsSnapshot};
+use secrecy::SecretString;
+use tokio::sync::OnceCell;
+use url::{Host, Url};
+
+use crate::api::{ACCEPT_TEXT, Api};
+use crate::model::{Group, GroupList, Member, OrgUser, UsersPage, WhoamiOrganization};
+use crate::ssh_keys::{KeySource, parse_rest_listing, pw_listing};
+use crate::{Error, api_key};
+
+/// The largest page the users route serves.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// A client for one ACTIVATE organization. Cheap to clone (the state is shared, including
+/// the request counters).
+#[derive(Debug, Clone)]
+pub struct ActivateClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) api: Api,
+    pub(crate) org: OnceCell<String>,
+    pub(crate) key_source: KeySource,
+    pub(crate) concurrency: usize,
+    pub(crate) page_size: u32,
+}
+
+/// Configures an [`ActivateClient`]; see [`ActivateClient::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    api_key: SecretString,
+    base_url: Option<String>,
+    allow_insecure_http: bool,
+    org_name: Option<String>,
+    timeout: Duration,
+    retry_policy: RetryPolicy,
+    concurrency: usize,
+    requests_per_second: Option<f64>,
+    key_source: KeySource,
+    page_size: u32,
+    user_agent: String,
+}
+
+impl ActivateClient {
+    /// Starts configuring a client that authenticates with `api_key` (`ACTIVATE_API_KEY`).
+    pub fn builder(api_key: SecretString) -> ClientBuilder {
+        ClientBuilder {
+            api_key,
+            base_url: None,
+            allow_insecure_http: false,
+            org_name: None,
+            timeout: Duration::from_secs(30),
+            retry_policy: RetryPolicy::default(),
+            concurrency: 8,
+            requests_per_second: None,
+            key_source: KeySource::Rest,
+            page_size: MAX_PAGE_SIZE,
+            user_agent: concat!("pw-activate-scim-sync/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+
+    /// The platform's base URL in use (derived from the key or overridden).
+    pub fn base_url(&self) -> &Url {
+        &self.inner.api.base
+    }
+
+    /// The request counters so far (every HTTP attempt, retries included).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.api.stats.snapshot()
+    }
+
+    /// The organization name: the configured one, else `GET /api/auth/whoami/organization`
+    /// (asked once, then remembered).
+    pub async fn organization(&self) -> Result<String, Error> {
+        self.inner
+            .org
+            .get_or_try_init(|| async {
+                let url = self
+                    .inner
+                    .api
+                    .url(&["auth", "whoami", "organization"], None);
+                let path = crate::api::shown_path(&url);
+                let name = match self.inner.api.get_json::<WhoamiOrganization>(url).await? {
+                    WhoamiOrganization::Name(name) | WhoamiOrganization::Object { name } => name,
+                };
+                let name = name.trim().to_owned();
+                if name.is_empty() {
+                    return Err(Error::Decode {
+                        path,
+                        json_path: ".".to_owned(),
+                        message: "the organization name is empty; set ACTIVATE_ORG_NAME".to_owned(),
+                    });
+                }
+                Ok(name)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Every user of the organization, active or not, read page by page
+    /// (`limit=<page size>&skip=N&active=all`).
+    ///
+    /// The walk must be consistent: `total` may not change between pages, a page may not come
+    /// back short before `total` users were read, and no user may appear twice. Anything
+    /// else is [`Error::Inconsistent`] — the list changed while it was read, so it is not
+    /// reported at all rather than reported wrong.
+    pub async fn users(&self) -> Result<Vec<OrgUser>, Error> {
+        let org = self.organization().await?;
+        let limit = self.inner.page_size;
+        let mut users: Vec<OrgUser> = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
+        let mut total: Option<u64> = None;
+        let mut skip: u64 = 0;
+        loop {
+            let query = format!("limit={limit}&skip={skip}&active=all");
+            let url = self
+                .inner
+                .api
+                .url(&["organizations", &org, "users"], Some(&query));
+            let page: UsersPage = self.inner.api.get_json(url).await?;
+            let expected = *total.get_or_insert(page.total);
+            if page.total != expected {
+                return Err(Error::Inconsistent(format!(
+                    "the users list changed while it was read: total was {expected}, then \
+                     {} at skip={skip}; run again",
+                    page.total
+                )));
+            }
+            let returned = page.users.len() as u64;
+            for user in page.users {
+                if !ids.insert(user.id.clone()) {
+                    return Err(Error::Inconsistent(format!(
+                        "user id {} appeared twice while paging (at skip={skip}): the list \
+                         shifted during the walk; run again",
+                        user.id
+                    )));
+                }
+                if !names.insert(user.username.clone()) {
+                    return Err(Error::Inconsistent(format!(
+                        "username {:?} appeared twice with different ids (at skip={skip})",
+                        user.username
+                    )));
+                }
+                users.push(user);
+            }
+            let read = users.len() as u64;
+            if read > expected {
+                return Err(Error::Inconsistent(format!(
+                    "read {read} users but total says {expected}"
+                )));
+            }
+            if read == expected {
+                return Ok(users);
+            }
+            if returned < u64::from(limit) {
+                return Err(Error::Inconsistent(format!(
+                    "the users page at skip={skip} held {returned} users (limit {limit}) \
+                     although total says {expected} and only {read} were read: the list \
+                     changed while it was read; run again"
+                )));
+            }
+            skip += returned;
+        }
+    }
+
+    /// Every group of the organization (`GET /api/organizations/{org}/groups`, a bare array).
+    pub async fn groups(&self) -> Result<Vec<Group>, Error> {
+        let org = self.organization().await?;
+        let url = self.inner.api.url(&["organizations", &org, "groups"], None);
+        Ok(self.inner.api.get_json::<GroupList>(url).await?.into_vec())
+    }
+
+    /// The members of one group, addressed by name (percent-encoded as one path segment).
+    pub async fn group_members(&self, group_name: &str) -> Result<Vec<Member>, Error> {
+        let org = self.organization().await?;
+        let url = self.inner.api.url(
+            &["organizations", &org, "groups", group_name, "members"],
+            None,
+        );
+        let members: Option<Vec<Member>> = self.inner.api.get_json(url).await?;
+        Ok(members.unwrap_or_default())
+    }
+
+    /// One user's SSH public keys from the configured [`KeySource`], as listing lines (see
+    /// [`crate::parse_key_listing`]). Fails with [`Error::KeyFetch`] when the listing is
+    /// unusable, or with the HTTP error of the REST route.
+    pub async fn ssh_keys(&self, username: &str) -> Result<Vec<String>, Error> {
+        let key_fetch = |message: String| Error::KeyFetch {
+            username: username.to_owned(),
+            message,
+        };
+        match &self.inner.key_source {
+            KeySource::Rest => {
+                let url = self
+                    .inner
+                    .api
+                    .url(&["users", username, "ssh-public-keys"], None);
+                let fetched = self.inner.api.get(url, ACCEPT_TEXT).await?;
+                parse_rest_listing(fetched.content_type.as_deref(), &fetched.body)
+                    .map_err(|m| key_fetch(self.inner.api.redact(&m)))
+            }
+            KeySource::PwCli { path, timeout } => pw_listing(path, username, *timeout)
+                .await
+                .map_err(|m| key_fetch(self.inner.api.redact(&m))),
+        }
+    }
+
+    pub(crate) fn concurrency(&self) -> usize {
+        self.inner.concurrency
+    }
+}
+
+impl ClientBuilder {
+    /// Overrides the platform URL derived from the key (`ACTIVATE_API_URL`), e.g.
+    /// `https://activate.example.com`. A trailing `/api` is accepted and ignored.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Allows plain `http://` to a host that is not loopback (default: refused).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The organization name (`ACTIVATE_ORG_NAME`); `None` asks
+    /// `GET /api/auth/whoami/organization`.
+    pub fn org_name(mut self, name: Option<String>) -> Self {
+        self.org_name = name;
+        self
+    }
+
+    /// Per-request timeout (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Retries of failed requests (default: [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// How many member lists and key listings are fetched at once, and how many requests
+    /// may be in flight (default 8; `0` is treated as `1`).
+    pub fn key_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// At most this many requests started per second (default: unlimited).
+    pub fn requests_per_second(mut self, rps: Option<f64>) -> Self {
+        self.requests_per_second = rps;
+        self
+    }
+
+    /// Where SSH keys come from (default [`KeySource::Rest`]).
+    pub fn key_source(mut self, source: KeySource) -> Self {
+        self.key_source = source;
+        self
+    }
+
+    /// Users per page, 1..=500 (default 500, the API's maximum).
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = size;
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+
+    /// Validates the configuration and builds the client. No request is made.
+    ///
+    /// Errors: [`Error::Config`] (malformed key, bad URL or option; never quoting the key)
+    /// and [`Error::InsecureUrl`].
+    pub fn build(self) -> Result<ActivateClient, Error> {
+        let auth = api_key::basic_auth_header(&self.api_key)?;
+        let base = match &self.base_url {
+            Some(url) => normalise_base_url(url, self.allow_insecure_http)?,
+            None => api_key::base_url_from_api_key(&self.api_key)?,
+        };
+        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+            return Err(Error::Config(format!(
+                "page size {} is outside 1..={MAX_PAGE_SIZE}",
+                self.page_size
+            )));
+        }
+        if let Some(rps) = self.requests_per_second
+            && !(rps.is_finite() && rps > 0.0)
+        {
+            return Err(Error::Config(format!(
+                "requests per second must be a positive number, not {rps}"
+            )));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::Config(
+                "the request timeout must not be zero".to_owned(),
+            ));
+        }
+        if let KeySource::PwCli { path, timeout } = &self.key_source {
+            if path.as_os_str().is_empty() {
+                return Err(Error::Config("the pw CLI path is empty".to_owned()));
+            }
+            if timeout.is_zero() {
+                return Err(Error::Config(
+                    "the pw CLI timeout must not be zero".to_owned(),
+                ));
+            }
+        }
+        let org = OnceCell::new();
+        if let Some(name) = self.org_name.as_deref().map(str::trim) {
+            if name.is_empty() {
+                return Err(Error::Config(
+                    "the organization name is empty: set ACTIVATE_ORG_NAME or leave it unset"
+                        .to_owned(),
+                ));
+            }
+            org.set(name.to_owned()).expect("a fresh cell is empty");
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(self.user_agent)
+            .build()
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
+        let api = Api {
+            http,
+            base,
+            auth,
+            secrets: api_key::secret_forms(&self.api_key),
+            retry: self.retry_policy,
+            pacer: Pacer::new(self.concurrency, self.requests_per_second),
+            stats: RequestStats::new(),
+            timeout: self.timeout,
+        };
+        Ok(ActivateClient {
+            inner: Arc::new(Inner {
+                api,
+                org,
+                key_source: self.key_source,
+                concurrency: self.concurrency,
+                page_size: self.page_size,
+            }),
+        })
+    }
+}
+
+/// Parses an `ACTIVATE_API_URL`: http(s) only, no credentials, no query; `http://` only for
+/// loopback unless allowed; a trailing `/api` segment is dropped (routes add it).
+fn normalise_base_url(text: &str, allow_insecure_http: bool) -> Result<Url, Error> {
+    let mut url = Url::parse(text.trim())
+        .map_err(|e| Error::Config(format!("ACTIVATE_API_URL {text:?} is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback && !allow_insecure_http {
+                return Err(Error::InsecureUrl {
+                    host: url.host_str().unwrap_or_default().to_owned(),
+                });
+            }
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "ACTIVATE_API_URL must be http(s), not {other}:"
+            )));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::Config("ACTIVATE_API_URL has no host".to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "ACTIVATE_API_URL must not carry credentials; the API key is sent separately"
+                .to_owned(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::Config(
+            "ACTIVATE_API_URL must not have a query or fragment".to_owned(),
+        ));
+    }
+    let segments: Vec<String> = url
+        .path_segments()
+        .map(|s| s.filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let keep = match segments.last() {
+        Some(last) if last == "api" => &segments[..segments.len() - 1],
+        _ => &segments[..],
+    };
+    url.path_segments_mut()
+        .expect("http(s) URLs have a path")
+        .clear()
+        .extend(keep)
+        .push("");
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_override_rules() {
+        let ok = |s: &str| normalise_base_url(s, false).unwrap().to_string();
+        assert_eq!(ok("https://act.example.com"), "https://act.example.com/");
+        assert_eq!(
+            ok("https://act.example.com/api/"),
+            "https://act.example.com/"
+        );
+        assert_eq!(
+            ok("https://x.example/proxy/activate/api"),
+            "https://x.example/proxy/activate/"
+        );
+        assert_eq!(ok("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");
+        assert_eq!(ok("http://localhost:1/"), "http://localhost:1/");
+        assert_eq!(ok("http://[::1]:9/"), "http://[::1]:9/");
+        assert!(matches!(
+            normalise_base_url("http://act.example.com", false),
+            Err(Error::InsecureUrl { .. })
+        ));
+        assert_eq!(
+            normalise_base_url("http://act.example.com", true)
+                .unwrap()
+                .as_str(),
+            "http://act.example.com/"
+        );
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "https://u:p@x.example",
+            "https://x.example/?a=1",
+        ] {
+            assert!(
+                matches!(normalise_base_url(bad, true), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
+    }
+}
