@@ -416,3 +416,311 @@ async fn seeding_and_persistence() {
     assert_eq!(v["totalResults"], 1);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn etags_and_preconditions() {
+    let (server, c) = start(Profile::Rfc).await;
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    let id = api.user("e1", "x:1").await;
+    let url = format!("{}/Users/{id}", api.base);
+    let r = c.get(&url).bearer_auth("tok").send().await.unwrap();
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with("W/\""));
+    let r = c
+        .get(&url)
+        .bearer_auth("tok")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    let body =
+        json!({"schemas":[PATCH],"Operations":[{"op":"replace","path":"active","value":false}]});
+    let r = c
+        .patch(&url)
+        .bearer_auth("tok")
+        .header("if-match", "W/\"999\"")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let r = c
+        .patch(&url)
+        .bearer_auth("tok")
+        .header("if-match", &etag)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let new_etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(new_etag, etag);
+    // a PATCH that changes nothing keeps the version
+    let r = c
+        .patch(&url)
+        .bearer_auth("tok")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), new_etag);
+    let r = c
+        .delete(&url)
+        .bearer_auth("tok")
+        .header("if-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn search_sort_and_projection() {
+    let (server, c) = start(Profile::Rfc).await;
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    for n in ["bravo", "Alpha", "charlie"] {
+        api.user(n, &format!("pw-activate:{n}")).await;
+    }
+    let (s, l) = api
+        .post(
+            "/Users/.search",
+            json!({"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "filter":"externalId sw \"pw-activate:\"","sortBy":"userName","sortOrder":"descending",
+                   "attributes":["userName"],"startIndex":1,"count":2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    assert_eq!(l["totalResults"], 3);
+    let names: Vec<&str> = l["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["charlie", "bravo"]);
+    let first = l["Resources"][0].as_object().unwrap();
+    let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "schemas", "userName"]);
+    let (_, l) = api
+        .get("/Users?sortBy=userName&excludedAttributes=externalId,meta")
+        .await;
+    assert_eq!(
+        l["Resources"][0]["userName"], "Alpha",
+        "sorting is case-insensitive for userName"
+    );
+    assert!(l["Resources"][0].get("externalId").is_none());
+    assert!(l["Resources"][0].get("meta").is_none());
+    assert!(l["Resources"][0].get("id").is_some());
+    // root search covers both resource types
+    api.post("/Groups", json!({"schemas":[GROUP],"displayName":"g"}))
+        .await;
+    let (_, l) = api
+        .post(
+            "/.search",
+            json!({"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}),
+        )
+        .await;
+    assert_eq!(l["totalResults"], 4);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn discovery_endpoints() {
+    let (server, c) = start(Profile::Rfc).await;
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    let (s, spc) = api.get("/ServiceProviderConfig").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(spc["patch"]["supported"], true);
+    assert_eq!(spc["etag"]["supported"], true);
+    assert_eq!(spc["filter"]["maxResults"], 1000);
+    let (_, rts) = api.get("/ResourceTypes").await;
+    assert_eq!(rts["totalResults"], 2);
+    let (_, rt) = api.get("/ResourceTypes/User").await;
+    assert!(
+        rt["schemaExtensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["schema"] == CW)
+    );
+    let (_, schemas) = api.get("/Schemas").await;
+    assert_eq!(schemas["totalResults"], 5);
+    let (s, cw) = api.get(&format!("/Schemas/{CW}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let keys = cw["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "sunkSshKeys")
+        .unwrap();
+    assert_eq!(keys["multiValued"], true);
+    assert_eq!(keys["type"], "string");
+    assert_eq!(keys["caseExact"], true);
+    let (s, _) = api.get("/Schemas/urn:nope").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn patch_no_content_and_read_only() {
+    let server = ScimServer::builder()
+        .patch_returns_no_content(true)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = Client::new();
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    let (s, v) = api
+        .post(
+            "/Users",
+            json!({"schemas":[USER],"userName":"ro","id":"client-chosen","meta":{"version":"x"},
+                                "groups":[{"value":"g"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_ne!(id, "client-chosen");
+    assert!(v.get("groups").is_none());
+    let (s, v) = api
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op":"replace","path":"active","value":true}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(v, Value::Null);
+    let (s, e) = api
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op":"replace","path":"id","value":"x"}]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["scimType"], "mutability");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn list_faults() {
+    let plan = FaultPlan::new(3)
+        .rule(FaultRule::new(Fault::IgnoreFilter).route(RouteMatch::any().tenant("ignore")))
+        .rule(
+            FaultRule::new(Fault::ShiftPages { by: -1 })
+                .route(RouteMatch::any().tenant("shift").op(Op::List)),
+        )
+        .rule(
+            FaultRule::new(Fault::GarbageJson)
+                .route(RouteMatch::any().tenant("garbage").op(Op::List)),
+        )
+        .rule(
+            FaultRule::new(Fault::Status {
+                status: 503,
+                retry_after: Some(RetryAfter::HttpDate(5)),
+            })
+            .route(RouteMatch::any().tenant("busy")),
+        )
+        .rule(FaultRule::new(Fault::DropConnection).route(RouteMatch::any().tenant("drop")))
+        .rule(
+            FaultRule::new(Fault::Latency(Duration::from_millis(200)))
+                .route(RouteMatch::any().tenant("slow")),
+        );
+    let server = ScimServer::builder()
+        .faults(plan)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = Client::new();
+    for t in ["ignore", "shift"] {
+        for i in 0..4 {
+            server
+                .tenant(t)
+                .seed(
+                    ResourceKind::User,
+                    json!({"userName": format!("u{i}"), "externalId": format!("x:{i}")}),
+                )
+                .unwrap();
+        }
+    }
+    let get = |url: String| {
+        let c = c.clone();
+        async move { c.get(url).send().await }
+    };
+    let v: Value = get(format!(
+        "{}/Users?filter=userName%20eq%20%22u1%22",
+        server.tenant_url("ignore")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["totalResults"], 4, "the filter is ignored");
+    // pages shift back by one record per request: the second page repeats a record
+    let p1: Value = get(format!(
+        "{}/Users?startIndex=1&count=2",
+        server.tenant_url("shift")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let p2: Value = get(format!(
+        "{}/Users?startIndex=3&count=2",
+        server.tenant_url("shift")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let ids = |p: &Value| {
+        p["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(ids(&p2).iter().any(|id| ids(&p1).contains(id)), "{p1} {p2}");
+    let r = get(format!("{}/Users", server.tenant_url("garbage")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.json::<Value>().await.is_err());
+    let r = get(format!("{}/Users", server.tenant_url("busy")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let date = r.headers()["retry-after"].to_str().unwrap().to_string();
+    assert!(httpdate_like(&date), "{date}");
+    assert!(
+        get(format!("{}/Users", server.tenant_url("drop")))
+            .await
+            .is_err()
+    );
+    // graceful shutdown lets an in-flight (slow) request finish
+    let slow = tokio::spawn(get(format!("{}/Users", server.tenant_url("slow"))));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.shutdown().await.unwrap();
+    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::OK);
+}
+
+fn httpdate_like(s: &str) -> bool {
+    s.ends_with(" GMT") && s.len() == 29
+}
