@@ -25,6 +25,8 @@
 //! plans are deterministic; a plan exceeding a blast-radius limit is refused as a value
 //! ([`Plan::refusal`]) and [`apply()`] performs no write for it.
 
+pub mod apply;
+pub mod memory;
 pub mod observed;
 pub mod plan;
 pub mod policy;
@@ -32,6 +34,10 @@ pub mod projection;
 pub mod source;
 pub mod ssh;
 
+pub use apply::{
+    ApplyOptions, ApplyReport, OperationReport, Outcome, OutcomeCounts, StopReason, Target,
+    TargetError, TargetErrorKind, apply,
+};
 pub use observed::{Name, ObservedGroup, ObservedState, ObservedUser};
 pub use plan::{
     Conflict, ConflictKind, MemberRef, Operation, Plan, Refusal, RefusalKind, RefusalReason,
@@ -39,4 +45,4 @@ pub use plan::{
 };
 pub use policy::{Policy, UsernameFrom};
 pub use projection::{DesiredGroup, DesiredUser};
-pub use source::{SourceGroup, SourceSnapshot, SourceUser};
+pub use source::{Source, SourceError, SourceGroup, SourceSnapshot, SourceUser};

@@ -85,6 +85,57 @@ impl SourceSnapshot {
     }
 }
 
+/// Why a [`Source`] could not produce a complete snapshot. Any such error must abort the run
+/// before any write.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the identity source failed: {message}")]
+pub struct SourceError {
+    message: String,
+    #[source]
+    cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl SourceError {
+    /// An error with a message (lower-case, no trailing period).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// An error with a message and the underlying cause.
+    pub fn with_cause(
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
+
+    /// The message, without the cause.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// An identity source that can be read completely (e.g. `activate_client::ActivateClient`,
+/// or an export file). Implementations return an error rather than a partial snapshot.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    /// Reads everything the engine needs.
+    async fn snapshot(&self) -> Result<SourceSnapshot, SourceError>;
+}
+
+#[async_trait::async_trait]
+impl Source for SourceSnapshot {
+    async fn snapshot(&self) -> Result<SourceSnapshot, SourceError> {
+        Ok(self.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

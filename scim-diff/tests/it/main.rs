@@ -1,5 +1,6 @@
 //! The integration tests of `scim-diff`, in one binary (one link).
 #![allow(missing_docs, unreachable_pub)]
 
+mod apply;
 mod common;
 mod plan;
