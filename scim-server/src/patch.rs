@@ -279,6 +279,10 @@ fn apply_extension_object(
         )));
     };
     for (ek, ev) in em {
+        // clients serialising an extension model send its `schemas` along
+        if ek.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         let attr = ext
             .attr(ek)
             .ok_or_else(|| invalid_path(format!("'{ek}' is not an attribute of {}", ext.name)))?;

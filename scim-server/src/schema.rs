@@ -677,6 +677,9 @@ pub(crate) fn normalize(kind: ResourceKind, body: Value, ro: ReadOnly) -> Result
             };
             let mut eo = Map::new();
             for (ek, ev) in em {
+                if ek.eq_ignore_ascii_case("schemas") {
+                    continue;
+                }
                 match ext.attr(&ek) {
                     Some(d) => {
                         if d.mutability == Mutability::ReadOnly && ro == ReadOnly::Ignore {

@@ -242,11 +242,15 @@ impl TenantData {
                     ));
                 }
                 "Group"
-            } else {
+            } else if profile == Profile::CoreWeave {
+                // without knowing what the id is, the flat-group rule cannot be checked
                 return Err(ScimError::bad_request(
                     "invalidValue",
                     format!("member '{v}' is not a known user or group id"),
                 ));
+            } else {
+                // RFC 7644 does not require referential integrity of member ids
+                continue;
             };
             if let Some(o) = m.as_object_mut() {
                 o.insert("type".into(), Value::String(ty.into()));

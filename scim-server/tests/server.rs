@@ -281,15 +281,14 @@ async fn patch_paths_the_syncer_uses() {
     );
     let (_, l) = api.get("/Groups?filter=displayName%20eq%20%22ENG%22").await;
     assert_eq!(l["totalResults"], 1);
-    // unknown member id
-    let (s, e) = api
+    // RFC profile: member ids need not exist (RFC 7644 has no referential integrity rule)
+    let (s, _) = api
         .patch(
             &format!("/Groups/{gid}"),
-            json!([{"op":"add","path":"members","value":[{"value":"nope"}]}]),
+            json!([{"op":"add","path":"members","value":[{"value":"not-yet-created"}]}]),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(e["scimType"], "invalidValue");
+    assert_eq!(s, StatusCode::OK);
     server.shutdown().await.unwrap();
 }
 
@@ -314,6 +313,15 @@ async fn coreweave_profile_rules() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // unknown member ids are refused: whether they are groups cannot be told
+    let (s, e) = api
+        .post(
+            "/Groups",
+            json!({"schemas":[GROUP],"displayName":"c","members":[{"value":"nope"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["scimType"], "invalidValue");
     for i in 0..60 {
         api.user(&format!("u{i}"), &format!("pw-activate:{i}"))
             .await;
