@@ -1,2 +1,694 @@
-//! Settings read at run time from the `SCIMConfig` Kubernetes resource. Built by issue #7;
-//! nothing here works yet.
+//! Settings read at run time from the `SCIMConfig` Kubernetes resource, with the static
+//! configuration (flags, environment, ConfigMap) as the fallback.
+//!
+//! At the start of a run the syncer reads the namespaced custom resource
+//! `scimconfigs.scim.parallel.works/v1alpha1` named [`LookupOptions::name`] (`default`) with
+//! [`lookup`]. Each field set in its `spec` overrides the static value; absent (or `null`)
+//! fields keep it. [`merge`] combines the two into [`EffectiveSettings`], where every setting
+//! carries its [`SettingSource`] for the log and the JSON report.
+//!
+//! The lookup never fails the run:
+//! - turned off (`--no-dynamic-settings`), or outside a cluster with no kubeconfig →
+//!   [`Lookup::Skipped`] (logged at debug only);
+//! - RBAC denied, resource not found, a network error, a timeout, an unreadable kubeconfig or
+//!   a malformed spec → [`Lookup::Fallback`] with the reason, logged as a warning.
+//!
+//! A malformed spec falls back as a whole (no field of it is used) and the reason names every
+//! malformed field, so a half-applied resource never surprises an operator.
+//!
+//! ```no_run
+//! # async fn run() {
+//! use scim_sync_cli::dynamic::{LookupOptions, StaticSettings, lookup, merge};
+//! let static_ = StaticSettings {
+//!     enable_user_sync: true,
+//!     enable_group_sync: true,
+//!     allow_non_provisioned_users: false,
+//!     sync_groups: None,
+//!     max_deactivations: Some(25),
+//! };
+//! let opts = LookupOptions {
+//!     namespace: std::env::var("POD_NAMESPACE").ok(),
+//!     ..LookupOptions::default()
+//! };
+//! let effective = merge(&static_, &lookup(&opts).await);
+//! for line in effective.describe() {
+//!     tracing::info!("{line}");
+//! }
+//! # }
+//! ```
+
+use std::error::Error as StdError;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use serde::Serialize;
+use serde_json::Value;
+
+/// API group of the settings resource.
+pub const GROUP: &str = "scim.parallel.works";
+/// API version of the settings resource.
+pub const VERSION: &str = "v1alpha1";
+/// Kind of the settings resource.
+pub const KIND: &str = "SCIMConfig";
+/// Plural (URL path segment) of the settings resource.
+pub const PLURAL: &str = "scimconfigs";
+/// Name of the settings resource read by default.
+pub const DEFAULT_NAME: &str = "default";
+/// Default bound on the whole lookup (configuration, connection, request and answer).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The overrides found in a `SCIMConfig` `spec`. `None` means the field is absent and the
+/// static value is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DynamicOverrides {
+    /// `spec.enableUserSync`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_user_sync: Option<bool>,
+    /// `spec.enableGroupSync`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_group_sync: Option<bool>,
+    /// `spec.allowNonProvisionedUsers` (keep unmanaged members in managed groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_non_provisioned_users: Option<bool>,
+    /// `spec.syncGroups`. `Some(vec![])` explicitly means every group (see [`merge`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_groups: Option<Vec<String>>,
+    /// `spec.maxDeactivations`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_deactivations: Option<u32>,
+}
+
+/// A `spec` that could not be used, naming every malformed field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedSpec {
+    /// One entry per problem, each starting with the field name (e.g.
+    /// `enableUserSync: expected a boolean, got a string`).
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for MalformedSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed spec: {}", self.problems.join("; "))
+    }
+}
+
+impl StdError for MalformedSpec {}
+
+impl DynamicOverrides {
+    /// Reads the overrides from a resource's `spec` (`None` or `null`: nothing set).
+    /// Field names are those of the CRD (`enableUserSync`, ...); unknown fields are ignored
+    /// (the API server prunes them anyway).
+    pub fn from_spec(spec: Option<&Value>) -> Result<Self, MalformedSpec> {
+        let map = match spec {
+            None | Some(Value::Null) => return Ok(Self::default()),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(MalformedSpec {
+                    problems: vec![format!("spec: expected an object, got {}", kind_of(other))],
+                });
+            }
+        };
+        let mut problems = Vec::new();
+        let field = |name: &str| map.get(name).filter(|v| !v.is_null());
+        let boolean = |name: &str, problems: &mut Vec<String>| match field(name) {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => {
+                problems.push(format!(
+                    "{name}: expected a boolean, got {}",
+                    kind_of(other)
+                ));
+                None
+            }
+        };
+        let enable_user_sync = boolean("enableUserSync", &mut problems);
+        let enable_group_sync = boolean("enableGroupSync", &mut problems);
+        let allow_non_provisioned_users = boolean("allowNonProvisionedUsers", &mut problems);
+
+        let sync_groups = match field("syncGroups") {
+            None => None,
+            Some(Value::Array(items)) => {
+                let mut names = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) => names.push(s.clone()),
+                        other => problems.push(format!(
+                            "syncGroups[{i}]: expected a string, got {}",
+                            kind_of(other)
+                        )),
+                    }
+                }
+                Some(names)
+            }
+            Some(other) => {
+                problems.push(format!(
+                    "syncGroups: expected a list of strings, got {}",
+                    kind_of(other)
+                ));
+                None
+            }
+        };
+
+        let max_deactivations = match field("maxDeactivations") {
+            None => None,
+            Some(Value::Number(n)) => match n.as_u64().map(u32::try_from) {
+                Some(Ok(v)) => Some(v),
+                _ => {
+                    problems.push(format!(
+                        "maxDeactivations: expected a whole number from 0 to {}, got {n}",
+                        u32::MAX
+                    ));
+                    None
+                }
+            },
+            Some(other) => {
+                problems.push(format!(
+                    "maxDeactivations: expected a whole number, got {}",
+                    kind_of(other)
+                ));
+                None
+            }
+        };
+
+        if problems.is_empty() {
+            Ok(Self {
+                enable_user_sync,
+                enable_group_sync,
+                allow_non_provisioned_users,
+                sync_groups,
+                max_deactivations,
+            })
+        } else {
+            Err(MalformedSpec { problems })
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// How to look the settings resource up.
+#[derive(Debug, Clone)]
+pub struct LookupOptions {
+    /// `false` (`--no-dynamic-settings`) skips the lookup without touching the network.
+    pub enabled: bool,
+    /// Namespace of the resource (e.g. from `POD_NAMESPACE`). `None` or empty: the
+    /// in-cluster service account's namespace, or the kubeconfig context's (else `default`).
+    pub namespace: Option<String>,
+    /// Name of the resource ([`DEFAULT_NAME`]).
+    pub name: String,
+    /// Bound on the whole lookup; past it the static settings are used.
+    pub timeout: Duration,
+    /// Read this kubeconfig file instead of inferring the configuration (tests, or an
+    /// operator running the syncer outside the cluster). `None`: [`kube::Config::infer`]
+    /// (`KUBECONFIG` or `~/.kube/config` if present, else the in-cluster service account).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl Default for LookupOptions {
+    /// Enabled, namespace inferred, name `default`, [`DEFAULT_TIMEOUT`], config inferred.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            namespace: None,
+            name: DEFAULT_NAME.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            kubeconfig: None,
+        }
+    }
+}
+
+/// The outcome of [`lookup`]. Serialized as `{"outcome": "found", ...overrides}`,
+/// `{"outcome": "skipped", "reason": ..}` or `{"outcome": "fallback", "reason": ..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Lookup {
+    /// The resource was read; its set fields override the static settings.
+    Found(DynamicOverrides),
+    /// No lookup was attempted (turned off, or not in a cluster and no kubeconfig).
+    Skipped {
+        /// Why, for the debug log and the report.
+        reason: String,
+    },
+    /// The lookup failed; the static settings are used and a warning was logged.
+    Fallback {
+        /// Why, for the warning and the report.
+        reason: String,
+    },
+}
+
+impl Lookup {
+    /// The reason of a skip or fallback; `None` when found.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Lookup::Found(_) => None,
+            Lookup::Skipped { reason } | Lookup::Fallback { reason } => Some(reason),
+        }
+    }
+}
+
+/// Reads the `SCIMConfig` resource described by `opts`. Never fails: problems become
+/// [`Lookup::Fallback`] (logged with `tracing::warn!`), an intentional or environmental skip
+/// becomes [`Lookup::Skipped`] (logged at debug). The whole lookup is bounded by
+/// [`LookupOptions::timeout`].
+pub async fn lookup(opts: &LookupOptions) -> Lookup {
+    let outcome = if !opts.enabled {
+        Lookup::Skipped {
+            reason: "dynamic settings are turned off (--no-dynamic-settings)".to_owned(),
+        }
+    } else {
+        match tokio::time::timeout(opts.timeout, fetch(opts)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Lookup::Fallback {
+                reason: format!(
+                    "reading {} timed out after {}; using the static settings",
+                    describe_target(opts.namespace.as_deref(), &opts.name),
+                    humantime::format_duration(opts.timeout)
+                ),
+            },
+        }
+    };
+    match &outcome {
+        Lookup::Found(overrides) => tracing::debug!(?overrides, "dynamic settings found"),
+        Lookup::Skipped { reason } => tracing::debug!(%reason, "dynamic settings skipped"),
+        Lookup::Fallback { reason } => tracing::warn!(%reason, "dynamic settings unavailable"),
+    }
+    outcome
+}
+
+fn describe_target(namespace: Option<&str>, name: &str) -> String {
+    match namespace.filter(|ns| !ns.is_empty()) {
+        Some(ns) => format!("{KIND} {ns}/{name}"),
+        None => format!("{KIND} {name}"),
+    }
+}
+
+async fn fetch(opts: &LookupOptions) -> Lookup {
+    let fallback = |reason: String| Lookup::Fallback {
+        reason: format!("{reason}; using the static settings"),
+    };
+    let mut config = match &opts.kubeconfig {
+        Some(path) => match config_from_file(path).await {
+            Ok(config) => config,
+            Err(reason) => return fallback(reason),
+        },
+        None => {
+            if !cluster_evident(
+                std::env::var_os("KUBERNETES_SERVICE_HOST"),
+                std::env::var_os("KUBECONFIG"),
+                std::env::var_os("HOME").map(PathBuf::from),
+            ) {
+                return Lookup::Skipped {
+                    reason: "not running in a Kubernetes cluster and no kubeconfig found"
+                        .to_owned(),
+                };
+            }
+            match Config::infer().await {
+                Ok(config) => config,
+                Err(e) => {
+                    return fallback(format!(
+                        "no usable Kubernetes configuration: {}",
+                        error_chain(&e)
+                    ));
+                }
+            }
+        }
+    };
+    config.connect_timeout = Some(opts.timeout);
+    config.read_timeout = Some(opts.timeout);
+    let namespace = opts
+        .namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let target = describe_target(Some(&namespace), &opts.name);
+
+    let client = match Client::try_from(config) {
+        Ok(client) => client,
+        Err(e) => {
+            return fallback(format!(
+                "cannot build a Kubernetes client: {}",
+                error_chain(&e)
+            ));
+        }
+    };
+    let resource =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL);
+    let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
+    let object = match api.get(&opts.name).await {
+        Ok(object) => object,
+        Err(kube::Error::Api(status)) => {
+            let detail = if status.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", status.message)
+            };
+            let why = match status.code {
+                404 => format!("{target} not found (HTTP 404){detail}"),
+                403 => format!(
+                    "not allowed to get {target} (HTTP 403; check the Role in k8s/rbac.yaml){detail}"
+                ),
+                401 => format!("unauthenticated reading {target} (HTTP 401){detail}"),
+                code => format!("reading {target} failed (HTTP {code}){detail}"),
+            };
+            return fallback(why);
+        }
+        Err(kube::Error::SerdeError(e)) => {
+            return fallback(format!("{target}: the answer is not a resource: {e}"));
+        }
+        Err(e) => {
+            return fallback(format!(
+                "cannot reach the Kubernetes API for {target}: {}",
+                error_chain(&e)
+            ));
+        }
+    };
+    match DynamicOverrides::from_spec(object.data.get("spec")) {
+        Ok(overrides) => Lookup::Found(overrides),
+        Err(malformed) => fallback(format!("{target} has a {malformed}")),
+    }
+}
+
+async fn config_from_file(path: &Path) -> Result<Config, String> {
+    let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
+        format!(
+            "cannot read kubeconfig {}: {}",
+            path.display(),
+            error_chain(&e)
+        )
+    })?;
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| {
+            format!(
+                "unusable kubeconfig {}: {}",
+                path.display(),
+                error_chain(&e)
+            )
+        })
+}
+
+/// Whether a Kubernetes API could be configured at all: in a pod
+/// (`KUBERNETES_SERVICE_HOST` set), or with a kubeconfig (`KUBECONFIG` set, or
+/// `$HOME/.kube/config` exists). Without either the lookup is skipped quietly.
+fn cluster_evident(
+    service_host: Option<OsString>,
+    kubeconfig_env: Option<OsString>,
+    home: Option<PathBuf>,
+) -> bool {
+    let set = |v: &Option<OsString>| v.as_ref().is_some_and(|v| !v.is_empty());
+    set(&service_host)
+        || set(&kubeconfig_env)
+        || home.is_some_and(|h| h.join(".kube").join("config").is_file())
+}
+
+/// An error and its sources, joined with `: ` (kube's top-level messages are terse, e.g.
+/// "ServiceError: client error (Connect)"; the cause is further down).
+fn error_chain(e: &dyn StdError) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// Where an effective setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingSource {
+    /// Flags, environment or ConfigMap.
+    Static,
+    /// The `SCIMConfig` resource.
+    Dynamic,
+}
+
+impl fmt::Display for SettingSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SettingSource::Static => "static",
+            SettingSource::Dynamic => "dynamic",
+        })
+    }
+}
+
+/// An effective value and its source. Serialized as `{"value": .., "source": "static"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Setting<T> {
+    /// The value in effect for this run.
+    pub value: T,
+    /// Where it came from.
+    pub source: SettingSource,
+}
+
+impl<T> Setting<T> {
+    fn pick(static_: &T, dynamic: Option<T>) -> Self
+    where
+        T: Clone,
+    {
+        match dynamic {
+            Some(value) => Setting {
+                value,
+                source: SettingSource::Dynamic,
+            },
+            None => Setting {
+                value: static_.clone(),
+                source: SettingSource::Static,
+            },
+        }
+    }
+}
+
+/// The settings that can change at run time, as the static configuration sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticSettings {
+    /// Create, update, deactivate and reactivate users.
+    pub enable_user_sync: bool,
+    /// Create and rename groups and manage their members.
+    pub enable_group_sync: bool,
+    /// Keep members the syncer does not manage in the groups it manages.
+    pub allow_non_provisioned_users: bool,
+    /// Hard scope by ACTIVATE group name; `None`: every group.
+    pub sync_groups: Option<Vec<String>>,
+    /// Refuse a run that would deactivate more users than this; `None`: no limit.
+    pub max_deactivations: Option<u32>,
+}
+
+/// The settings in effect for this run, each with its source, plus the lookup outcome.
+/// Serializes for the JSON report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EffectiveSettings {
+    /// See [`StaticSettings::enable_user_sync`].
+    pub enable_user_sync: Setting<bool>,
+    /// See [`StaticSettings::enable_group_sync`].
+    pub enable_group_sync: Setting<bool>,
+    /// See [`StaticSettings::allow_non_provisioned_users`].
+    pub allow_non_provisioned_users: Setting<bool>,
+    /// See [`StaticSettings::sync_groups`]; never `Some(vec![])` (normalized to `None`).
+    pub sync_groups: Setting<Option<Vec<String>>>,
+    /// See [`StaticSettings::max_deactivations`].
+    pub max_deactivations: Setting<Option<u32>>,
+    /// How the dynamic settings were looked up (found, skipped or fallback, with the reason).
+    pub lookup: Lookup,
+}
+
+/// Combines the static settings with a lookup: each field the resource sets overrides the
+/// static value; everything else (and everything when skipped or fallen back) stays static.
+/// An empty `syncGroups` in the resource means every group (effective `None`, dynamic).
+pub fn merge(static_: &StaticSettings, lookup: &Lookup) -> EffectiveSettings {
+    let empty = DynamicOverrides::default();
+    let o = match lookup {
+        Lookup::Found(o) => o,
+        Lookup::Skipped { .. } | Lookup::Fallback { .. } => &empty,
+    };
+    let static_groups = static_.sync_groups.clone().filter(|g| !g.is_empty());
+    let dynamic_groups = o
+        .sync_groups
+        .clone()
+        .map(|g| if g.is_empty() { None } else { Some(g) });
+    EffectiveSettings {
+        enable_user_sync: Setting::pick(&static_.enable_user_sync, o.enable_user_sync),
+        enable_group_sync: Setting::pick(&static_.enable_group_sync, o.enable_group_sync),
+        allow_non_provisioned_users: Setting::pick(
+            &static_.allow_non_provisioned_users,
+            o.allow_non_provisioned_users,
+        ),
+        sync_groups: Setting::pick(&static_groups, dynamic_groups),
+        max_deactivations: Setting::pick(&static_.max_deactivations, o.max_deactivations.map(Some)),
+        lookup: lookup.clone(),
+    }
+}
+
+impl EffectiveSettings {
+    /// One line per setting, e.g. `enable_user_sync=false (dynamic)`, for the caller to log at
+    /// info. Setting names are those of the CLI's configuration.
+    pub fn describe(&self) -> Vec<String> {
+        fn line<T: fmt::Display>(name: &str, value: T, source: SettingSource) -> String {
+            format!("{name}={value} ({source})")
+        }
+        let groups = match &self.sync_groups.value {
+            None => "all groups".to_owned(),
+            Some(g) => format!("{g:?}"),
+        };
+        let max = match self.max_deactivations.value {
+            None => "no limit".to_owned(),
+            Some(n) => n.to_string(),
+        };
+        vec![
+            line(
+                "enable_user_sync",
+                self.enable_user_sync.value,
+                self.enable_user_sync.source,
+            ),
+            line(
+                "enable_group_sync",
+                self.enable_group_sync.value,
+                self.enable_group_sync.source,
+            ),
+            line(
+                "allow_non_provisioned_users",
+                self.allow_non_provisioned_users.value,
+                self.allow_non_provisioned_users.source,
+            ),
+            line("sync_groups", groups, self.sync_groups.source),
+            line("max_deactivations", max, self.max_deactivations.source),
+        ]
+    }
+}
+
+impl fmt::Display for EffectiveSettings {
+    /// All of [`EffectiveSettings::describe`] on one line, separated by `, `.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe().join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn spec_fields_are_read_by_their_crd_names() {
+        let spec = json!({
+            "enableUserSync": false,
+            "enableGroupSync": true,
+            "allowNonProvisionedUsers": true,
+            "syncGroups": ["hpc", "Data Science"],
+            "maxDeactivations": 7,
+            "unknown": "ignored"
+        });
+        let o = DynamicOverrides::from_spec(Some(&spec)).unwrap();
+        assert_eq!(
+            o,
+            DynamicOverrides {
+                enable_user_sync: Some(false),
+                enable_group_sync: Some(true),
+                allow_non_provisioned_users: Some(true),
+                sync_groups: Some(vec!["hpc".into(), "Data Science".into()]),
+                max_deactivations: Some(7),
+            }
+        );
+    }
+
+    #[test]
+    fn absent_or_null_fields_and_spec_are_unset() {
+        assert_eq!(
+            DynamicOverrides::from_spec(None).unwrap(),
+            DynamicOverrides::default()
+        );
+        assert_eq!(
+            DynamicOverrides::from_spec(Some(&Value::Null)).unwrap(),
+            DynamicOverrides::default()
+        );
+        let spec = json!({"enableUserSync": null, "syncGroups": null});
+        assert_eq!(
+            DynamicOverrides::from_spec(Some(&spec)).unwrap(),
+            DynamicOverrides::default()
+        );
+    }
+
+    #[test]
+    fn every_malformed_field_is_named() {
+        let spec = json!({
+            "enableUserSync": "yes",
+            "enableGroupSync": true,
+            "allowNonProvisionedUsers": 1,
+            "syncGroups": ["ok", 3],
+            "maxDeactivations": -1
+        });
+        let err = DynamicOverrides::from_spec(Some(&spec)).unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+        let text = err.to_string();
+        for field in [
+            "enableUserSync: expected a boolean, got a string",
+            "allowNonProvisionedUsers: expected a boolean, got a number",
+            "syncGroups[1]: expected a string",
+            "maxDeactivations: expected a whole number",
+        ] {
+            assert!(text.contains(field), "{field} missing from {text}");
+        }
+        assert!(!text.contains("enableGroupSync"), "{text}");
+    }
+
+    #[test]
+    fn out_of_range_and_fractional_limits_are_malformed() {
+        for bad in [json!(4294967296u64), json!(2.5), json!("10"), json!([1])] {
+            let spec = json!({ "maxDeactivations": bad });
+            let err = DynamicOverrides::from_spec(Some(&spec)).unwrap_err();
+            assert!(err.problems[0].starts_with("maxDeactivations:"), "{err}");
+        }
+        let spec = json!({ "maxDeactivations": 4294967295u64 });
+        assert_eq!(
+            DynamicOverrides::from_spec(Some(&spec))
+                .unwrap()
+                .max_deactivations,
+            Some(u32::MAX)
+        );
+    }
+
+    #[test]
+    fn a_spec_that_is_not_an_object_is_malformed() {
+        let err = DynamicOverrides::from_spec(Some(&json!("enableUserSync: true"))).unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec!["spec: expected an object, got a string".to_owned()]
+        );
+    }
+
+    #[test]
+    fn cluster_is_evident_from_service_host_kubeconfig_or_home_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_path_buf();
+        assert!(!cluster_evident(None, None, None));
+        assert!(!cluster_evident(
+            Some("".into()),
+            Some("".into()),
+            Some(home.clone())
+        ));
+        assert!(cluster_evident(Some("10.0.0.1".into()), None, None));
+        assert!(cluster_evident(None, Some("/tmp/kc".into()), None));
+        std::fs::create_dir_all(home.join(".kube")).unwrap();
+        assert!(!cluster_evident(None, None, Some(home.clone())));
+        std::fs::write(home.join(".kube/config"), "").unwrap();
+        assert!(cluster_evident(None, None, Some(home)));
+    }
+}
