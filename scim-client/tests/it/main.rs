@@ -1,0 +1,12 @@
+//! One integration-test binary (linking is the slow part): wiremock tests per resource and
+//! behaviour, and the tests against the real scim2-server (ignored unless
+//! `SCIM2_SERVER_URL` is provided by `cargo xtask ci`).
+
+mod discovery;
+mod groups;
+mod paging;
+mod retries;
+mod scim2_server;
+mod security;
+mod support;
+mod users;
