@@ -321,7 +321,7 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
                 Err(e) => {
                     return fallback(format!(
                         "no usable Kubernetes configuration: {}",
-                        error_chain(&e)
+                        config_error(&e)
                     ));
                 }
             }
@@ -329,6 +329,9 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
     };
     config.connect_timeout = Some(opts.timeout);
     config.read_timeout = Some(opts.timeout);
+    // kube's own retry (15 attempts from 5 ms, doubling) would outlast any sensible timeout
+    // and hide the status behind "timed out"; a few quick attempts of our own say more.
+    config.default_retry = false;
     let namespace = opts
         .namespace
         .clone()
@@ -348,32 +351,23 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
     let resource =
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL);
     let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
-    let object = match api.get(&opts.name).await {
-        Ok(object) => object,
-        Err(kube::Error::Api(status)) => {
-            let detail = if status.message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", status.message)
-            };
-            let why = match status.code {
-                404 => format!("{target} not found (HTTP 404){detail}"),
-                403 => format!(
-                    "not allowed to get {target} (HTTP 403; check the Role in k8s/rbac.yaml){detail}"
-                ),
-                401 => format!("unauthenticated reading {target} (HTTP 401){detail}"),
-                code => format!("reading {target} failed (HTTP {code}){detail}"),
-            };
-            return fallback(why);
-        }
-        Err(kube::Error::SerdeError(e)) => {
-            return fallback(format!("{target}: the answer is not a resource: {e}"));
-        }
-        Err(e) => {
-            return fallback(format!(
-                "cannot reach the Kubernetes API for {target}: {}",
-                error_chain(&e)
-            ));
+    let mut attempt = 1;
+    let object = loop {
+        match api.get(&opts.name).await {
+            Ok(object) => break object,
+            Err(kube::Error::Api(status))
+                if attempt < ATTEMPTS && matches!(status.code, 429 | 503 | 504) =>
+            {
+                tokio::time::sleep(RETRY_DELAY * attempt).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                let mut why = get_error(&e, &target);
+                if attempt > 1 {
+                    why.push_str(&format!(" (after {attempt} attempts)"));
+                }
+                return fallback(why);
+            }
         }
     };
     match DynamicOverrides::from_spec(object.data.get("spec")) {
@@ -382,12 +376,43 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
     }
 }
 
+/// Attempts at the GET when the API server answers 429, 503 or 504.
+const ATTEMPTS: u32 = 3;
+/// Pause before the second attempt (doubled before the third).
+const RETRY_DELAY: Duration = Duration::from_millis(250);
+
+/// Why the GET failed, in an operator's words.
+fn get_error(e: &kube::Error, target: &str) -> String {
+    match e {
+        kube::Error::Api(status) => {
+            let detail = if status.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", status.message)
+            };
+            match status.code {
+                404 => format!("{target} not found (HTTP 404){detail}"),
+                403 => format!(
+                    "not allowed to get {target} (HTTP 403; check the Role in k8s/rbac.yaml){detail}"
+                ),
+                401 => format!("unauthenticated reading {target} (HTTP 401){detail}"),
+                code => format!("reading {target} failed (HTTP {code}){detail}"),
+            }
+        }
+        kube::Error::SerdeError(e) => format!("{target}: the answer is not a resource: {e}"),
+        e => format!(
+            "cannot reach the Kubernetes API for {target}: {}",
+            error_chain(e)
+        ),
+    }
+}
+
 async fn config_from_file(path: &Path) -> Result<Config, String> {
     let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
         format!(
             "cannot read kubeconfig {}: {}",
             path.display(),
-            error_chain(&e)
+            config_error(&e)
         )
     })?;
     Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -396,7 +421,7 @@ async fn config_from_file(path: &Path) -> Result<Config, String> {
             format!(
                 "unusable kubeconfig {}: {}",
                 path.display(),
-                error_chain(&e)
+                config_error(&e)
             )
         })
 }
@@ -413,6 +438,23 @@ fn cluster_evident(
     set(&service_host)
         || set(&kubeconfig_env)
         || home.is_some_and(|h| h.join(".kube").join("config").is_file())
+}
+
+/// [`error_chain`] for configuration errors, except that a kubeconfig YAML error is not
+/// repeated: its text can quote the file, and a kubeconfig holds credentials.
+fn config_error(e: &(dyn StdError + 'static)) -> String {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(kube::config::KubeconfigError::Parse(_)) =
+            err.downcast_ref::<kube::config::KubeconfigError>()
+        {
+            return "the kubeconfig is not a valid kubeconfig (YAML details withheld: the file \
+                    holds credentials)"
+                .to_owned();
+        }
+        current = err.source();
+    }
+    error_chain(e)
 }
 
 /// An error and its sources, joined with `: ` (kube's top-level messages are terse, e.g.

@@ -395,6 +395,92 @@ async fn server_error_falls_back() {
     assert_fallback(&outcome, &logs, "(HTTP 500): etcd is sad");
 }
 
+#[tokio::test]
+async fn unauthenticated_falls_back() {
+    let api = FakeApi::start().await;
+    api.answer(k8s_status(401, "Unauthorized", "Unauthorized"))
+        .await;
+    let (outcome, logs) = logged_lookup(&api.options()).await;
+    assert_fallback(
+        &outcome,
+        &logs,
+        "unauthenticated reading SCIMConfig pw-scim/default (HTTP 401): Unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn busy_api_server_is_retried_then_found() {
+    let api = FakeApi::start().await;
+    Mock::given(method("GET"))
+        .and(path(resource_path(NS, "default")))
+        .respond_with(k8s_status(503, "ServiceUnavailable", "try again"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&api.server)
+        .await;
+    api.answer(
+        ResponseTemplate::new(200).set_body_json(scimconfig(json!({"enableUserSync": false}))),
+    )
+    .await;
+    let (outcome, logs) = logged_lookup(&api.options()).await;
+    let effective = merge(&static_settings(), &outcome);
+    assert!(!effective.enable_user_sync.value);
+    assert_eq!(effective.enable_user_sync.source, SettingSource::Dynamic);
+    assert!(!logs.contains("WARN"), "{logs}");
+}
+
+#[tokio::test]
+async fn persistently_busy_api_server_falls_back_after_three_attempts() {
+    let api = FakeApi::start().await;
+    Mock::given(method("GET"))
+        .and(path(resource_path(NS, "default")))
+        .respond_with(k8s_status(429, "TooManyRequests", "slow down"))
+        .expect(3)
+        .mount(&api.server)
+        .await;
+    let started = Instant::now();
+    let (outcome, logs) = logged_lookup(&api.options()).await;
+    assert_fallback(
+        &outcome,
+        &logs,
+        "reading SCIMConfig pw-scim/default failed (HTTP 429): slow down (after 3 attempts)",
+    );
+    // 250 ms + 500 ms of pauses, well inside the 5 s timeout
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(750) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_kubeconfig_falls_back_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    // `user` must be a mapping; a YAML error could quote the token
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+users:
+- name: u
+  user: s3cr3t-t0ken-value
+",
+    )
+    .unwrap();
+    let opts = LookupOptions {
+        kubeconfig: Some(kubeconfig),
+        ..LookupOptions::default()
+    };
+    let (outcome, logs) = logged_lookup(&opts).await;
+    let reason = assert_fallback(&outcome, &logs, "not a valid kubeconfig");
+    assert!(!reason.contains("s3cr3t"), "{reason}");
+    assert!(!logs.contains("s3cr3t"), "{logs}");
+}
+
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
