@@ -1,48 +1,274 @@
-//! Running a subcommand: the reconcile, `check` and `demo`, each producing a
-//! [`Report`] that is printed on stdout (text or JSON) and summarized in one log line.
+//! Running a subcommand. The reconcile ([`reconcile`]) reads both ends completely, plans,
+//! and applies unless refused or a dry run; `check` and `demo` live in [`crate::check`] and
+//! [`crate::demo`]. Every run prints its result on stdout (text, or one JSON object) and ends
+//! with one summary log line.
 
 use std::time::Instant;
 
-use crate::config::{Config, Mode, OutputFormat};
+use scim_client::ScimClient;
+use scim_diff::apply::{ApplyOptions, Outcome as OpResult};
+use serde_json::{Value, json};
+
+use crate::config::{Config, Mode, OutputFormat, TargetConfig};
 use crate::exit::Outcome;
-use crate::report::Report;
+use crate::report::{FailedOp, OpOutcome, Report, SideRequests};
+use crate::settings::{self, Effective};
+use crate::source::Source;
 use crate::stop::Stop;
+use crate::target::{self, ScimTarget};
 
 /// Runs the configured subcommand to its end and returns how it ended.
 pub async fn run(config: Config) -> Outcome {
-    let started = Instant::now();
     for name in &config.unknown_env {
         tracing::warn!(variable = %name, "unknown environment variable ignored (a typo?)");
     }
     let stop = Stop::new(config.deadline);
     stop.listen_for_signals();
-    let (mut report, table) = match config.mode {
-        Mode::Reconcile | Mode::Check | Mode::Demo => not_wired(&config),
+    match config.mode {
+        Mode::Reconcile => reconcile_command(&config, &stop).await,
+        Mode::Check => crate::check::run(&config).await,
+        Mode::Demo => crate::demo::run(&config, &stop).await,
+    }
+}
+
+/// How one reconcile pass runs.
+#[derive(Debug, Clone)]
+pub struct PassOptions {
+    /// Plan only.
+    pub dry_run: bool,
+    /// Writes in flight at once.
+    pub concurrency: usize,
+    /// The stop flag and deadline.
+    pub stop: Stop,
+}
+
+/// The SCIM client for a target, configured from the run's settings.
+pub fn scim_client(target: &TargetConfig, config: &Config) -> Result<ScimClient, String> {
+    ScimClient::builder(&target.base_url)
+        .bearer_token(target.token.clone())
+        .allow_insecure_http(config.allow_insecure_http)
+        .page_size(config.page_size)
+        .max_in_flight(config.concurrency)
+        .requests_per_second(config.requests_per_second)
+        .user_agent(crate::USER_AGENT)
+        .build()
+        .map_err(|e| format!("SCIM client: {e}"))
+}
+
+async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
+    let started = Instant::now();
+    let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
+        unreachable!("a reconcile configuration always names both ends");
     };
-    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    emit(&config, &report, table.as_deref());
+    let ends = Source::from_config(source_config, config.allow_insecure_http)
+        .and_then(|source| Ok((source, scim_client(target_config, config)?)));
+    let (source, scim) = match ends {
+        Ok(ends) => ends,
+        Err(e) => return finish_early(config, "reconcile", e, Outcome::Usage),
+    };
+    tracing::info!(
+        source = %source.describe(),
+        scim_url = %target_config.base_url,
+        dry_run = config.dry_run,
+        "reconcile starting"
+    );
+    let effective = settings::resolve(config).await;
+    let options = PassOptions {
+        dry_run: config.dry_run,
+        concurrency: config.concurrency,
+        stop: stop.clone(),
+    };
+    let mut report = reconcile(&source, &scim, &effective, &options, "reconcile").await;
+    report.duration_ms = elapsed_ms(started);
+    emit(config.output, &report);
+    summary_line(&report);
     report.outcome
 }
 
-/// Placeholder until the libraries land: says so and exits 1.
-fn not_wired(config: &Config) -> (Report, Option<String>) {
-    let mut report = Report::new(config.mode.as_str(), config.dry_run);
-    report.error = Some(format!("`{}` is not wired yet", config.mode.as_str()));
-    report.finish(Outcome::Failed);
-    (report, None)
+/// A run that ended before it started (e.g. a client that cannot be built): reported like
+/// any other run.
+pub fn finish_early(
+    config: &Config,
+    command: &'static str,
+    error: String,
+    outcome: Outcome,
+) -> Outcome {
+    let mut report = Report::new(command, config.dry_run);
+    report.error = Some(error);
+    report.finish(outcome);
+    emit(config.output, &report);
+    summary_line(&report);
+    outcome
 }
 
-/// Prints the report on stdout and the run's one summary log line.
-fn emit(config: &Config, report: &Report, table: Option<&str>) {
-    match config.output {
-        OutputFormat::Json => println!("{}", report.to_json()),
-        OutputFormat::Text => print!("{}", report.render_text(table)),
+/// Milliseconds since `started`.
+pub fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn side(stats: &scim_client::transport::StatsSnapshot) -> SideRequests {
+    SideRequests {
+        count: stats.requests,
+        retries: stats.retries,
+        throttled: stats.throttled,
     }
-    summary_line(report);
+}
+
+/// One full pass: read both ends completely (or write nothing), plan, apply unless refused or
+/// a dry run.
+pub async fn reconcile(
+    source: &Source,
+    scim: &ScimClient,
+    effective: &Effective,
+    options: &PassOptions,
+    command: &'static str,
+) -> Report {
+    let mut report = Report::new(command, options.dry_run);
+    report.settings = serde_json::to_value(&effective.settings).unwrap_or(Value::Null);
+    report.warnings.extend(effective.fallback_warning());
+    let prefix = effective.policy.external_id_prefix.clone();
+    let count_requests = |report: &mut Report| {
+        report.requests.scim = side(&scim.stats());
+        if let Some(stats) = source.stats() {
+            report.requests.activate = side(&stats);
+        }
+    };
+
+    // 1. read both ends completely; a stop signal here ends the run with nothing written
+    let reading = async {
+        tokio::join!(
+            source.read(effective.policy.sync_groups.clone()),
+            target::read_observed(scim, &prefix)
+        )
+    };
+    let read = tokio::select! {
+        read = reading => Some(read),
+        () = options.stop.raised() => None,
+    };
+    let Some((snapshot, observed)) = read else {
+        report.error = Some("stopped by a signal while reading; nothing was written".to_owned());
+        report.finish(Outcome::ReadFailed);
+        count_requests(&mut report);
+        return report;
+    };
+    let mut errors = Vec::new();
+    if let Err(e) = &snapshot {
+        errors.push(format!("could not read the source completely: {e}"));
+    }
+    if let Err(e) = &observed {
+        errors.push(format!("could not read the SCIM target completely: {e}"));
+    }
+    let (Ok(snapshot), Ok((observed, notes))) = (snapshot, observed) else {
+        report.error = Some(format!("{}; nothing was written", errors.join("; ")));
+        report.finish(Outcome::ReadFailed);
+        count_requests(&mut report);
+        return report;
+    };
+    report.warnings.extend(snapshot.warnings);
+    report.warnings.extend(notes.warnings);
+
+    // 2. plan
+    let plan = scim_diff::plan(&snapshot.snapshot, &observed, &effective.policy);
+    report.set_plan(
+        plan.operations
+            .iter()
+            .map(|op| serde_json::to_value(op).unwrap_or(Value::Null))
+            .collect(),
+    );
+    report.conflicts = plan
+        .conflicts
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+        .collect();
+    report.warnings.extend(
+        plan.warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.record, w.message)),
+    );
+    report.plan_table = Some(plan.render_table());
+    tracing::info!(
+        operations = plan.operations.len(),
+        conflicts = plan.conflicts.len(),
+        warnings = plan.warnings.len(),
+        refused = plan.is_refused(),
+        "planned"
+    );
+    if let Some(refusal) = &plan.refusal {
+        let message: Vec<&str> = refusal.reasons.iter().map(|r| r.message.as_str()).collect();
+        report.refusal = Some(json!({
+            "reasons": refusal.reasons,
+            "message": message.join("; "),
+        }));
+        report.finish(Outcome::Refused);
+        count_requests(&mut report);
+        return report;
+    }
+    if options.dry_run || plan.is_empty() {
+        report.finish(Outcome::Ok);
+        count_requests(&mut report);
+        return report;
+    }
+
+    // 3. apply
+    let target = ScimTarget::new(scim.clone());
+    let apply_options = ApplyOptions {
+        concurrency: options.concurrency,
+        deadline: options.stop.deadline(),
+        stop: Some(options.stop.flag()),
+        external_id_prefix: prefix,
+    };
+    let applied = scim_diff::apply(&plan, &target, &apply_options).await;
+    for op in &applied.operations {
+        match &op.outcome {
+            OpResult::Done => report.record(&op.op, OpOutcome::Done),
+            OpResult::Failed { error, .. } => {
+                report.record(&op.op, OpOutcome::Failed);
+                report.failed.push(FailedOp {
+                    op: op.op.clone(),
+                    external_id: op.external_id.clone(),
+                    error: error.clone(),
+                });
+            }
+            OpResult::Skipped { .. } => report.record(&op.op, OpOutcome::Skipped),
+        }
+        for note in &op.notes {
+            report.warnings.push(format!("{}: {note}", op.external_id));
+        }
+    }
+    if let Some(stopped) = &applied.stopped {
+        let why = match stopped {
+            scim_diff::apply::StopReason::Refused => "the plan was refused".to_owned(),
+            scim_diff::apply::StopReason::Fatal { error } => {
+                format!("a systemic target error: {error}")
+            }
+            scim_diff::apply::StopReason::Deadline => "the deadline (--deadline) passed".to_owned(),
+            scim_diff::apply::StopReason::StopRequested => "a stop signal arrived".to_owned(),
+        };
+        let skipped = report.summary.skipped;
+        report.warnings.push(format!(
+            "writes stopped early ({why}); {skipped} operation(s) not attempted, the next run \
+             picks them up"
+        ));
+    }
+    report.finish(if applied.is_success() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    });
+    count_requests(&mut report);
+    report
+}
+
+/// Prints a report on stdout in the configured format.
+pub fn emit(output: OutputFormat, report: &Report) {
+    match output {
+        OutputFormat::Json => println!("{}", report.to_json()),
+        OutputFormat::Text => print!("{}", report.render_text()),
+    }
 }
 
 /// The one log line every run ends with.
-fn summary_line(report: &Report) {
+pub fn summary_line(report: &Report) {
     let s = &report.summary;
     let r = &report.requests;
     macro_rules! line {
@@ -56,12 +282,14 @@ fn summary_line(report: &Report) {
                 done = s.done,
                 failed = s.failed,
                 skipped = s.skipped,
+                conflicts = report.conflicts.len(),
                 warnings = report.warnings.len(),
                 activate_requests = r.activate.count,
                 scim_requests = r.scim.count,
                 scim_retries = r.scim.retries,
                 scim_throttled = r.scim.throttled,
                 duration_ms = report.duration_ms,
+                error = report.error.as_deref().unwrap_or(""),
                 "run finished"
             )
         };

@@ -12,14 +12,22 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod dynamic;
 pub mod env_file;
 pub mod exit;
 pub mod logging;
 pub mod report;
+pub mod settings;
+pub mod source;
 pub mod stop;
+pub mod target;
+
+/// The `User-Agent` of every request this binary sends.
+pub const USER_AGENT: &str = concat!("pw-activate-scim-sync/", env!("CARGO_PKG_VERSION"));
 
 /// Runs the binary with these arguments (the first is the program name).
 pub fn main_with_args(args: Vec<OsString>) -> ExitCode {

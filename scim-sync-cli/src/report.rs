@@ -42,10 +42,14 @@ pub struct Report {
     pub error: Option<String>,
     /// Requests made, per side.
     pub requests: Requests,
-    /// The effective value of every run-time setting and where it came from.
-    pub settings: BTreeMap<String, SettingReport>,
+    /// The effective value of every run-time setting and where it came from (`static` or
+    /// `dynamic`), and how the `SCIMConfig` lookup went.
+    pub settings: Value,
     /// Wall-clock duration of the run.
     pub duration_ms: u64,
+    /// The plan as the engine renders it for people (text output only).
+    #[serde(skip)]
+    pub plan_table: Option<String>,
 }
 
 /// Counts per operation kind and per outcome.
@@ -119,15 +123,6 @@ pub struct SideRequests {
     pub throttled: u64,
 }
 
-/// One effective setting.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SettingReport {
-    /// Its value.
-    pub value: Value,
-    /// `static` (flags, env, ConfigMap) or `dynamic` (the SCIMConfig resource).
-    pub source: &'static str,
-}
-
 impl Report {
     /// An empty report for a run of this kind.
     pub fn new(command: &'static str, dry_run: bool) -> Report {
@@ -144,8 +139,9 @@ impl Report {
             refusal: None,
             error: None,
             requests: Requests::default(),
-            settings: BTreeMap::new(),
+            settings: Value::Null,
             duration_ms: 0,
+            plan_table: None,
         }
     }
 
@@ -188,55 +184,63 @@ impl Report {
         serde_json::to_string(self).expect("a report always serializes")
     }
 
-    /// The text rendering: the plan table (as rendered by the engine when given, else a plain
-    /// table of the JSON operations) and a summary.
-    pub fn render_text(&self, plan_table: Option<&str>) -> String {
+    /// The text rendering: the plan table (as the engine renders it, with its conflicts,
+    /// warnings and refusal; else a plain table of the JSON operations), then what the run
+    /// adds: other warnings, failures, the result, requests and the outcome.
+    pub fn render_text(&self) -> String {
         let mut out = String::new();
-        if self.plan.is_empty() {
-            if self.error.is_none() && self.refusal.is_none() {
-                out.push_str("Nothing to do: the target matches the source.\n");
-            }
-        } else {
+        if let Some(table) = &self.plan_table {
             let _ = writeln!(
                 out,
-                "Plan{}: {} operation{}",
+                "Plan{}:",
                 if self.dry_run {
-                    " (dry run, nothing written)"
+                    " (dry run: nothing is written)"
                 } else {
                     ""
-                },
+                }
+            );
+            out.push_str(table);
+            if !table.ends_with('\n') {
+                out.push('\n');
+            }
+        } else if !self.plan.is_empty() {
+            let _ = writeln!(
+                out,
+                "Plan: {} operation{}",
                 self.plan.len(),
                 plural(self.plan.len())
             );
-            match plan_table {
-                Some(table) => {
-                    out.push_str(table);
-                    if !table.ends_with('\n') {
-                        out.push('\n');
-                    }
-                }
-                None => out.push_str(&plain_table(&self.plan)),
-            }
+            out.push_str(&plain_table(&self.plan));
         }
+        let in_table = |text: &str| self.plan_table.as_deref().is_some_and(|t| t.contains(text));
         if let Some(refusal) = &self.refusal {
-            let _ = writeln!(out, "REFUSED, nothing written: {}", refusal_text(refusal));
+            if !in_table(&refusal_text(refusal)) {
+                let _ = writeln!(out, "REFUSED: {}", refusal_text(refusal));
+            }
             out.push_str(
-                "  (check the source; if the change is intended, rerun once with \
-                 --allow-mass-changes)\n",
+                "Nothing was written. Check the source; if the change is intended, run once \
+                 with --allow-mass-changes.\n",
             );
         }
         if let Some(error) = &self.error {
             let _ = writeln!(out, "ERROR: {error}");
         }
-        if !self.conflicts.is_empty() {
-            let _ = writeln!(out, "Conflicts ({}):", self.conflicts.len());
-            for c in &self.conflicts {
-                let _ = writeln!(out, "  - {}", one_line(c));
+        let conflicts: Vec<String> = self
+            .conflicts
+            .iter()
+            .map(one_line)
+            .filter(|c| !in_table(c))
+            .collect();
+        if !conflicts.is_empty() && self.plan_table.is_none() {
+            let _ = writeln!(out, "Conflicts ({}):", conflicts.len());
+            for c in &conflicts {
+                let _ = writeln!(out, "  - {c}");
             }
         }
-        if !self.warnings.is_empty() {
-            let _ = writeln!(out, "Warnings ({}):", self.warnings.len());
-            for w in &self.warnings {
+        let warnings: Vec<&String> = self.warnings.iter().filter(|w| !in_table(w)).collect();
+        if !warnings.is_empty() {
+            let _ = writeln!(out, "Warnings ({}):", warnings.len());
+            for w in warnings {
                 let _ = writeln!(out, "  - {w}");
             }
         }
@@ -389,8 +393,15 @@ mod tests {
 
     #[test]
     fn text_shows_plan_failures_and_outcome() {
-        let text = sample().render_text(None);
+        let text = sample().render_text();
         assert!(text.contains("Plan: 3 operations"), "{text}");
+        let mut with_table = sample();
+        with_table.plan_table = Some("OP TABLE\nWarnings (1):\n  g: shown\n".into());
+        with_table.warnings = vec!["g: shown".into(), "source: not shown".into()];
+        let t = with_table.render_text();
+        assert!(t.contains("OP TABLE"), "{t}");
+        assert_eq!(t.matches("g: shown").count(), 1, "{t}");
+        assert!(t.contains("  - source: not shown"), "{t}");
         assert!(text.contains("pw-activate:user:ada"), "{text}");
         assert!(text.contains("userName=ada@x"), "{text}");
         assert!(
@@ -402,9 +413,9 @@ mod tests {
     }
 
     #[test]
-    fn empty_plan_says_nothing_to_do() {
+    fn empty_report_renders_its_outcome() {
         let mut r = Report::new("reconcile", false);
         r.finish(Outcome::Ok);
-        assert!(r.render_text(None).starts_with("Nothing to do"));
+        assert!(r.render_text().contains("Outcome: ok (exit 0)"));
     }
 }

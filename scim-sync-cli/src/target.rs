@@ -1,0 +1,383 @@
+//! The SCIM side: reading what the target holds into the engine's [`ObservedState`], and the
+//! engine's [`scim_diff::Target`] implemented over [`ScimClient`].
+//!
+//! Listing asks the server for `externalId sw "<prefix>"` only; the engine re-checks the
+//! prefix, so a server that ignores the filter still never leads to a write on a foreign
+//! record. A server that refuses the `sw` filter (`400 invalidFilter`) is listed unfiltered,
+//! with a warning.
+
+use scim_client::{
+    CoreWeaveUser, Email, Error, Filter, Group, ListQuery, Name as ScimName, PatchOp,
+    PatchOpBuilder, ScimClient, User,
+};
+use scim_diff::apply::{Target, TargetError};
+use scim_diff::{DesiredUser, Name, ObservedGroup, ObservedState, ObservedUser, UserChanges};
+
+/// What reading the target produced besides the state.
+#[derive(Debug, Default)]
+pub struct ReadNotes {
+    /// Things the operator should know (a refused filter, records without an id).
+    pub warnings: Vec<String>,
+}
+
+/// Lists the users and groups whose `externalId` starts with `prefix` (all pages, checked).
+pub async fn read_observed(
+    client: &ScimClient,
+    prefix: &str,
+) -> Result<(ObservedState, ReadNotes), Error> {
+    let mut notes = ReadNotes::default();
+    let filtered = ListQuery::new().filter(Filter::sw("externalId", prefix));
+    let (user_handler, group_handler) = (client.users(), client.groups());
+    let (users, groups) = tokio::join!(user_handler.list(&filtered), group_handler.list(&filtered));
+    let users = match users {
+        Err(e) if refused_filter(&e) => {
+            notes.warnings.push(format!(
+                "the target refused the filter `externalId sw \"{prefix}\"` ({e}); listed every \
+                 user instead"
+            ));
+            client.users().list(&ListQuery::new()).await?
+        }
+        other => other?,
+    };
+    let groups = match groups {
+        Err(e) if refused_filter(&e) => {
+            notes.warnings.push(format!(
+                "the target refused the filter `externalId sw \"{prefix}\"` ({e}); listed every \
+                 group instead"
+            ));
+            client.groups().list(&ListQuery::new()).await?
+        }
+        other => other?,
+    };
+    let unfiltered_users = users
+        .iter()
+        .filter(|u| {
+            !u.external_id
+                .as_deref()
+                .is_some_and(|e| e.starts_with(prefix))
+        })
+        .count();
+    let unfiltered_groups = groups
+        .iter()
+        .filter(|g| {
+            !g.external_id
+                .as_deref()
+                .is_some_and(|e| e.starts_with(prefix))
+        })
+        .count();
+    if unfiltered_users + unfiltered_groups > 0 {
+        tracing::warn!(
+            users = unfiltered_users,
+            groups = unfiltered_groups,
+            "the target returned records outside the managed prefix (filter ignored?); they \
+             are left untouched"
+        );
+    }
+    let state = ObservedState {
+        users: users
+            .into_iter()
+            .filter_map(|u| observed_user(u, &mut notes))
+            .collect(),
+        groups: groups
+            .into_iter()
+            .filter_map(|g| observed_group(g, &mut notes))
+            .collect(),
+    };
+    tracing::info!(
+        users = state.users.len(),
+        groups = state.groups.len(),
+        "read the target"
+    );
+    Ok((state, notes))
+}
+
+/// A `400` with `scimType` `invalidFilter` (or a 501): the server does not do `sw`.
+fn refused_filter(e: &Error) -> bool {
+    match e.status() {
+        Some(400) => e
+            .scim_type()
+            .is_some_and(|t| t.eq_ignore_ascii_case("invalidFilter")),
+        Some(501) => true,
+        _ => false,
+    }
+}
+
+/// One listed user as the engine sees it; a record without an id cannot be addressed.
+pub fn observed_user(user: User, notes: &mut ReadNotes) -> Option<ObservedUser> {
+    let Some(id) = user.id.clone() else {
+        notes.warnings.push(format!(
+            "the target listed user `{}` without an id; ignored",
+            user.user_name
+        ));
+        return None;
+    };
+    let mut emails: Vec<String> = Vec::with_capacity(user.emails.len());
+    if let Some(primary) = user.primary_email() {
+        emails.push(primary.to_owned());
+    }
+    for e in &user.emails {
+        if !emails.contains(&e.value) {
+            emails.push(e.value.clone());
+        }
+    }
+    let name = user
+        .name
+        .as_ref()
+        .map(|n| Name {
+            formatted: n.formatted.clone(),
+            given_name: n.given_name.clone(),
+            family_name: n.family_name.clone(),
+        })
+        .unwrap_or_default();
+    Some(ObservedUser {
+        ssh_keys: user.ssh_keys().to_vec(),
+        id,
+        external_id: user.external_id,
+        user_name: user.user_name,
+        display_name: user.display_name,
+        name,
+        emails,
+        active: user.active.unwrap_or(true),
+    })
+}
+
+/// One listed group as the engine sees it.
+pub fn observed_group(group: Group, notes: &mut ReadNotes) -> Option<ObservedGroup> {
+    let Some(id) = group.id.clone() else {
+        notes.warnings.push(format!(
+            "the target listed group `{}` without an id; ignored",
+            group.display_name
+        ));
+        return None;
+    };
+    Some(ObservedGroup {
+        members: group.member_ids().map(str::to_owned).collect(),
+        id,
+        external_id: group.external_id,
+        display_name: group.display_name,
+    })
+}
+
+/// The engine's [`Target`] over a [`ScimClient`]: every write is one SCIM request (a POST or
+/// a PATCH; never a PUT, never a DELETE).
+#[derive(Debug, Clone)]
+pub struct ScimTarget {
+    client: ScimClient,
+}
+
+impl ScimTarget {
+    /// Writes through this client.
+    pub fn new(client: ScimClient) -> ScimTarget {
+        ScimTarget { client }
+    }
+}
+
+/// Classifies a client error for the engine: credentials and configuration problems stop
+/// every write, a request with no answer has an unknown outcome, the rest is per record.
+pub fn target_error(e: Error) -> TargetError {
+    let message = e.to_string();
+    match e {
+        Error::Unauthorized { .. } | Error::InsecureUrl { .. } | Error::Config(_) => {
+            TargetError::fatal(message)
+        }
+        Error::Transport { .. } => TargetError::fatal(message),
+        Error::OutcomeUnknown { .. } => TargetError::outcome_unknown(message),
+        _ => TargetError::other(message),
+    }
+}
+
+fn emails_value(emails: &[String]) -> Vec<Email> {
+    emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Email {
+            primary: Some(i == 0),
+            ..Email::work(e.clone())
+        })
+        .collect()
+}
+
+fn scim_name(name: &Name) -> Option<ScimName> {
+    if name.is_empty() {
+        return None;
+    }
+    Some(ScimName {
+        formatted: name.formatted.clone(),
+        given_name: name.given_name.clone(),
+        family_name: name.family_name.clone(),
+        ..ScimName::default()
+    })
+}
+
+/// The PATCH operations for a set of attribute changes.
+fn user_changes(
+    mut b: PatchOpBuilder,
+    changes: &UserChanges,
+) -> Result<PatchOpBuilder, TargetError> {
+    if let Some(user_name) = &changes.user_name {
+        b = b.replace("userName", user_name.clone());
+    }
+    if let Some(display_name) = &changes.display_name {
+        b = b.replace("displayName", display_name.clone());
+    }
+    if let Some(name) = &changes.name {
+        b = match scim_name(name) {
+            Some(n) => b.replace("name", to_value(&n)?),
+            None => b.remove("name"),
+        };
+    }
+    if let Some(emails) = &changes.emails {
+        b = if emails.is_empty() {
+            b.remove("emails")
+        } else {
+            b.replace("emails", to_value(&emails_value(emails))?)
+        };
+    }
+    if let Some(keys) = &changes.ssh_keys {
+        b = if keys.is_empty() {
+            b.remove(CoreWeaveUser::SSH_KEYS_PATH)
+        } else {
+            b.replace(CoreWeaveUser::SSH_KEYS_PATH, keys.clone())
+        };
+    }
+    Ok(b)
+}
+
+/// A model as a PATCH value (only fails on a bug).
+fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, TargetError> {
+    serde_json::to_value(value)
+        .map_err(|e| TargetError::fatal(format!("cannot encode a PATCH value: {e}")))
+}
+
+impl ScimTarget {
+    async fn patch_user(&self, id: &str, op: PatchOp) -> Result<(), TargetError> {
+        if op.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .users()
+            .patch(id, &op)
+            .await
+            .map(|_| ())
+            .map_err(target_error)
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for ScimTarget {
+    async fn create_user(&self, desired: &DesiredUser) -> Result<String, TargetError> {
+        let mut user = User::new(desired.user_name.clone());
+        user.external_id = Some(desired.external_id.clone());
+        user.display_name = Some(desired.display_name.clone());
+        user.name = scim_name(&desired.name);
+        user.emails = emails_value(&desired.emails);
+        user.active = Some(true);
+        if let Some(keys) = desired.ssh_keys.as_ref().filter(|k| !k.is_empty()) {
+            user.coreweave = Some(CoreWeaveUser::with_ssh_keys(keys.iter().cloned()));
+        }
+        let created = self
+            .client
+            .users()
+            .create(&user)
+            .await
+            .map_err(target_error)?;
+        created
+            .id
+            .ok_or_else(|| TargetError::other("the target created the user but sent no id back"))
+    }
+
+    async fn update_user(&self, id: &str, changes: &UserChanges) -> Result<(), TargetError> {
+        let op = user_changes(PatchOp::builder(), changes)?.build();
+        self.patch_user(id, op).await
+    }
+
+    async fn set_active(&self, id: &str, active: bool) -> Result<(), TargetError> {
+        let op = PatchOp::builder().replace("active", active).build();
+        self.patch_user(id, op).await
+    }
+
+    async fn reactivate_user(&self, id: &str, changes: &UserChanges) -> Result<(), TargetError> {
+        // one atomic PATCH: the attributes, then `active`
+        let op = user_changes(PatchOp::builder(), changes)?
+            .replace("active", true)
+            .build();
+        self.patch_user(id, op).await
+    }
+
+    async fn create_group(
+        &self,
+        external_id: &str,
+        display_name: &str,
+    ) -> Result<String, TargetError> {
+        let mut group = Group::new(display_name);
+        group.external_id = Some(external_id.to_owned());
+        let created = self
+            .client
+            .groups()
+            .create(&group)
+            .await
+            .map_err(target_error)?;
+        created
+            .id
+            .ok_or_else(|| TargetError::other("the target created the group but sent no id back"))
+    }
+
+    async fn rename_group(&self, id: &str, display_name: &str) -> Result<(), TargetError> {
+        let op = PatchOp::builder()
+            .replace("displayName", display_name)
+            .build();
+        self.client
+            .groups()
+            .patch(id, &op)
+            .await
+            .map(|_| ())
+            .map_err(target_error)
+    }
+
+    async fn update_members(
+        &self,
+        group_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), TargetError> {
+        let mut b = PatchOp::builder().add_members(add);
+        for id in remove {
+            b = b.remove_member(id);
+        }
+        if b.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .groups()
+            .patch(group_id, &b.build())
+            .await
+            .map(|_| ())
+            .map_err(target_error)
+    }
+
+    async fn find_user_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<String>, TargetError> {
+        let found = self
+            .client
+            .users()
+            .find_by_external_id(external_id)
+            .await
+            .map_err(target_error)?;
+        Ok(found.into_iter().find_map(|u| u.id))
+    }
+
+    async fn find_group_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<String>, TargetError> {
+        let found = self
+            .client
+            .groups()
+            .find_by_external_id(external_id)
+            .await
+            .map_err(target_error)?;
+        Ok(found.into_iter().find_map(|g| g.id))
+    }
+}
