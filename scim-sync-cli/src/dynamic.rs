@@ -319,8 +319,14 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
             match Config::infer().await {
                 Ok(config) => config,
                 Err(e) => {
+                    let hint = if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+                        " (in a pod: mount the service account token with \
+                         automountServiceAccountToken: true, or pass --no-dynamic-settings)"
+                    } else {
+                        ""
+                    };
                     return fallback(format!(
-                        "no usable Kubernetes configuration: {}",
+                        "no usable Kubernetes configuration: {}{hint}",
                         config_error(&e)
                     ));
                 }

@@ -605,6 +605,82 @@ async fn turned_off_is_skipped_without_a_request() {
     );
 }
 
+/// Runs [`child_lookup_from_environment`] in a child process with a controlled environment
+/// (the lookup reads `KUBERNETES_SERVICE_HOST`, `KUBECONFIG` and `HOME`; tests never change
+/// their own process environment). Returns the child's output.
+fn lookup_in_child(env: &[(&str, &str)]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child_lookup_from_environment", "--nocapture"])
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .env_remove("KUBECONFIG")
+        .env("HOME", home.path())
+        .env("DYNAMIC_SETTINGS_CHILD", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "child failed: {text}");
+    assert!(
+        text.contains("CHILD LOOKUP:"),
+        "the child did not run: {text}"
+    );
+    text
+}
+
+/// Not a test on its own: the child half of the environment tests below, which run it in a
+/// process of its own. Without `DYNAMIC_SETTINGS_CHILD` it does nothing.
+#[tokio::test]
+async fn child_lookup_from_environment() {
+    if std::env::var_os("DYNAMIC_SETTINGS_CHILD").is_none() {
+        return;
+    }
+    let opts = LookupOptions {
+        timeout: Duration::from_secs(3),
+        ..LookupOptions::default()
+    };
+    let (outcome, logs) = logged_lookup(&opts).await;
+    println!("CHILD LOOKUP: {outcome:?}");
+    println!("CHILD LOGS: {logs}");
+}
+
+#[test]
+fn outside_a_cluster_without_kubeconfig_is_skipped_quietly() {
+    let text = lookup_in_child(&[]);
+    assert!(
+        text.contains(
+            r#"CHILD LOOKUP: Skipped { reason: "not running in a Kubernetes cluster and no kubeconfig found" }"#
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("WARN"), "{text}");
+}
+
+#[test]
+fn in_a_pod_without_a_service_account_token_falls_back() {
+    // KUBERNETES_SERVICE_HOST says "in a pod", but nothing is mounted at
+    // /var/run/secrets/kubernetes.io/serviceaccount (automountServiceAccountToken: false)
+    let text = lookup_in_child(&[
+        ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+        ("KUBERNETES_SERVICE_PORT", "1"),
+    ]);
+    assert!(
+        text.contains("CHILD LOOKUP: Fallback { reason: \"no usable Kubernetes configuration"),
+        "{text}"
+    );
+    assert!(
+        text.contains("automountServiceAccountToken: true"),
+        "{text}"
+    );
+    assert!(text.contains("WARN"), "{text}");
+}
+
 #[test]
 fn merge_keeps_static_when_skipped_or_fallen_back() {
     for outcome in [
