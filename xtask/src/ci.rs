@@ -46,5 +46,9 @@ pub(crate) fn ci() -> Result<(), String> {
     )?;
     run("cargo", &["test", "--workspace", "--doc"], &envs)?;
     drop(server);
-    crate::k8s::validate()
+    // the embedded server against the independent checkers (scim2-tester, scim-sanity)
+    run("bash", &["scim-server/tests/conformance.sh"], &[])?;
+    crate::k8s::validate()?;
+    // every benchmark at a tiny size, so none of them rots
+    crate::bench::bench(&["--smoke".to_string()])
 }

@@ -3,6 +3,7 @@
 //! One module per task; every task shells out to cargo and the shared tools, so what CI does
 //! is exactly what a developer can run.
 
+mod bench;
 mod ci;
 mod k8s;
 mod scim2;
@@ -16,6 +17,7 @@ usage: cargo xtask <task>
 tasks:
   ci      everything .ci/run checks: fmt, clippy, tests (nextest + doctests), and the
           integration tests against the real scim2-server, and the k8s validation
+  bench   every benchmark, printing its figures (--smoke: tiny sizes, test profile)
   k8s     validates k8s/ against the Kubernetes schemas and renders the kustomization
 ";
 
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::ci(),
         Some("k8s") => k8s::validate(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

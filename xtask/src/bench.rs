@@ -1,0 +1,38 @@
+//! `cargo xtask bench`: every benchmark of the workspace, in one run, printing its figures.
+//!
+//! Benchmarks are `harness = false` bench targets that print what they measure; none of them
+//! asserts a timing. `--smoke` runs each one at a tiny size in the test profile, so CI keeps
+//! them compiling and working without spending minutes on a release build.
+
+use crate::run;
+use crate::scim2::Scim2Server;
+
+/// (package, bench target): the suite, in the order it prints.
+const BENCHES: &[(&str, &str)] = &[("scim-server", "throughput")];
+
+pub(crate) fn bench(args: &[String]) -> Result<(), String> {
+    let smoke = args.iter().any(|a| a == "--smoke");
+    if let Some(unknown) = args.iter().find(|a| *a != "--smoke") {
+        return Err(format!(
+            "unknown bench option `{unknown}` (expected: --smoke)"
+        ));
+    }
+    // Some benchmarks measure the real scim2-server side by side with ours.
+    let server = Scim2Server::start()?;
+    let mut envs = vec![
+        ("SCIM2_SERVER_URL", server.url.as_str()),
+        ("SCIM2_SERVER_TOKEN", server.token.as_str()),
+    ];
+    if smoke {
+        envs.extend([
+            ("BENCH_SMOKE", "1"),
+            ("BENCH_USERS", "200"),
+            ("BENCH_PEER_USERS", "20"),
+        ]);
+    }
+    for (package, target) in BENCHES {
+        let command = if smoke { "test" } else { "bench" };
+        run("cargo", &[command, "-p", package, "--bench", target], &envs)?;
+    }
+    Ok(())
+}
