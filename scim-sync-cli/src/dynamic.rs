@@ -16,6 +16,14 @@
 //! A malformed spec falls back as a whole (no field of it is used) and the reason names every
 //! malformed field, so a half-applied resource never surprises an operator.
 //!
+//! On the wire: one `GET /apis/scim.parallel.works/v1alpha1/namespaces/{ns}/scimconfigs/{name}`
+//! (the Role in `k8s/rbac.yaml` allows exactly that), repeated at most twice more on 429, 503
+//! or 504 (kube's own retry is off: it outlasts the timeout). The configuration comes from
+//! [`kube::Config::infer`] (`KUBECONFIG` or `~/.kube/config` when present, else the in-cluster
+//! service account), or from [`LookupOptions::kubeconfig`]. The TLS stack is rustls on ring,
+//! as for reqwest. A kubeconfig YAML error is reported without its text, which quotes the
+//! file (credentials included).
+//!
 //! ```no_run
 //! # async fn run() {
 //! use scim_sync_cli::dynamic::{LookupOptions, StaticSettings, lookup, merge};
