@@ -55,7 +55,7 @@ async fn one(c: &Client, t: &Target, kind: Kind, i: usize, run: &str) -> bool {
         Kind::Patch => c
             .patch(format!("{}/Users/{}", t.base, t.ids[(i * 104_729) % n]))
             .json(&json!({"schemas": [PATCH], "Operations": [
-                {"op": "replace", "path": "active", "value": i % 2 == 0},
+                {"op": "replace", "path": "active", "value": i.is_multiple_of(2)},
                 {"op": "replace", "path": "displayName", "value": format!("patched {i}")}
             ]})),
         Kind::ListPage => {
