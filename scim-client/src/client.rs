@@ -247,6 +247,48 @@ impl RawResponse {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         decode(&self.url, &self.headers, &self.body)
     }
+
+    /// Decodes one resource, attribute names case-normalised first.
+    pub(crate) fn resource<T: Resource>(&self) -> Result<T, Error> {
+        let mut value: Value = self.json()?;
+        T::canonicalize(&mut value);
+        from_value(&self.url, "", value)
+    }
+
+    /// Decodes a list response, each resource's attribute names case-normalised first.
+    pub(crate) fn resource_list<T: Resource>(&self) -> Result<ListResponse<T>, Error> {
+        let page: ListResponse<Value> = self.json()?;
+        let mut resources = Vec::with_capacity(page.resources.len());
+        for (i, mut value) in page.resources.into_iter().enumerate() {
+            T::canonicalize(&mut value);
+            resources.push(from_value(&self.url, &format!("Resources[{i}]"), value)?);
+        }
+        Ok(ListResponse {
+            schemas: page.schemas,
+            total_results: page.total_results,
+            items_per_page: page.items_per_page,
+            start_index: page.start_index,
+            resources,
+            extra: page.extra,
+        })
+    }
+}
+
+/// Decodes a JSON value; a failure names the path, under `prefix`.
+fn from_value<T: DeserializeOwned>(url: &str, prefix: &str, value: Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (prefix.is_empty(), inner.as_str()) {
+            (true, _) => inner,
+            (false, ".") => prefix.to_owned(),
+            (false, _) => format!("{prefix}.{inner}"),
+        };
+        Error::Decode {
+            url: url.to_owned(),
+            path,
+            message: e.inner().to_string(),
+        }
+    })
 }
 
 /// Decodes JSON with `serde_path_to_error`, so a failure names the path that failed.

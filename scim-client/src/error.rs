@@ -58,7 +58,7 @@ pub enum Error {
         reason: String,
     },
     /// The request could not be completed (connection refused, TLS, reset), retries included.
-    #[error("{method} {url}: transport error: {source}")]
+    #[error("{method} {url}: transport error: {}", error_chain(source))]
     Transport {
         /// HTTP method of the request.
         method: String,
@@ -106,6 +106,22 @@ pub enum Error {
     /// Invalid configuration or request input (bad URL, bad filter attribute, ...).
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+/// An error and its causes, `: `-separated (reqwest's top-level message alone says little,
+/// e.g. "error sending request").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn fmt_scim_type(scim_type: &Option<String>) -> String {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::lenient;
-use crate::resource::{Meta, Resource};
+use crate::resource::{META_KEYS, Meta, Resource, canonicalize_child, canonicalize_keys};
 use crate::schemas;
 
 /// A SCIM Group (RFC 7643 §4.2). Unknown attributes and extensions are kept in
@@ -77,6 +77,28 @@ impl Resource for Group {
 
     fn core_schema() -> Option<&'static str> {
         Some(schemas::GROUP)
+    }
+
+    fn canonicalize(value: &mut Value) {
+        canonicalize_keys(
+            value,
+            &[
+                "schemas",
+                "id",
+                "externalId",
+                "displayName",
+                "members",
+                "meta",
+                schemas::COREWEAVE_GROUP,
+            ],
+        );
+        canonicalize_child(value, "members", &["value", "$ref", "type", "display"]);
+        canonicalize_child(value, "meta", META_KEYS);
+        canonicalize_child(
+            value,
+            schemas::COREWEAVE_GROUP,
+            &["sunkPosixGroupId", "sunkPosixGroupName"],
+        );
     }
 }
 

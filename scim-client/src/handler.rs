@@ -119,7 +119,7 @@ impl<T: Resource> Resources<T> {
         }
         let url = self.list_url(query, start_index, count);
         let resp = self.client.execute(Method::GET, url, None).await?;
-        self.client.check(&Method::GET, resp)?.json()
+        self.client.check(&Method::GET, resp)?.resource_list()
     }
 
     /// The resources whose `externalId` equals `external_id` (filter `externalId eq`, and
@@ -139,7 +139,7 @@ impl<T: Resource> Resources<T> {
     pub async fn get(&self, id: &str) -> Result<T, Error> {
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let resp = self.client.execute(Method::GET, url, None).await?;
-        self.client.check(&Method::GET, resp)?.json()
+        self.client.check(&Method::GET, resp)?.resource()
     }
 
     /// Creates a resource (POST) and returns it as stored. Never resent after it may have
@@ -148,7 +148,7 @@ impl<T: Resource> Resources<T> {
         let url = self.client.url(&[&self.endpoint], &[]);
         let body = encode(resource)?;
         let resp = self.client.execute(Method::POST, url, Some(body)).await?;
-        self.client.check(&Method::POST, resp)?.json()
+        self.client.check(&Method::POST, resp)?.resource()
     }
 
     /// Replaces a resource (PUT) and returns it as stored. `meta` and read-only attributes
@@ -157,7 +157,7 @@ impl<T: Resource> Resources<T> {
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let body = encode(resource)?;
         let resp = self.client.execute(Method::PUT, url, Some(body)).await?;
-        self.client.check(&Method::PUT, resp)?.json()
+        self.client.check(&Method::PUT, resp)?.resource()
     }
 
     /// Applies a PATCH. `Ok(None)` when the server answered 204 (or 200 without a body),
@@ -171,7 +171,7 @@ impl<T: Resource> Resources<T> {
         if resp.status == 204 || resp.body.trim_ascii().is_empty() {
             return Ok(None);
         }
-        resp.json().map(Some)
+        resp.resource().map(Some)
     }
 
     /// Deletes a resource.

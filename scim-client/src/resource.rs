@@ -22,6 +22,11 @@ pub trait Resource: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static
         None
     }
 
+    /// Puts attribute names the server sent in another letter case into the case this type's
+    /// fields use (SCIM attribute names and URNs are case-insensitive, RFC 7643 §2.1), before
+    /// decoding. The default changes nothing.
+    fn canonicalize(_value: &mut Value) {}
+
     /// Top-level attributes that are read-only and are left out of writes (besides `meta`).
     fn read_only_attributes() -> &'static [&'static str] {
         &[]
@@ -61,6 +66,49 @@ pub struct Meta {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+/// Renames keys of `value` (an object) that equal one of `canonical` ignoring ASCII case,
+/// unless the canonical spelling is already present.
+pub(crate) fn canonicalize_keys(value: &mut Value, canonical: &[&str]) {
+    let Value::Object(map) = value else { return };
+    let renames: Vec<(String, &str)> = map
+        .keys()
+        .filter(|k| !canonical.contains(&k.as_str()))
+        .filter_map(|k| {
+            canonical
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(k))
+                .map(|c| (k.clone(), *c))
+        })
+        .collect();
+    for (from, to) in renames {
+        if !map.contains_key(to)
+            && let Some(v) = map.remove(&from)
+        {
+            map.insert(to.to_owned(), v);
+        }
+    }
+}
+
+/// [`canonicalize_keys`] on `value[key]`, or on each element if it is an array.
+pub(crate) fn canonicalize_child(value: &mut Value, key: &str, canonical: &[&str]) {
+    match value.get_mut(key) {
+        Some(Value::Array(items)) => items
+            .iter_mut()
+            .for_each(|item| canonicalize_keys(item, canonical)),
+        Some(child) => canonicalize_keys(child, canonical),
+        None => {}
+    }
+}
+
+/// Meta's attribute names.
+pub(crate) const META_KEYS: &[&str] = &[
+    "resourceType",
+    "created",
+    "lastModified",
+    "location",
+    "version",
+];
 
 /// Turns a resource into the JSON body of a create or replace: drops `meta` and the type's
 /// read-only attributes, and makes sure `schemas` lists the core schema and every extension

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::lenient;
-use crate::resource::{Meta, Resource};
+use crate::resource::{META_KEYS, Meta, Resource, canonicalize_child, canonicalize_keys};
 use crate::schemas;
 
 /// A SCIM User (RFC 7643 §4.1).
@@ -116,6 +116,41 @@ impl Resource for User {
 
     fn read_only_attributes() -> &'static [&'static str] {
         &["groups"]
+    }
+
+    fn canonicalize(value: &mut Value) {
+        canonicalize_keys(
+            value,
+            &[
+                "schemas",
+                "id",
+                "externalId",
+                "userName",
+                "name",
+                "displayName",
+                "emails",
+                "active",
+                "groups",
+                "meta",
+                schemas::COREWEAVE_USER,
+            ],
+        );
+        canonicalize_child(value, "name", &["formatted", "givenName", "familyName"]);
+        canonicalize_child(value, "emails", &["value", "type", "primary"]);
+        canonicalize_child(value, "groups", &["value", "$ref", "display", "type"]);
+        canonicalize_child(value, "meta", META_KEYS);
+        canonicalize_child(
+            value,
+            schemas::COREWEAVE_USER,
+            &[
+                "sunkSshKeys",
+                "sunkPosixUsername",
+                "sunkPosixUserId",
+                "sunkPosixGroupId",
+                "sunkLoginShell",
+                "sunkPreferredHomeDirectory",
+            ],
+        );
     }
 }
 
@@ -304,6 +339,24 @@ mod tests {
         let u: User = serde_json::from_value(json!({"userName": "bob"})).unwrap();
         assert!(u.ssh_keys().is_empty());
         assert_eq!(u.active, None);
+    }
+
+    #[test]
+    fn attribute_names_are_case_insensitive() {
+        let mut v = json!({
+            "UserName": "carol", "ID": "7", "Active": false,
+            "emails": [{"Value": "c@x", "Primary": true}],
+            "URN:COREWEAVE:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser":
+                {"SunkSshKeys": ["k"]}
+        });
+        User::canonicalize(&mut v);
+        let u: User = serde_json::from_value(v).unwrap();
+        assert_eq!(u.user_name, "carol");
+        assert_eq!(u.id.as_deref(), Some("7"));
+        assert_eq!(u.active, Some(false));
+        assert_eq!(u.primary_email(), Some("c@x"));
+        assert_eq!(u.ssh_keys(), ["k"]);
+        assert!(u.extra.is_empty(), "{:?}", u.extra);
     }
 
     #[test]

@@ -174,3 +174,43 @@ async fn an_invalid_attribute_path_is_refused_before_sending() {
     assert!(matches!(e, Error::Config(_)), "{e:?}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_bad_resource_in_a_page_is_named_by_its_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(
+            2,
+            1,
+            vec![
+                user("a"),
+                json!({"id": "b", "userName": ["not", "a", "string"]}),
+            ],
+        )))
+        .mount(&server)
+        .await;
+    match client(&server).users().list(&ListQuery::new()).await {
+        Err(Error::Decode { path, .. }) => assert_eq!(path, "Resources[1].userName"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn attribute_name_case_is_normalised() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "totalResults": 1,
+            "Resources": [{"ID": "a", "USERNAME": "shouty", "externalid": "pw-activate:user:a"}]
+        })))
+        .mount(&server)
+        .await;
+    let users = client(&server)
+        .users()
+        .list(&ListQuery::new())
+        .await
+        .unwrap();
+    assert_eq!(users[0].id.as_deref(), Some("a"));
+    assert_eq!(users[0].user_name, "shouty");
+    assert_eq!(users[0].external_id.as_deref(), Some("pw-activate:user:a"));
+}
