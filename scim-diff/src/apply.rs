@@ -344,8 +344,8 @@ impl<T: Target + ?Sized> Run<'_, T> {
 ///
 /// - A refused plan performs no write: every operation is skipped.
 /// - Phases run in plan order (user creates/updates/reactivations, group creates/renames,
-///   membership changes, deactivations); inside a phase at most `opts.concurrency` writes are
-///   in flight. Membership changes therefore wait for the creates whose SCIM ids they need;
+///   membership changes, deactivations), each in [`Operation::wave`] order; inside a wave at
+///   most `opts.concurrency` writes are in flight. Membership changes therefore wait for the creates whose SCIM ids they need;
 ///   when such a create failed, the dependent change is skipped (a group) or leaves that member
 ///   out (a user, noted in the report).
 /// - One failed operation never stops the others, except a [`TargetErrorKind::Fatal`] error,
@@ -401,12 +401,19 @@ pub async fn apply<T: Target + ?Sized>(
     let mut group_ids: HashMap<String, String> = HashMap::new();
     let mut failed_creates: HashMap<String, String> = HashMap::new();
 
-    for phase in 0..=3u8 {
+    let mut steps: Vec<(u8, u32)> = plan
+        .operations
+        .iter()
+        .map(|op| (op.phase(), op.wave()))
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    for step in steps {
         let indices: Vec<usize> = plan
             .operations
             .iter()
             .enumerate()
-            .filter(|(_, op)| op.phase() == phase)
+            .filter(|(_, op)| (op.phase(), op.wave()) == step)
             .map(|(i, _)| i)
             .collect();
         let (user_ids_ref, group_ids_ref, failed_ref) = (&user_ids, &group_ids, &failed_creates);
@@ -430,7 +437,7 @@ pub async fn apply<T: Target + ?Sized>(
                     }
                     let t = run_ref.target;
                     let (outcome, created, notes) = match op {
-                        Operation::CreateUser(u) => {
+                        Operation::CreateUser { user: u, .. } => {
                             run_ref
                                 .create(
                                     &u.external_id,
@@ -442,6 +449,7 @@ pub async fn apply<T: Target + ?Sized>(
                         Operation::CreateGroup {
                             external_id,
                             display_name,
+                            ..
                         } => {
                             run_ref
                                 .create(
@@ -532,7 +540,7 @@ pub async fn apply<T: Target + ?Sized>(
         for r in results {
             let op = &plan.operations[r.index];
             match (op, &r.created_id, &r.outcome) {
-                (Operation::CreateUser(u), Some(id), _) => {
+                (Operation::CreateUser { user: u, .. }, Some(id), _) => {
                     user_ids.insert(u.external_id.clone(), id.clone());
                 }
                 (Operation::CreateGroup { external_id, .. }, Some(id), _) => {

@@ -79,7 +79,15 @@ impl UserChanges {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Operation {
     /// Create a user.
-    CreateUser(DesiredUser),
+    #[serde(rename_all = "camelCase")]
+    CreateUser {
+        /// The user as it is created.
+        #[serde(flatten)]
+        user: DesiredUser,
+        /// Ordering inside the phase (see [`Operation::wave`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        wave: u32,
+    },
     /// Change attributes of an active managed user.
     #[serde(rename_all = "camelCase")]
     UpdateUser {
@@ -89,6 +97,9 @@ pub enum Operation {
         id: String,
         /// What changes.
         changes: UserChanges,
+        /// Ordering inside the phase (see [`Operation::wave`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        wave: u32,
     },
     /// Deactivate a managed user (`active: false`); never a delete.
     #[serde(rename_all = "camelCase")]
@@ -109,6 +120,9 @@ pub enum Operation {
         id: String,
         /// What changes besides `active`.
         changes: UserChanges,
+        /// Ordering inside the phase (see [`Operation::wave`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        wave: u32,
     },
     /// Create a group (members are added by the following `update_members`).
     #[serde(rename_all = "camelCase")]
@@ -117,6 +131,9 @@ pub enum Operation {
         external_id: String,
         /// `displayName`.
         display_name: String,
+        /// Ordering inside the phase (see [`Operation::wave`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        wave: u32,
     },
     /// Rename a managed group (same SCIM id).
     #[serde(rename_all = "camelCase")]
@@ -129,6 +146,9 @@ pub enum Operation {
         from: String,
         /// New `displayName`.
         to: String,
+        /// Ordering inside the phase (see [`Operation::wave`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        wave: u32,
     },
     /// Add and remove members of a managed group (one chunk of at most
     /// `max_members_per_patch` changes).
@@ -148,11 +168,29 @@ pub enum Operation {
     },
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Operation {
+    /// Ordering inside a phase: an operation of wave `n > 0` takes a `userName` (or group
+    /// name) that an operation of wave `n - 1` of the same phase gives up, so it runs after
+    /// it. Most operations are wave 0.
+    pub fn wave(&self) -> u32 {
+        match self {
+            Self::CreateUser { wave, .. }
+            | Self::UpdateUser { wave, .. }
+            | Self::ReactivateUser { wave, .. }
+            | Self::CreateGroup { wave, .. }
+            | Self::RenameGroup { wave, .. } => *wave,
+            _ => 0,
+        }
+    }
+
     /// The `op` name, as serialised.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::CreateUser(_) => "create_user",
+            Self::CreateUser { .. } => "create_user",
             Self::UpdateUser { .. } => "update_user",
             Self::DeactivateUser { .. } => "deactivate_user",
             Self::ReactivateUser { .. } => "reactivate_user",
@@ -165,7 +203,7 @@ impl Operation {
     /// The `externalId` of the record the operation writes.
     pub fn external_id(&self) -> &str {
         match self {
-            Self::CreateUser(u) => &u.external_id,
+            Self::CreateUser { user, .. } => &user.external_id,
             Self::UpdateUser { external_id, .. }
             | Self::DeactivateUser { external_id, .. }
             | Self::ReactivateUser { external_id, .. }
@@ -179,7 +217,7 @@ impl Operation {
     /// 2 membership changes, 3 deactivations.
     pub fn phase(&self) -> u8 {
         match self {
-            Self::CreateUser(_) | Self::ReactivateUser { .. } | Self::UpdateUser { .. } => 0,
+            Self::CreateUser { .. } | Self::ReactivateUser { .. } | Self::UpdateUser { .. } => 0,
             Self::CreateGroup { .. } | Self::RenameGroup { .. } => 1,
             Self::UpdateMembers { .. } => 2,
             Self::DeactivateUser { .. } => 3,
@@ -188,7 +226,7 @@ impl Operation {
 
     fn detail(&self) -> String {
         match self {
-            Self::CreateUser(u) => {
+            Self::CreateUser { user: u, .. } => {
                 let keys = match &u.ssh_keys {
                     Some(k) => format!(", {} ssh key(s)", k.len()),
                     None => String::new(),
@@ -519,16 +557,29 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     };
 
     // ---- project the source ----
-    let holder_ext = |lower: &str| -> Option<String> {
-        match user_name_holders.get(lower) {
-            Some(v) if v.len() == 1 => v[0]
-                .external_id
-                .clone()
-                .filter(|e| policy.is_managed(Some(e))),
-            _ => None,
+    let mut group_name_holders: HashMap<String, Vec<&ObservedGroup>> = HashMap::new();
+    let mut managed_groups: HashMap<&str, Vec<&ObservedGroup>> = HashMap::new();
+    for g in &observed.groups {
+        group_name_holders
+            .entry(g.display_name.to_lowercase())
+            .or_default()
+            .push(g);
+        if policy.is_managed(g.external_id.as_deref()) {
+            managed_groups
+                .entry(g.external_id.as_deref().unwrap_or_default())
+                .or_default()
+                .push(g);
         }
+    }
+    // Among source records that would share a name, the one whose own target record has
+    // that name keeps it (so the choice does not flip from run to run).
+    let holds_user_name = |ext: &str, lower: &str| -> bool {
+        managed_user(ext).is_some_and(|o| o.user_name.to_lowercase() == lower)
     };
-    let desired = project(source, policy, &holder_ext);
+    let holds_group_name = |ext: &str, lower: &str| -> bool {
+        matches!(managed_groups.get(ext), Some(v) if v.len() == 1 && v[0].display_name.to_lowercase() == lower)
+    };
+    let desired = project(source, policy, &holds_user_name, &holds_group_name);
     conflicts.extend(desired.conflicts.iter().cloned());
     let mut warnings = desired.warnings.clone();
     let source_conflicted: HashSet<&str> = desired
@@ -547,27 +598,46 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     let mut member_refs: HashMap<&str, MemberRef> = HashMap::with_capacity(desired.users.len());
 
     // ---- users ----
-    let taken_by_other = |lower: &str, me: Option<&str>| -> Option<String> {
-        let holders = user_name_holders.get(lower)?;
-        let others: Vec<&ObservedUser> = holders
-            .iter()
-            .copied()
-            .filter(|h| Some(h.id.as_str()) != me)
-            .collect();
-        if others.is_empty() {
-            return None;
+    let user_holders: HashMap<&str, Vec<Holder<'_>>> = user_name_holders
+        .iter()
+        .map(|(k, v)| {
+            let hs = v
+                .iter()
+                .map(|u| Holder {
+                    id: &u.id,
+                    managed_ext: u
+                        .external_id
+                        .as_deref()
+                        .filter(|e| policy.is_managed(Some(e))),
+                })
+                .collect();
+            (k.as_str(), hs)
+        })
+        .collect();
+    let mut user_wants: HashMap<&str, Want<'_>> = HashMap::new();
+    if policy.enable_user_sync {
+        for d in &desired.users {
+            if frozen_users.contains(d.external_id.as_str()) {
+                continue;
+            }
+            let own = managed_user(&d.external_id);
+            let lower_new = d.user_name.to_lowercase();
+            let needs = own.is_none_or(|o| o.user_name.to_lowercase() != lower_new);
+            user_wants.insert(
+                &d.external_id,
+                Want {
+                    own_id: own.map(|o| o.id.as_str()),
+                    lower_new,
+                    needs,
+                },
+            );
         }
-        let mut names: Vec<String> = others
-            .iter()
-            .map(|h| match &h.external_id {
-                Some(e) if policy.is_managed(Some(e)) => {
-                    format!("managed user {} (id {})", e, h.id)
-                }
-                _ => format!("unmanaged user id {}", h.id),
-            })
-            .collect();
-        names.sort();
-        Some(names.join(", "))
+    }
+    let mut user_names = NameResolver {
+        kind: "user",
+        holders: &user_holders,
+        wants: &user_wants,
+        memo: HashMap::new(),
     };
     for d in &desired.users {
         if frozen_users.contains(d.external_id.as_str()) {
@@ -578,17 +648,20 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 if !policy.enable_user_sync {
                     continue;
                 }
-                if let Some(who) = taken_by_other(&d.user_name.to_lowercase(), None) {
-                    conflicts.push(Conflict::new(
-                        d.external_id.clone(),
-                        ConflictKind::UserNameTaken,
-                        format!(
-                            "userName {:?} is held by {who}; the user is not created",
-                            d.user_name
-                        ),
-                    ));
-                    continue;
-                }
+                let wave = match user_names.resolve(&d.external_id) {
+                    Ok(w) => w,
+                    Err(who) => {
+                        conflicts.push(Conflict::new(
+                            d.external_id.clone(),
+                            ConflictKind::UserNameTaken,
+                            format!(
+                                "userName {:?} is held by {who}; the user is not created",
+                                d.user_name
+                            ),
+                        ));
+                        continue;
+                    }
+                };
                 member_refs.insert(
                     &d.external_id,
                     MemberRef {
@@ -596,7 +669,10 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                         external_id: Some(d.external_id.clone()),
                     },
                 );
-                ops.push(Operation::CreateUser(d.clone()));
+                ops.push(Operation::CreateUser {
+                    user: d.clone(),
+                    wave,
+                });
             }
             Some(o) => {
                 if !policy.enable_user_sync {
@@ -619,9 +695,10 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                     },
                 );
                 let mut ch = UserChanges::default();
+                let mut wave = 0;
                 if o.user_name.to_lowercase() != d.user_name.to_lowercase() {
-                    match taken_by_other(&d.user_name.to_lowercase(), Some(&o.id)) {
-                        Some(who) => conflicts.push(Conflict::new(
+                    match user_names.resolve(&d.external_id) {
+                        Err(who) => conflicts.push(Conflict::new(
                             d.external_id.clone(),
                             ConflictKind::UserNameTaken,
                             format!(
@@ -629,7 +706,10 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                                 d.user_name, o.user_name
                             ),
                         )),
-                        None => ch.user_name = Some(d.user_name.clone()),
+                        Ok(w) => {
+                            wave = w;
+                            ch.user_name = Some(d.user_name.clone());
+                        }
                     }
                 }
                 if o.display_name.as_deref() != Some(d.display_name.as_str()) {
@@ -651,12 +731,14 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                         external_id: d.external_id.clone(),
                         id: o.id.clone(),
                         changes: ch,
+                        wave,
                     });
                 } else if !ch.is_empty() {
                     ops.push(Operation::UpdateUser {
                         external_id: d.external_id.clone(),
                         id: o.id.clone(),
                         changes: ch,
+                        wave,
                     });
                 }
             }
@@ -693,20 +775,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     // ---- groups ----
     let mut member_ops: Vec<Operation> = Vec::new();
     if policy.enable_group_sync {
-        let mut managed_groups: HashMap<&str, Vec<&ObservedGroup>> = HashMap::new();
-        let mut name_holders: HashMap<String, Vec<&ObservedGroup>> = HashMap::new();
-        for g in &observed.groups {
-            name_holders
-                .entry(g.display_name.to_lowercase())
-                .or_default()
-                .push(g);
-            if policy.is_managed(g.external_id.as_deref()) {
-                managed_groups
-                    .entry(g.external_id.as_deref().unwrap_or_default())
-                    .or_default()
-                    .push(g);
-            }
-        }
+        let name_holders = &group_name_holders;
         let mut frozen_groups: HashSet<&str> = HashSet::new();
         for (ext, gs) in &managed_groups {
             if gs.len() > 1 {
@@ -723,23 +792,42 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 ));
             }
         }
-        let name_taken = |name: &str, me: Option<&str>| -> Option<String> {
-            let holders = name_holders.get(&name.to_lowercase())?;
-            let mut names: Vec<String> = holders
-                .iter()
-                .filter(|h| Some(h.id.as_str()) != me)
-                .map(|h| match &h.external_id {
-                    Some(e) if policy.is_managed(Some(e)) => {
-                        format!("managed group {} (id {})", e, h.id)
-                    }
-                    _ => format!("unmanaged group id {}", h.id),
-                })
-                .collect();
-            if names.is_empty() {
-                return None;
+        let group_holders: HashMap<&str, Vec<Holder<'_>>> = name_holders
+            .iter()
+            .map(|(k, v)| {
+                let hs = v
+                    .iter()
+                    .map(|g| Holder {
+                        id: &g.id,
+                        managed_ext: g
+                            .external_id
+                            .as_deref()
+                            .filter(|e| policy.is_managed(Some(e))),
+                    })
+                    .collect();
+                (k.as_str(), hs)
+            })
+            .collect();
+        let mut group_wants: HashMap<&str, Want<'_>> = HashMap::new();
+        for dg in &desired.groups {
+            if frozen_groups.contains(dg.external_id.as_str()) {
+                continue;
             }
-            names.sort();
-            Some(names.join(", "))
+            let own = managed_groups.get(dg.external_id.as_str()).map(|v| v[0]);
+            group_wants.insert(
+                &dg.external_id,
+                Want {
+                    own_id: own.map(|o| o.id.as_str()),
+                    lower_new: dg.display_name.to_lowercase(),
+                    needs: own.is_none_or(|o| o.display_name != dg.display_name),
+                },
+            );
+        }
+        let mut group_names = NameResolver {
+            kind: "group",
+            holders: &group_holders,
+            wants: &group_wants,
+            memo: HashMap::new(),
         };
         let chunk = policy.max_members_per_patch.max(1);
         let mut push_members =
@@ -789,20 +877,24 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 .collect();
             match managed_groups.get(dg.external_id.as_str()).map(|v| v[0]) {
                 None => {
-                    if let Some(who) = name_taken(&dg.display_name, None) {
-                        conflicts.push(Conflict::new(
-                            dg.external_id.clone(),
-                            ConflictKind::DisplayNameTaken,
-                            format!(
-                                "group name {:?} is held by {who}; the group is not created",
-                                dg.display_name
-                            ),
-                        ));
-                        continue;
-                    }
+                    let wave = match group_names.resolve(&dg.external_id) {
+                        Ok(w) => w,
+                        Err(who) => {
+                            conflicts.push(Conflict::new(
+                                dg.external_id.clone(),
+                                ConflictKind::DisplayNameTaken,
+                                format!(
+                                    "group name {:?} is held by {who}; the group is not created",
+                                    dg.display_name
+                                ),
+                            ));
+                            continue;
+                        }
+                    };
                     ops.push(Operation::CreateGroup {
                         external_id: dg.external_id.clone(),
                         display_name: dg.display_name.clone(),
+                        wave,
                     });
                     let mut add = wanted;
                     add.sort_by(|a, b| a.external_id.cmp(&b.external_id));
@@ -810,8 +902,8 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 }
                 Some(o) => {
                     if o.display_name != dg.display_name {
-                        match name_taken(&dg.display_name, Some(&o.id)) {
-                            Some(who) => conflicts.push(Conflict::new(
+                        match group_names.resolve(&dg.external_id) {
+                            Err(who) => conflicts.push(Conflict::new(
                                 dg.external_id.clone(),
                                 ConflictKind::DisplayNameTaken,
                                 format!(
@@ -819,11 +911,12 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                                     dg.display_name, o.display_name
                                 ),
                             )),
-                            None => ops.push(Operation::RenameGroup {
+                            Ok(wave) => ops.push(Operation::RenameGroup {
                                 external_id: dg.external_id.clone(),
                                 id: o.id.clone(),
                                 from: o.display_name.clone(),
                                 to: dg.display_name.clone(),
+                                wave,
                             }),
                         }
                     }
@@ -899,9 +992,87 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     plan
 }
 
+/// One record holding a (lowercased) name in the target.
+struct Holder<'a> {
+    id: &'a str,
+    managed_ext: Option<&'a str>,
+}
+
+/// A desired record's name: its own SCIM id (if it exists), the lowercased name it should
+/// have, and whether that is a change.
+struct Want<'a> {
+    own_id: Option<&'a str>,
+    lower_new: String,
+    needs: bool,
+}
+
+/// Decides whether a record may take its desired name in this plan, and in which wave: a
+/// name held by a managed record that gives it up in this plan (an earlier wave) is free;
+/// any other holder is a conflict, and so is a cycle of renames.
+struct NameResolver<'a, 'm> {
+    kind: &'static str,
+    holders: &'m HashMap<&'a str, Vec<Holder<'a>>>,
+    wants: &'m HashMap<&'a str, Want<'a>>,
+    /// `None` while being resolved (cycle detection).
+    memo: HashMap<&'a str, Option<Result<u32, String>>>,
+}
+
+impl<'a> NameResolver<'a, '_> {
+    fn describe(&self, h: &Holder<'_>) -> String {
+        match h.managed_ext {
+            Some(e) => format!("managed {} {} (id {})", self.kind, e, h.id),
+            None => format!("unmanaged {} id {}", self.kind, h.id),
+        }
+    }
+
+    fn resolve(&mut self, ext: &'a str) -> Result<u32, String> {
+        match self.memo.get(ext) {
+            Some(Some(r)) => return r.clone(),
+            Some(None) => return Err(format!("a cycle of {} renames", self.kind)),
+            None => {}
+        }
+        let Some(want) = self.wants.get(ext) else {
+            return Err(format!("{ext}, which is not synced"));
+        };
+        if !want.needs {
+            return Ok(0);
+        }
+        self.memo.insert(ext, None);
+        let others: Vec<&Holder<'a>> = self
+            .holders
+            .get(want.lower_new.as_str())
+            .map(|hs| hs.iter().filter(|h| Some(h.id) != want.own_id).collect())
+            .unwrap_or_default();
+        let result = match others.as_slice() {
+            [] => Ok(0),
+            [h] => {
+                let leaving = h.managed_ext.and_then(|e| {
+                    self.wants.get_key_value(e).filter(|(_, w)| {
+                        w.own_id == Some(h.id) && w.needs && w.lower_new != want.lower_new
+                    })
+                });
+                match leaving {
+                    Some((e, _)) => match self.resolve(e) {
+                        Ok(w) => Ok(w + 1),
+                        Err(why) => Err(format!("{} ({why})", self.describe(h))),
+                    },
+                    None => Err(self.describe(h)),
+                }
+            }
+            many => {
+                let mut names: Vec<String> = many.iter().map(|h| self.describe(h)).collect();
+                names.sort();
+                Err(names.join(", "))
+            }
+        };
+        self.memo.insert(ext, Some(result.clone()));
+        result
+    }
+}
+
 fn phase_rank(op: &Operation) -> u8 {
     match op {
-        Operation::CreateUser(_) | Operation::CreateGroup { .. } => 0,
+        Operation::CreateUser { .. } | Operation::CreateGroup { .. } => 0,
         Operation::ReactivateUser { .. } | Operation::RenameGroup { .. } => 1,
         _ => 2,
     }

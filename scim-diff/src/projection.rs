@@ -72,13 +72,15 @@ fn non_blank(s: Option<&str>) -> Option<&str> {
 
 /// Projects a snapshot into the desired SCIM state.
 ///
-/// `holder_of_user_name` answers "which `externalId` holds this lowercased `userName` in the
-/// target now": among source users that would share a `userName`, the current holder wins
-/// (otherwise the smallest `externalId`) and the others become conflicts.
+/// `holds_user_name(externalId, lowercased userName)` answers "does this record hold this
+/// name in the target now": among source users that would share a `userName`, the one
+/// holding it wins (otherwise the smallest `externalId`) and the others become conflicts.
+/// `holds_group_name` does the same for lowercased group names.
 pub fn project(
     source: &SourceSnapshot,
     policy: &Policy,
-    holder_of_user_name: &dyn Fn(&str) -> Option<String>,
+    holds_user_name: &dyn Fn(&str, &str) -> bool,
+    holds_group_name: &dyn Fn(&str, &str) -> bool,
 ) -> Desired {
     let mut out = Desired::default();
 
@@ -193,11 +195,10 @@ pub fn project(
         by_user_name.iter().filter(|(_, v)| v.len() > 1).collect();
     dup_names.sort();
     for (lower, idxs) in dup_names {
-        let holder = holder_of_user_name(lower);
         let winner = idxs
             .iter()
             .copied()
-            .find(|&i| holder.as_deref() == Some(candidates[i].external_id.as_str()))
+            .find(|&i| holds_user_name(&candidates[i].external_id, lower))
             .unwrap_or(idxs[0]); // candidates are sorted by externalId
         for &i in idxs {
             if i != winner {
@@ -277,20 +278,30 @@ pub fn project(
             members,
         });
     }
-    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    // Group names are compared case-insensitively: servers (and CoreWeave's default groups)
+    // may treat "HPC" and "hpc" as one name.
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, g) in desired_groups.iter().enumerate() {
-        by_name.entry(g.display_name.as_str()).or_default().push(i);
+        by_name
+            .entry(g.display_name.to_lowercase())
+            .or_default()
+            .push(i);
     }
     let mut gdropped = vec![false; desired_groups.len()];
-    for idxs in by_name.values().filter(|v| v.len() > 1) {
-        for &i in &idxs[1..] {
+    for (lower, idxs) in by_name.iter().filter(|(_, v)| v.len() > 1) {
+        let winner = idxs
+            .iter()
+            .copied()
+            .find(|&i| holds_group_name(&desired_groups[i].external_id, lower))
+            .unwrap_or(idxs[0]);
+        for &i in idxs.iter().filter(|&&i| i != winner) {
             gdropped[i] = true;
             out.conflicts.push(Conflict::new(
                 desired_groups[i].external_id.clone(),
                 ConflictKind::DuplicateDisplayName,
                 format!(
                     "group name {:?} is also the name of {}, which is synced instead",
-                    desired_groups[i].display_name, desired_groups[idxs[0]].external_id
+                    desired_groups[i].display_name, desired_groups[winner].external_id
                 ),
             ));
         }

@@ -33,7 +33,7 @@ fn fresh_target_creates_users_groups_and_members_in_order() {
             ("update_members", "pw-activate:group:g1".to_owned()),
         ]
     );
-    let Operation::CreateUser(u) = &p.operations[0] else {
+    let Operation::CreateUser { user: u, .. } = &p.operations[0] else {
         panic!()
     };
     assert_eq!(u.user_name, "ada@example.org");
@@ -42,7 +42,7 @@ fn fresh_target_creates_users_groups_and_members_in_order() {
     assert_eq!(u.name.family_name.as_deref(), Some("Lovelace"));
     assert_eq!(u.name.formatted.as_deref(), Some("Ada King Lovelace"));
     assert_eq!(u.emails, vec!["ada@example.org".to_owned()]);
-    let Operation::CreateUser(b) = &p.operations[1] else {
+    let Operation::CreateUser { user: b, .. } = &p.operations[1] else {
         panic!()
     };
     assert_eq!(b.user_name, "bob", "no email: falls back to the username");
@@ -86,7 +86,7 @@ fn username_policy_switch() {
         ..Policy::default()
     };
     let p = plan(&s, &observed(vec![], vec![]), &policy);
-    let Operation::CreateUser(u) = &p.operations[0] else {
+    let Operation::CreateUser { user: u, .. } = &p.operations[0] else {
         panic!()
     };
     assert_eq!(u.user_name, "Ada");
@@ -296,7 +296,7 @@ fn ssh_keys_are_normalised_and_invalid_lines_are_warned_about() {
         kinds(&p),
         vec![("create_user", "pw-activate:user:ada".to_owned())]
     );
-    let Operation::CreateUser(u) = &p.operations[0] else {
+    let Operation::CreateUser { user: u, .. } = &p.operations[0] else {
         panic!()
     };
     assert_eq!(u.ssh_keys, Some(vec![key(1, ""), key(2, "laptop")]));
@@ -424,7 +424,8 @@ fn renames_keep_the_scim_id() {
             external_id: "pw-activate:group:g1".into(),
             id: "G1".into(),
             from: "old-name".into(),
-            to: "new-name".into()
+            to: "new-name".into(),
+            wave: 0,
         }]
     );
 }
