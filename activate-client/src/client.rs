@@ -30,6 +30,7 @@ pub(crate) struct Inner {
     pub(crate) key_source: KeySource,
     pub(crate) concurrency: usize,
     pub(crate) page_size: u32,
+    pub(crate) default_options: crate::SnapshotOptions,
 }
 
 /// Configures an [`ActivateClient`]; see [`ActivateClient::builder`].
@@ -47,6 +48,7 @@ pub struct ClientBuilder {
     key_source: KeySource,
     page_size: u32,
     user_agent: String,
+    sync_groups: Option<Vec<String>>,
 }
 
 impl ActivateClient {
@@ -64,6 +66,7 @@ impl ActivateClient {
             key_source: KeySource::Rest,
             page_size: MAX_PAGE_SIZE,
             user_agent: concat!("pw-activate-scim-sync/", env!("CARGO_PKG_VERSION")).to_owned(),
+            sync_groups: None,
         }
     }
 
@@ -277,6 +280,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The group scope used when the client is read through the [`scim_diff::source::Source`]
+    /// trait (which takes no options); [`ActivateClient::snapshot`] takes its own.
+    pub fn sync_groups(mut self, groups: Option<Vec<String>>) -> Self {
+        self.sync_groups = groups;
+        self
+    }
+
     /// The `User-Agent` header.
     pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
         self.user_agent = agent.into();
@@ -355,6 +365,9 @@ impl ClientBuilder {
                 key_source: self.key_source,
                 concurrency: self.concurrency,
                 page_size: self.page_size,
+                default_options: crate::SnapshotOptions {
+                    sync_groups: self.sync_groups,
+                },
             }),
         })
     }

@@ -114,11 +114,12 @@ impl ActivateClient {
         let scoped = scope_groups(&groups, options.sync_groups.as_deref(), &mut warnings)?;
 
         let concurrency = self.concurrency();
-        let member_lists: Vec<Vec<Member>> =
-            futures_util::stream::iter(scoped.iter().map(|g| self.group_members(&g.name)))
-                .buffered(concurrency)
-                .try_collect()
-                .await?;
+        let names: Vec<String> = scoped.iter().map(|g| g.name.clone()).collect();
+        let member_lists: Vec<Vec<Member>> = futures_util::stream::iter(names)
+            .map(|name| async move { self.group_members(&name).await })
+            .buffered(concurrency)
+            .try_collect()
+            .await?;
 
         let usernames: Vec<String> = org_users.iter().map(|u| u.username.clone()).collect();
         let index = UserIndex::new(usernames.iter().map(String::as_str));
@@ -254,4 +255,26 @@ fn scope_groups<'g>(
         }
     }
     Ok(scoped)
+}
+
+/// The engine's view: a complete snapshot or an error, with the scope from
+/// [`crate::ClientBuilder::sync_groups`]. Warnings are logged (`tracing::warn!`), since the
+/// trait has no place for them; call [`ActivateClient::snapshot`] to get them as values.
+#[async_trait::async_trait]
+impl scim_diff::source::Source for ActivateClient {
+    async fn snapshot(&self) -> Result<SourceSnapshot, scim_diff::source::SourceError> {
+        let options = self.inner.default_options.clone();
+        match ActivateClient::snapshot(self, &options).await {
+            Ok(read) => {
+                for warning in &read.warnings {
+                    tracing::warn!(%warning, "ACTIVATE snapshot");
+                }
+                Ok(read.snapshot)
+            }
+            Err(error) => Err(scim_diff::source::SourceError::with_cause(
+                "reading ACTIVATE failed",
+                error,
+            )),
+        }
+    }
 }

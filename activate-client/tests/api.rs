@@ -1077,3 +1077,38 @@ echo '{ED}'"#
         );
     }
 }
+
+// ---------------------------------------------------------------- the engine's Source trait
+
+#[tokio::test]
+async fn the_client_is_a_scim_diff_source_with_its_configured_scope() {
+    use scim_diff::source::Source;
+    let server = MockServer::start().await;
+    mount_users(&server, &[user("ada", true)]).await;
+    mount_groups(&server, json!([group("g1", "a"), group("g2", "b")])).await;
+    Mock::given(path("/api/organizations/acme/groups/b/members"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([member("ada")])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_keys(&server, "ada", keys(ED)).await;
+    let client = builder(&server)
+        .sync_groups(Some(vec!["b".into()]))
+        .build()
+        .unwrap();
+    let source: &dyn Source = &client;
+    let snap = source.snapshot().await.unwrap();
+    assert_eq!(snap.groups.len(), 1);
+    assert_eq!(snap.groups[0].id, "g2");
+
+    let failing = MockServer::start().await;
+    let err = Source::snapshot(&client_for_failing(&failing))
+        .await
+        .unwrap_err();
+    assert!(std::error::Error::source(&err).is_some(), "{err}");
+}
+
+fn client_for_failing(server: &MockServer) -> ActivateClient {
+    // nothing is mounted: every route answers 404
+    client(server)
+}
