@@ -689,3 +689,48 @@ impl WithoutUrlRef for reqwest::Error {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<ScimClient>();
+        check::<Error>();
+        check::<Resources<User>>();
+        check::<RawResponse>();
+    }
+
+    #[test]
+    fn html_is_reduced_to_text() {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        let d = describe_body(
+            &h,
+            b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>",
+        );
+        assert_eq!(d, "a text/html body: 502 Bad Gateway nginx");
+        assert_eq!(
+            describe_body(&HeaderMap::new(), b"<p></p>"),
+            "a no content type body"
+        );
+    }
+
+    #[test]
+    fn urls_are_built_under_the_prefix() {
+        let c = ScimClient::builder("http://127.0.0.1:9/tenant-1/v2")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.url(&["Users", "a b/c"], &[("filter", "x eq \"y\"".into())])
+                .as_str(),
+            "http://127.0.0.1:9/tenant-1/v2/Users/a%20b%2Fc?filter=x%20eq%20%22y%22"
+        );
+        assert_eq!(
+            c.url(&["ServiceProviderConfig"], &[]).as_str(),
+            "http://127.0.0.1:9/tenant-1/v2/ServiceProviderConfig"
+        );
+    }
+}
