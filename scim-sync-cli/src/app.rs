@@ -111,6 +111,12 @@ fn side(stats: &scim_client::transport::StatsSnapshot) -> SideRequests {
         count: stats.requests,
         retries: stats.retries,
         throttled: stats.throttled,
+        writes: stats
+            .by_method
+            .iter()
+            .filter(|(method, _)| method.as_str() != "GET")
+            .map(|(_, statuses)| statuses.values().sum::<u64>())
+            .sum(),
     }
 }
 
@@ -288,6 +294,7 @@ pub fn summary_line(report: &Report) {
                 scim_requests = r.scim.count,
                 scim_retries = r.scim.retries,
                 scim_throttled = r.scim.throttled,
+                scim_writes = r.scim.writes,
                 duration_ms = report.duration_ms,
                 error = report.error.as_deref().unwrap_or(""),
                 "run finished"

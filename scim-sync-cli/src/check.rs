@@ -314,63 +314,61 @@ async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &m
     let filtered = ListQuery::new().filter(Filter::sw("externalId", prefix));
     match scim.users().list_page(&filtered, 1, page_size).await {
         Ok(page) => {
+            let ext = |u: &scim_client::User| u.external_id.clone();
             let foreign = page
                 .resources
                 .iter()
-                .filter(|u| {
-                    !u.external_id
-                        .as_deref()
-                        .is_some_and(|e| e.starts_with(prefix))
-                })
+                .filter(|u| ext(u).is_some_and(|e| !e.starts_with(prefix)))
                 .count();
-            let managed = page.resources.len() - foreign;
-            if foreign > 0 {
-                items.push(
-                    "scim",
-                    "externalId sw filter",
+            let without = page.resources.iter().filter(|u| ext(u).is_none()).count();
+            let managed = page.resources.len() - foreign - without;
+            let (verdict, detail) = if foreign > 0 {
+                (
                     Verdict::Warn,
                     format!(
-                        "ignored: the filtered list returned {foreign} record(s) without the \
-                         `{prefix}` prefix; the engine still never writes them, but every run \
-                         reads every record"
+                        "ignored: the filtered list returned {foreign} record(s) with another \
+                         externalId; the engine still never writes them, but every run reads \
+                         every record"
                     ),
-                );
+                )
+            } else if without > 0 {
+                (
+                    Verdict::Warn,
+                    format!(
+                        "the filtered list returned {without} record(s) without an externalId: \
+                         the filter is ignored, or externalId is not echoed back"
+                    ),
+                )
             } else {
-                items.push(
-                    "scim",
-                    "externalId sw filter",
+                (
                     Verdict::Ok,
                     format!(
                         "honoured ({} managed user(s), {} user(s) in all)",
                         page.total_results.unwrap_or(managed as u64),
                         total_users.map_or("?".to_owned(), |t| t.to_string())
                     ),
-                );
-            }
-            let echoed = page.resources.iter().any(|u| u.external_id.is_some());
-            let any_external_id = users_page
-                .as_ref()
-                .is_ok_and(|p| p.resources.iter().any(|u| u.external_id.is_some()));
-            match (echoed || any_external_id, page.resources.is_empty()) {
-                (true, _) => items.push(
+                )
+            };
+            items.push("scim", "externalId sw filter", verdict, detail);
+            let echoed = page.resources.iter().any(|u| u.external_id.is_some())
+                || users_page
+                    .as_ref()
+                    .is_ok_and(|p| p.resources.iter().any(|u| u.external_id.is_some()));
+            if echoed {
+                items.push(
                     "scim",
                     "externalId echoed",
                     Verdict::Ok,
                     "the target returns externalId on users",
-                ),
-                (false, true) => items.push(
+                );
+            } else {
+                items.push(
                     "scim",
                     "externalId echoed",
                     Verdict::Warn,
-                    "unknown until the first sync: no record with an externalId yet",
-                ),
-                (false, false) => items.push(
-                    "scim",
-                    "externalId echoed",
-                    Verdict::Fail,
-                    "the target does not return externalId: the syncer could not recognise \
-                     the records it manages",
-                ),
+                    "unknown: no user with an externalId seen yet; run check again after the \
+                     first sync (the syncer cannot recognise its records if it is not echoed)",
+                );
             }
         }
         Err(e) if e.status() == Some(400) || e.status() == Some(501) => items.push(

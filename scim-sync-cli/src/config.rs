@@ -322,12 +322,26 @@ fn load_secret(
     }
 }
 
-/// Checks that a URL is absolute http(s) with a host; `http` needs the insecure opt-in.
+/// Whether the authority at the start of `rest` (what follows `http://`) is a loopback host.
+fn is_loopback(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks that a URL is absolute http(s) with a host; `http` to anything but loopback needs
+/// the insecure opt-in.
 fn check_url(url: &str, what: &str, allow_insecure: bool) -> Result<String, ConfigError> {
     let rest = if let Some(rest) = url.strip_prefix("https://") {
         rest
     } else if let Some(rest) = url.strip_prefix("http://") {
-        if !allow_insecure {
+        if !allow_insecure && !is_loopback(rest) {
             return err(format!(
                 "{what}: `{url}` is plain http; use https, or set SYNC_ALLOW_INSECURE_HTTP=true \
                  (--allow-insecure-http) for a test server"
@@ -654,15 +668,23 @@ mod tests {
 
     #[test]
     fn plain_http_needs_the_opt_in() {
-        let e = parse(&with(&["--scim-base-url", "http://127.0.0.1:1/v2"])).unwrap_err();
+        let e = parse(&with(&["--scim-base-url", "http://scim.internal/v2"])).unwrap_err();
         assert!(e.0.contains("SYNC_ALLOW_INSECURE_HTTP"), "{e}");
         let cfg = parse(&with(&[
             "--scim-base-url",
-            "http://127.0.0.1:1/v2",
+            "http://scim.internal/v2",
             "--allow-insecure-http",
         ]))
         .unwrap();
         assert!(cfg.allow_insecure_http);
+        // loopback needs no opt-in: the token never leaves the machine
+        for url in [
+            "http://127.0.0.1:1/v2",
+            "http://localhost:8080",
+            "http://[::1]:9/v2",
+        ] {
+            assert!(parse(&with(&["--scim-base-url", url])).is_ok(), "{url}");
+        }
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub struct SideRequests {
     pub retries: u64,
     /// 429 answers received.
     pub throttled: u64,
+    /// Answered requests that were not `GET`s (the writes; zero for ACTIVATE).
+    pub writes: u64,
 }
 
 impl Report {
@@ -274,11 +276,13 @@ impl Report {
         let r = &self.requests;
         let _ = writeln!(
             out,
-            "Requests: ACTIVATE {} ({} retries, {} throttled); SCIM {} ({} retries, {} throttled)",
+            "Requests: ACTIVATE {} ({} retries, {} throttled); SCIM {} ({} writes, {} retries, \
+             {} throttled)",
             r.activate.count,
             r.activate.retries,
             r.activate.throttled,
             r.scim.count,
+            r.scim.writes,
             r.scim.retries,
             r.scim.throttled
         );

@@ -77,7 +77,7 @@ fn plain_http_target_needs_the_opt_in() {
     let env = [
         ("ACTIVATE_SOURCE_FILE", "org.json"),
         ("CW_SCIM_BEARER_TOKEN", "t"),
-        ("CW_SCIM_BASE_URL", "http://127.0.0.1:9/v2"),
+        ("CW_SCIM_BASE_URL", "http://scim.internal:9/v2"),
     ];
     let r = run(&[], &env);
     assert_eq!(r.code, 2, "{}", r.all());
