@@ -39,21 +39,42 @@ pub(crate) struct Api {
     pub(crate) timeout: Duration,
 }
 
+/// Everything but the RFC 3986 unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One path segment, percent-encoded.
+pub(crate) fn encode_segment(segment: &str) -> String {
+    percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
+}
+
+/// `.` and `..` (also empty): names no URL can address, since URL parsers resolve dot
+/// segments even when percent-encoded (`%2E%2E`).
+pub(crate) fn is_dot_segment(segment: &str) -> bool {
+    matches!(segment, "" | "." | "..")
+}
+
 /// Statuses retried: 429 and the transient 5xx (the official SDK's set).
 fn is_retryable(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 
 impl Api {
-    /// `base` + `api/<segments...>` (each segment percent-encoded) + `?query`.
+    /// `base` + `api/<segments...>` + `?query`. Each segment is percent-encoded on its own
+    /// (everything but RFC 3986 unreserved characters). Callers reject the dot segments `.`
+    /// and `..` first (see [`is_dot_segment`]): URLs cannot carry them, not even encoded.
     pub(crate) fn url(&self, segments: &[&str], query: Option<&str>) -> Url {
         let mut url = self.base.clone();
-        {
-            let mut path = url
-                .path_segments_mut()
-                .expect("the base URL is http(s), so it has a path");
-            path.pop_if_empty().push("api").extend(segments);
+        let mut path = url.path().trim_end_matches('/').to_owned();
+        path.push_str("/api");
+        for segment in segments {
+            path.push('/');
+            path.push_str(&encode_segment(segment));
         }
+        url.set_path(&path);
         url.set_query(query);
         url
     }
@@ -391,6 +412,16 @@ mod tests {
                 .message
                 .contains('a')
         );
+    }
+
+    #[test]
+    fn segments_are_encoded_alone() {
+        assert_eq!(encode_segment("HPC / GPU users"), "HPC%20%2F%20GPU%20users");
+        assert_eq!(encode_segment("100% fun?#"), "100%25%20fun%3F%23");
+        assert_eq!(encode_segment("Données"), "Donn%C3%A9es");
+        assert_eq!(encode_segment("a.b-c_d~e"), "a.b-c_d~e");
+        assert_eq!(encode_segment("..."), "...");
+        assert!(is_dot_segment("..") && is_dot_segment(".") && !is_dot_segment("..."));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use tokio::sync::OnceCell;
 use url::{Host, Url};
 
-use crate::api::{ACCEPT_TEXT, Api};
+use crate::api::{ACCEPT_TEXT, Api, is_dot_segment};
 use crate::model::{Group, GroupList, Member, OrgUser, UsersPage, WhoamiOrganization};
 use crate::ssh_keys::{KeySource, parse_rest_listing, pw_listing};
 use crate::{Error, api_key};
@@ -184,6 +184,12 @@ impl ActivateClient {
 
     /// The members of one group, addressed by name (percent-encoded as one path segment).
     pub async fn group_members(&self, group_name: &str) -> Result<Vec<Member>, Error> {
+        if is_dot_segment(group_name) {
+            return Err(Error::Config(format!(
+                "the group {group_name:?} cannot be addressed in a URL; rename it in ACTIVATE \
+                 or leave it out of ACTIVATE_SYNC_GROUPS"
+            )));
+        }
         let org = self.organization().await?;
         let url = self.inner.api.url(
             &["organizations", &org, "groups", group_name, "members"],
@@ -202,6 +208,9 @@ impl ActivateClient {
             message,
         };
         match &self.inner.key_source {
+            KeySource::Rest if is_dot_segment(username) => Err(key_fetch(
+                "this username cannot be addressed in a URL".to_owned(),
+            )),
             KeySource::Rest => {
                 let url = self
                     .inner

@@ -1112,3 +1112,14 @@ fn client_for_failing(server: &MockServer) -> ActivateClient {
     // nothing is mounted: every route answers 404
     client(server)
 }
+
+#[tokio::test]
+async fn dot_segment_names_are_refused_instead_of_changing_the_route() {
+    let server = MockServer::start().await;
+    let client = client(&server);
+    let err = client.group_members("..").await.unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    let err = client.ssh_keys(".").await.unwrap_err();
+    assert!(matches!(err, Error::KeyFetch { .. }), "{err:?}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
