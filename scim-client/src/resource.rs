@@ -139,11 +139,18 @@ pub(crate) fn write_body<T: Resource>(resource: &T) -> Result<Value, serde_json:
             .filter(|k| k.to_ascii_lowercase().starts_with("urn:"))
             .cloned()
             .collect();
-        for urn in extensions {
-            if !has(&schemas, &urn) {
-                schemas.push(urn);
+        for urn in &extensions {
+            if !has(&schemas, urn) {
+                schemas.push(urn.clone());
             }
         }
+        // an extension listed in `schemas` whose data is gone (e.g. `coreweave = None`) is
+        // dropped from the list, so `schemas` and the body agree
+        schemas.retain(|s| {
+            T::core_schema().is_some_and(|core| s.eq_ignore_ascii_case(core))
+                || extensions.iter().any(|e| e.eq_ignore_ascii_case(s))
+                || T::core_schema().is_none()
+        });
         if !schemas.is_empty() {
             map.insert(
                 "schemas".into(),
@@ -152,4 +159,39 @@ pub(crate) fn write_body<T: Resource>(resource: &T) -> Result<Value, serde_json:
         }
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CoreWeaveUser, User, schemas};
+    use serde_json::json;
+
+    #[test]
+    fn write_body_keeps_schemas_and_data_in_step() {
+        let mut u = User {
+            coreweave: Some(CoreWeaveUser::with_ssh_keys(["k"])),
+            ..User::new("a")
+        };
+        u.extra
+            .insert(schemas::ENTERPRISE_USER.into(), json!({"department": "x"}));
+        let body = write_body(&u).unwrap();
+        assert_eq!(
+            body["schemas"],
+            json!([
+                schemas::USER,
+                schemas::COREWEAVE_USER,
+                schemas::ENTERPRISE_USER
+            ])
+        );
+        u.coreweave = None;
+        u.schemas = vec![schemas::USER.into(), schemas::COREWEAVE_USER.into()];
+        u.extra.clear();
+        u.meta = Some(Meta::default());
+        let body = write_body(&u).unwrap();
+        assert_eq!(body, json!({"schemas": [schemas::USER], "userName": "a"}));
+        // untyped resources keep their schemas as given
+        let v = json!({"schemas": ["urn:x:Thing"], "name": "t"});
+        assert_eq!(write_body(&v).unwrap(), v);
+    }
 }

@@ -361,3 +361,19 @@ async fn find_by_external_id_rechecks_on_the_client() {
         req.url
     );
 }
+
+#[tokio::test]
+async fn sends_the_configured_user_agent() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(header("user-agent", "pw-activate-scim-sync/9.9"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = crate::support::builder(&server)
+        .user_agent("pw-activate-scim-sync/9.9")
+        .build()
+        .unwrap();
+    c.users().delete("x").await.unwrap();
+}
