@@ -1057,6 +1057,30 @@ echo '{ED}'"#
     }
 
     #[tokio::test]
+    async fn a_username_that_looks_like_an_option_is_not_passed_to_pw() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let pw = fake_pw(
+            dir.path(),
+            &format!("touch {}; echo '{ED}'", marker.display()),
+        );
+        let server = MockServer::start().await;
+        mount_users(&server, &[user("--help", true)]).await;
+        mount_groups(&server, json!([])).await;
+        let client = builder(&server)
+            .key_source(KeySource::PwCli {
+                path: pw,
+                timeout: Duration::from_secs(5),
+            })
+            .build()
+            .unwrap();
+        let snap = client.snapshot(&all()).await.unwrap();
+        assert_eq!(snap.snapshot.users[0].ssh_keys, None);
+        assert!(snap.warnings[0].contains("option"), "{:?}", snap.warnings);
+        assert!(!marker.exists(), "pw was not run");
+    }
+
+    #[tokio::test]
     async fn a_missing_binary_is_a_failure_per_user() {
         let server = MockServer::start().await;
         mount_users(&server, &[user("ada", true)]).await;
@@ -1122,4 +1146,82 @@ async fn dot_segment_names_are_refused_instead_of_changing_the_route() {
     let err = client.ssh_keys(".").await.unwrap_err();
     assert!(matches!(err, Error::KeyFetch { .. }), "{err:?}");
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn user_fields_map_to_the_snapshot() {
+    let server = MockServer::start().await;
+    let mut quiet = user("svc", false);
+    quiet["email"] = Value::Null;
+    quiet["name"] = json!("  ");
+    mount_users(&server, &[user("ada", true), quiet]).await;
+    mount_groups(&server, json!([])).await;
+    mount_keys(&server, "ada", keys(ED)).await;
+    let snap = client(&server).snapshot(&all()).await.unwrap();
+    let ada = &snap.snapshot.users[0];
+    assert_eq!(
+        (
+            ada.username.as_str(),
+            ada.email.as_deref(),
+            ada.name.as_deref(),
+            ada.active
+        ),
+        ("ada", Some("ada@example.org"), Some("ada Example"), true)
+    );
+    let svc = &snap.snapshot.users[1];
+    assert_eq!(
+        (svc.email.as_deref(), svc.name.as_deref(), svc.active),
+        (None, None, false)
+    );
+    assert_eq!(svc.ssh_keys, None, "keys of inactive users are not read");
+    // the snapshot is the export format
+    let again = activate_client::parse_export(&snap.snapshot.to_json()).unwrap();
+    assert_eq!(again.snapshot, snap.snapshot);
+}
+
+#[tokio::test]
+async fn whoami_accepts_an_object_and_rejects_an_empty_name() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/auth/whoami/organization"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"name": "acme"})))
+        .mount(&server)
+        .await;
+    let client = builder(&server).org_name(None).build().unwrap();
+    assert_eq!(client.organization().await.unwrap(), "acme");
+
+    let server = MockServer::start().await;
+    Mock::given(path("/api/auth/whoami/organization"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(""))
+        .mount(&server)
+        .await;
+    let client = builder(&server).org_name(None).build().unwrap();
+    let err = client.organization().await.unwrap_err();
+    assert!(err.to_string().contains("ACTIVATE_ORG_NAME"), "{err}");
+}
+
+#[tokio::test]
+async fn usernames_differing_only_in_case_are_not_guessed_between() {
+    let server = MockServer::start().await;
+    mount_users(&server, &[user("Ada", true), user("ADA", true)]).await;
+    mount_groups(&server, json!([group("g1", "g")])).await;
+    Mock::given(path("/api/organizations/acme/groups/g/members"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([member("ADA"), member("ada")])),
+        )
+        .mount(&server)
+        .await;
+    mount_keys(&server, "Ada", keys("")).await;
+    mount_keys(&server, "ADA", keys("")).await;
+    let snap = client(&server).snapshot(&all()).await.unwrap();
+    assert_eq!(
+        snap.snapshot.groups[0].members,
+        ["ADA"],
+        "the exact match wins"
+    );
+    assert_eq!(snap.warnings.len(), 1);
+    assert!(
+        snap.warnings[0].contains("differ only in letter case"),
+        "{:?}",
+        snap.warnings
+    );
 }
