@@ -214,13 +214,13 @@ fn run_sync(label: &str, base: &str, export: &Path, server: &ServerHandle) -> Ru
 fn run_external(label: &str, base: &str, token: &str, export: &Path) -> RunFigures {
     let (wall, peak, report) = run_binary(base, token, export);
     let count = report
-        .pointer("/requests/target/requests")
+        .pointer("/requests/scim/count")
         .and_then(Value::as_u64)
         .unwrap_or(0);
     let mut requests = BTreeMap::new();
     if let Some(by_op) = report.pointer("/summary/by_op").and_then(Value::as_object) {
         for (op, n) in by_op {
-            requests.insert(format!("WRITE {op}"), n.as_u64().unwrap_or(0));
+            requests.insert(format!("WRITE {op}"), n["done"].as_u64().unwrap_or(0));
         }
     }
     let figures = RunFigures {

@@ -8,7 +8,7 @@ use crate::run;
 use crate::scim2::Scim2Server;
 
 /// (package, bench target): the suite, in the order it prints.
-const BENCHES: &[(&str, &str)] = &[("scim-server", "throughput")];
+const BENCHES: &[(&str, &str)] = &[("scim-server", "throughput"), ("scim-sync-cli", "sync")];
 
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let smoke = args.iter().any(|a| a == "--smoke");
