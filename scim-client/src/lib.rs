@@ -14,7 +14,10 @@
 //! - **Models** ([`User`], [`Group`], [`ListResponse`], [`PatchOp`], discovery documents)
 //!   keep every attribute they do not model in an `extra` map, so a read-modify-write round
 //!   trip loses nothing. The CoreWeave extensions are typed ([`CoreWeaveUser`],
-//!   [`CoreWeaveGroup`]) and keyed by their URNs ([`schemas`]).
+//!   [`CoreWeaveGroup`]) and keyed by their URNs ([`schemas`]). Absent or `null`
+//!   multi-valued attributes read as empty; attribute names are matched case-insensitively;
+//!   numbers and booleans sent as strings are accepted. Writes leave out `meta` and
+//!   read-only attributes and keep `schemas` in step with the extensions present.
 //! - **Filters** are built with [`Filter`], which quotes and escapes values; never format
 //!   user input into a filter string.
 //! - **Paging cannot lie**: a walk that repeats ids, sees `totalResults` change, or reads a
@@ -31,7 +34,12 @@
 //!   live in the public [`transport`] module for other clients to reuse.
 //! - **Discovery**: [`ScimClient::service_provider_config`], [`ScimClient::resource_types`],
 //!   [`ScimClient::schemas`] return `None` when the server does not offer them (404).
-//! - **Escape hatch**: [`ScimClient::raw`] for vendor quirks.
+//! - **Escape hatch**: [`ScimClient::raw`] for vendor quirks, [`Resources::list_page`] for
+//!   one unchecked page, [`ScimClient::resource`] for resource types not modelled here.
+//! - **Errors**: one [`Error`] enum; [`Error::Api`] carries status, `scimType` and `detail`
+//!   (or an excerpt of a non-SCIM body such as an HTML error page), with helpers
+//!   [`Error::is_uniqueness`], [`Error::is_not_found`], [`Error::is_outcome_unknown`];
+//!   401/403 are [`Error::Unauthorized`]; decode errors name the JSON path.
 //! - **Security**: plain `http://` is refused unless the host is loopback or
 //!   [`ClientBuilder::allow_insecure_http`] is set; the token appears in no `Debug`,
 //!   `Display`, error or log line.
