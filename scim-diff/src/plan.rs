@@ -9,7 +9,7 @@ use crate::observed::{Name, ObservedGroup, ObservedState, ObservedUser};
 use crate::policy::{DEACTIVATION_PERCENT_GRACE, Policy};
 use crate::projection::{DesiredUser, project};
 use crate::source::SourceSnapshot;
-use crate::ssh::comparable_target_keys;
+use crate::ssh::keys_match;
 
 /// A member of a group in a membership change: the SCIM id when it is known when planning,
 /// and the `externalId` when the member is a managed user (an add whose `id` is `None` waits
@@ -722,7 +722,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                     ch.emails = Some(d.emails.clone());
                 }
                 if let Some(keys) = &d.ssh_keys
-                    && comparable_target_keys(&o.ssh_keys) != comparable_target_keys(keys)
+                    && !keys_match(&o.ssh_keys, keys)
                 {
                     ch.ssh_keys = Some(keys.clone());
                 }
@@ -1043,27 +1043,29 @@ impl<'a> NameResolver<'a, '_> {
             .get(want.lower_new.as_str())
             .map(|hs| hs.iter().filter(|h| Some(h.id) != want.own_id).collect())
             .unwrap_or_default();
-        let result = match others.as_slice() {
-            [] => Ok(0),
-            [h] => {
-                let leaving = h.managed_ext.and_then(|e| {
-                    self.wants.get_key_value(e).filter(|(_, w)| {
-                        w.own_id == Some(h.id) && w.needs && w.lower_new != want.lower_new
-                    })
-                });
-                match leaving {
-                    Some((e, _)) => match self.resolve(e) {
-                        Ok(w) => Ok(w + 1),
-                        Err(why) => Err(format!("{} ({why})", self.describe(h))),
-                    },
-                    None => Err(self.describe(h)),
-                }
+        // Free when nobody else holds it, or when every holder is a managed record that
+        // gives the name up in this plan (then this runs one wave after the last of them).
+        let mut wave = 0;
+        let mut blockers: Vec<String> = Vec::new();
+        for h in &others {
+            let leaving = h.managed_ext.and_then(|e| {
+                self.wants.get_key_value(e).filter(|(_, w)| {
+                    w.own_id == Some(h.id) && w.needs && w.lower_new != want.lower_new
+                })
+            });
+            match leaving {
+                Some((e, _)) => match self.resolve(e) {
+                    Ok(w) => wave = wave.max(w + 1),
+                    Err(why) => blockers.push(format!("{} ({why})", self.describe(h))),
+                },
+                None => blockers.push(self.describe(h)),
             }
-            many => {
-                let mut names: Vec<String> = many.iter().map(|h| self.describe(h)).collect();
-                names.sort();
-                Err(names.join(", "))
-            }
+        }
+        blockers.sort();
+        let result = if blockers.is_empty() {
+            Ok(wave)
+        } else {
+            Err(blockers.join(", "))
         };
         self.memo.insert(ext, Some(result.clone()));
         result

@@ -60,6 +60,44 @@ pub fn normalize_keys(lines: &[String]) -> (Vec<NormalizedKey>, Vec<(usize, Stri
     (keys, invalid)
 }
 
+/// Whether the keys a target holds equal `desired` (normalised lines, as produced by
+/// [`normalize_keys`]), comparing type and base64 only. A cheap textual comparison decides
+/// the common case; only when it differs are the target's lines parsed.
+pub fn keys_match(target: &[String], desired: &[String]) -> bool {
+    let bare = |l: &str| -> Option<(usize, usize)> {
+        // byte range of "<type> <base64>" at the start of the line
+        let t = l.trim_start();
+        let start = l.len() - t.len();
+        let first = t.find(char::is_whitespace)?;
+        let rest = &t[first..];
+        let b64_start = first + (rest.len() - rest.trim_start().len());
+        let b64_len = t[b64_start..]
+            .find(char::is_whitespace)
+            .unwrap_or(t.len() - b64_start);
+        Some((start, start + b64_start + b64_len))
+    };
+    let mut want: Vec<&str> = desired
+        .iter()
+        .filter_map(|l| bare(l).map(|(a, b)| &l[a..b]))
+        .collect();
+    want.sort_unstable();
+    want.dedup();
+    let mut have: Vec<&str> = Vec::with_capacity(target.len());
+    for l in target {
+        match bare(l) {
+            Some((a, b)) => have.push(&l[a..b]),
+            None => return comparable_target_keys(target) == comparable_target_keys(desired),
+        }
+    }
+    have.sort_unstable();
+    have.dedup();
+    if have == want {
+        // the desired lines are canonical and valid, so equal text is an equal key set
+        return true;
+    }
+    comparable_target_keys(target) == comparable_target_keys(desired)
+}
+
 /// The comparison form of keys the target holds: the `"<type> <base64>"` of each line that
 /// parses (a line that does not parse is compared as written), sorted and de-duplicated.
 pub fn comparable_target_keys(lines: &[String]) -> Vec<String> {
