@@ -62,7 +62,7 @@ async fn honours_retry_after_http_date() {
     // the date has one-second resolution: the wait is between 1 and 2 s
     let waited = t0.elapsed();
     assert!(
-        waited >= Duration::from_secs(1) && waited < Duration::from_secs(4),
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(10),
         "{waited:?}"
     );
 }
