@@ -20,9 +20,13 @@
 //!    [`KeySource::PwCli`] (`pw ssh-public-keys <username>`).
 //!
 //! **Never partial.** Any failure to read users, groups or members fails the snapshot
-//! (after bounded retries on 429/5xx/connection errors, honouring `Retry-After`). Only a
-//! per-user key fetch may fail softly: that user's `ssh_keys` is `None` ("unknown": the
-//! engine leaves the keys downstream untouched) and [`Snapshot::warnings`] says why.
+//! (after bounded retries on 429, 500, 502, 503, 504, timeouts and connection errors, with
+//! full-jitter backoff honouring `Retry-After`; [`RetryPolicy`] from
+//! `scim_client::transport`). Only a per-user key fetch may fail softly: that user's
+//! `ssh_keys` is `None` ("unknown": the engine leaves the keys downstream untouched) and
+//! [`Snapshot::warnings`] says why. Key listings are kept line by line as read (comments and
+//! blank lines included, for the engine's line numbers); a listing with no valid key line
+//! at all (an error page, a usage message) is a failed fetch, never "no keys".
 //!
 //! **Cost.** A snapshot of N users and G groups in scope, K of the users active and in
 //! scope, costs `[1 whoami] + max(1, ceil(N / 500)) + 1 + G + K` requests without retries
@@ -32,7 +36,14 @@
 //! **Secrets.** The key is sent as HTTP Basic (`<key>:`), marked sensitive; it never
 //! appears in `Debug`, errors or logs, and server bodies quoted in errors are redacted.
 //!
-//! The same snapshot is the on-disk "ACTIVATE export" ([`read_export`], [`write_export`]);
+//! **Errors.** One [`Error`] enum. API errors carry the status, the body's `code` and its
+//! `detail`/`message` (legacy `{error, message}` and `application/problem+json` alike), or
+//! the first bytes of a non-JSON body (an HTML page from a proxy); 401 and 403 say which
+//! setting to check.
+//!
+//! **Sources.** The client implements the engine's [`scim_diff::source::Source`] trait
+//! (scope from [`ClientBuilder::sync_groups`], warnings logged). The same snapshot is the
+//! on-disk "ACTIVATE export" ([`read_export`], [`parse_export`], [`write_export`]);
 //! `examples/sample-org.json` at the repository root is a sample organization.
 //!
 //! # Example
