@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, Mode, OutputFormat, TargetConfig};
 use crate::exit::Outcome;
+use crate::progress::Progress;
 use crate::report::{FailedOp, OpOutcome, Report, SideRequests};
 use crate::settings::{self, Effective};
 use crate::source::Source;
@@ -40,6 +41,8 @@ pub struct PassOptions {
     pub concurrency: usize,
     /// The stop flag and deadline.
     pub stop: Stop,
+    /// Draw progress lines on stderr.
+    pub progress: bool,
 }
 
 /// The SCIM client for a target, configured from the run's settings.
@@ -77,6 +80,7 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
         dry_run: config.dry_run,
         concurrency: config.concurrency,
         stop: stop.clone(),
+        progress: crate::progress::wanted(config),
     };
     let mut report = reconcile(&source, &scim, &effective, &options, "reconcile").await;
     report.duration_ms = elapsed_ms(started);
@@ -147,10 +151,15 @@ pub async fn reconcile(
             target::read_observed(scim, &prefix)
         )
     };
+    let progress = Progress::start(options.progress, "reading ACTIVATE and the target", None, {
+        let (scim, activate) = (scim.clone(), source.api_client());
+        move || scim.stats().requests + activate.as_ref().map_or(0, |a| a.stats().requests)
+    });
     let read = tokio::select! {
         read = reading => Some(read),
         () = options.stop.raised() => None,
     };
+    progress.finish().await;
     let Some((snapshot, observed)) = read else {
         report.error = Some("stopped by a signal while reading; nothing was written".to_owned());
         report.finish(Outcome::ReadFailed);
@@ -223,7 +232,18 @@ pub async fn reconcile(
         stop: Some(options.stop.flag()),
         external_id_prefix: prefix,
     };
+    let writes_before = side(&scim.stats()).writes;
+    let progress = Progress::start(
+        options.progress,
+        "applying",
+        Some(plan.operations.len() as u64),
+        {
+            let scim = scim.clone();
+            move || side(&scim.stats()).writes.saturating_sub(writes_before)
+        },
+    );
     let applied = scim_diff::apply(&plan, &target, &apply_options).await;
+    progress.finish().await;
     for op in &applied.operations {
         match &op.outcome {
             OpResult::Done => report.record(&op.op, OpOutcome::Done),

@@ -69,6 +69,7 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         dry_run: false,
         concurrency: config.concurrency,
         stop: stop.clone(),
+        progress: crate::progress::wanted(config),
     };
 
     let mut passes: Vec<Report> = Vec::new();

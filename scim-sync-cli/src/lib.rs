@@ -20,6 +20,7 @@ pub mod dynamic;
 pub mod env_file;
 pub mod exit;
 pub mod logging;
+pub mod progress;
 pub mod report;
 pub mod settings;
 pub mod source;

@@ -43,10 +43,40 @@ pub fn init(format: LogFormat, directives: &str) {
         builder
             .with_ansi(std::io::stderr().is_terminal())
             .with_target(false)
+            .with_writer(ClearingStderr)
             .try_init()
     };
     // a second init (tests calling in-process) keeps the first subscriber
     let _ = result;
+}
+
+/// stderr that first clears a progress line on screen, so a log line never lands in the
+/// middle of one (the progress line is redrawn on its next tick).
+struct ClearingStderr;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ClearingStderr {
+    type Writer = ClearingWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ClearingWriter
+    }
+}
+
+struct ClearingWriter;
+
+impl std::io::Write for ClearingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        if crate::progress::is_active() {
+            err.write_all(crate::progress::CLEAR_LINE.as_bytes())?;
+        }
+        err.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 #[cfg(test)]

@@ -82,6 +82,14 @@ impl Source {
         result
     }
 
+    /// A handle on the API client (shares its counters), when reading the API.
+    pub fn api_client(&self) -> Option<ActivateClient> {
+        match self {
+            Source::Api(client) => Some(client.clone()),
+            Source::File(_) | Source::Text(_) => None,
+        }
+    }
+
     /// Requests made to ACTIVATE so far (none for a file).
     pub fn stats(&self) -> Option<StatsSnapshot> {
         match self {
