@@ -222,7 +222,23 @@ fn user_changes(
     }
     if let Some(name) = &changes.name {
         b = match scim_name(name) {
-            Some(n) => b.replace("name", to_value(&n)?),
+            Some(n) => {
+                // RFC 7644 §3.5.2.3: a replace of a complex attribute leaves the sub-attributes
+                // it does not name unchanged, so a part that is gone must be removed, or the
+                // update is planned again on every run ("Ada Lovelace" -> "Ada" kept the
+                // familyName).
+                let mut b = b.replace("name", to_value(&n)?);
+                for (part, value) in [
+                    ("name.formatted", &name.formatted),
+                    ("name.givenName", &name.given_name),
+                    ("name.familyName", &name.family_name),
+                ] {
+                    if value.is_none() {
+                        b = b.remove(part);
+                    }
+                }
+                b
+            }
             None => b.remove("name"),
         };
     }
