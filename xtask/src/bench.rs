@@ -8,7 +8,11 @@ use crate::run;
 use crate::scim2::Scim2Server;
 
 /// (package, bench target): the suite, in the order it prints.
-const BENCHES: &[(&str, &str)] = &[("scim-server", "throughput"), ("scim-sync-cli", "sync")];
+const BENCHES: &[(&str, &str)] = &[
+    ("scim-diff", "plan"),
+    ("scim-server", "throughput"),
+    ("scim-sync-cli", "sync"),
+];
 
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let smoke = args.iter().any(|a| a == "--smoke");
@@ -28,6 +32,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
             ("BENCH_SMOKE", "1"),
             ("BENCH_USERS", "200"),
             ("BENCH_PEER_USERS", "20"),
+            ("PLAN_BENCH_SIZES", "2000"),
         ]);
     }
     for (package, target) in BENCHES {
