@@ -5,7 +5,8 @@
 //! requests with BENCH_CONCURRENCY (default 16) concurrent clients and prints requests per
 //! second and p50/p99/max latency for each. With SCIM2_SERVER_URL (and SCIM2_SERVER_TOKEN)
 //! set, the same load runs against that server too (seeded with BENCH_PEER_USERS users,
-//! default 1000, through its API), for a side-by-side figure.
+//! default 1000, through its API), for a side-by-side figure. BENCH_ONLY=Get,Patch runs
+//! only the named request kinds (Create, Get, Patch, ListPage, FilteredPage).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,6 +150,13 @@ async fn run_all(c: &Client, t: &Target, scale: usize, conc: usize) -> Vec<(Kind
         (Kind::ListPage, 2000 / scale),
         (Kind::FilteredPage, 2000 / scale),
     ] {
+        if let Ok(only) = std::env::var("BENCH_ONLY")
+            && !only
+                .split(',')
+                .any(|k| k.eq_ignore_ascii_case(&format!("{kind:?}")))
+        {
+            continue;
+        }
         let f = drive(c, t, kind, n.max(20), conc).await;
         println!(
             "{:<10} {:<13} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms   errors {}",

@@ -172,7 +172,9 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn scim_json(status: StatusCode, v: &Value) -> Response {
-    let mut r = (status, v.to_string()).into_response();
+    let mut buf = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut buf, v).expect("a JSON value serialises");
+    let mut r = (status, buf).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     r
@@ -671,7 +673,7 @@ fn list_response(
     proj: &Projection,
 ) -> Result<Response, ScimError> {
     let tenant = ctx.tenant();
-    let mut data = tenant.data.write().expect("store lock");
+    let data = tenant.data.read().expect("store lock");
     let (total, page) = if kinds.len() == 1 {
         let (t, p) = data.list(kinds[0], q, ctx.shift);
         (t, p.into_iter().map(|r| (kinds[0], r)).collect::<Vec<_>>())

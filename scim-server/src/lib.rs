@@ -53,6 +53,33 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use error::{Error, ScimError};
+
+/// The parsers that read untrusted request text, callable without a running server: the
+/// entry points of the fuzz targets (`scim-server/fuzz`) and of their corpus-replay tests.
+/// Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::{Map, Value};
+
+    use crate::ResourceKind;
+
+    /// Parses a PATCH `path` the way `PATCH /Users/{id}` does.
+    pub fn patch_path(kind: ResourceKind, path: &str) -> Result<(), crate::ScimError> {
+        crate::patch::parse_path(kind, path).map(|_| ())
+    }
+
+    /// Parses a PATCH request body and applies it to `record` the way `PATCH` does; returns
+    /// the number of operations applied.
+    pub fn patch_apply(
+        kind: ResourceKind,
+        body: &Value,
+        record: &mut Map<String, Value>,
+    ) -> Result<usize, crate::ScimError> {
+        let ops = crate::patch::parse_request(kind, body)?;
+        crate::patch::apply(kind, record, &ops)?;
+        Ok(ops.len())
+    }
+}
 pub use faults::FaultPlan;
 pub use schema::ResourceKind;
 

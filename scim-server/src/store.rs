@@ -3,7 +3,7 @@
 //! group membership for `User.groups`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
@@ -86,8 +86,12 @@ pub(crate) struct TenantData {
     next_version: u64,
     generation: u64,
     rng: fastrand::Rng,
-    list_cache: Option<(ResourceKind, String, u64, Arc<Vec<String>>)>,
+    /// the ids of the last list (kind, query key, generation): later pages of the same
+    /// query cost O(page)
+    list_cache: Mutex<Option<ListCache>>,
 }
+
+type ListCache = (ResourceKind, String, u64, Arc<Vec<String>>);
 
 fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
@@ -104,7 +108,7 @@ impl TenantData {
             next_version: 1,
             generation: 0,
             rng: fastrand::Rng::with_seed(seed),
-            list_cache: None,
+            list_cache: Mutex::new(None),
         }
     }
 
@@ -485,11 +489,11 @@ impl TenantData {
 
     /// Filter, sort and page. Returns the total and the page.
     pub(crate) fn list(
-        &mut self,
+        &self,
         kind: ResourceKind,
         q: &ListQuery,
         shift: i64,
-    ) -> (usize, Vec<Value>) {
+    ) -> (usize, Vec<&Value>) {
         let ids = self.matching_ids(kind, q);
         let total = ids.len();
         let start = (q.start_index.max(1) as i64 - 1 + shift).clamp(0, total as i64) as usize;
@@ -498,19 +502,19 @@ impl TenantData {
             .iter()
             .skip(start)
             .take(q.count)
-            .filter_map(|id| coll.get(id).cloned())
+            .filter_map(|id| coll.get(id))
             .collect();
         (total, page)
     }
 
-    fn matching_ids(&mut self, kind: ResourceKind, q: &ListQuery) -> Arc<Vec<String>> {
+    fn matching_ids(&self, kind: ResourceKind, q: &ListQuery) -> Arc<Vec<String>> {
         let key = format!(
             "{}|{:?}|{}",
             q.filter_text.as_deref().unwrap_or(""),
             q.sort_by.as_ref().map(ToString::to_string),
             q.descending
         );
-        if let Some((k, text, generation, ids)) = &self.list_cache
+        if let Some((k, text, generation, ids)) = &*self.list_cache.lock().expect("cache lock")
             && *k == kind
             && *text == key
             && *generation == self.generation
@@ -551,7 +555,8 @@ impl TenantData {
             });
         }
         let ids = Arc::new(ids);
-        self.list_cache = Some((kind, key, self.generation, ids.clone()));
+        *self.list_cache.lock().expect("cache lock") =
+            Some((kind, key, self.generation, ids.clone()));
         ids
     }
 
@@ -580,6 +585,6 @@ impl TenantData {
         self.user_names.clear();
         self.member_of.clear();
         self.generation += 1;
-        self.list_cache = None;
+        *self.list_cache.lock().expect("cache lock") = None;
     }
 }
