@@ -45,6 +45,19 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
+            // `--output json` promises one JSON object on stdout, errors included
+            let json = cli.opts.output.as_deref().map(str::trim) == Some("json");
+            if json {
+                let command = match cli.command {
+                    None => "reconcile",
+                    Some(cli::Command::Check) => "check",
+                    Some(cli::Command::Demo) => "demo",
+                };
+                let mut report = report::Report::new(command, false);
+                report.error = Some(e.to_string());
+                report.finish(exit::Outcome::Usage);
+                println!("{}", report.to_json());
+            }
             return exit::Outcome::Usage.into();
         }
     };

@@ -642,3 +642,47 @@ async fn the_manifests_configuration_runs_against_the_fakes() {
     );
     assert_eq!(finished[0]["outcome"], "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_new_writes_and_every_write_made_is_reported() {
+    // every create takes 200 ms: the initial sync is mid-apply when SIGTERM arrives
+    let faults = FaultPlan::new(13).rule(
+        FaultRule::new(Fault::Latency(std::time::Duration::from_millis(200)))
+            .route(RouteMatch::any().op(Op::Create)),
+    );
+    let env = Env::sample(Target::embedded_with(faults).await).await;
+    let child = env.spawn_raw(&["--output", "json"], &[]);
+    let pid = child.id().to_string();
+    // wait until the apply has started (the first creates reached the server)
+    let started = std::time::Instant::now();
+    while env.target.writes_seen().unwrap() < 2 {
+        assert!(started.elapsed().as_secs() < 20, "the apply never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let run = crate::support::Run::from_output(out);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let report: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert!(
+        report["warnings"].to_string().contains("stop signal"),
+        "{report}"
+    );
+    let done = report["summary"]["by_op"]["create_user"]["done"]
+        .as_u64()
+        .unwrap();
+    let skipped = report["summary"]["skipped"].as_u64().unwrap();
+    assert!(done > 0 && skipped > 0, "stopped mid-apply: {report}");
+    // no write was cut off unreported: the server holds exactly the users reported done
+    assert_eq!(env.managed_users().await.len() as u64, done, "{report}");
+    // and the next run finishes the job
+    env.sync_ok(&[], &[]).await;
+    assert_eq!(env.managed_users().await.len(), 32);
+}

@@ -85,6 +85,27 @@ impl Env {
         Sync { run, report }
     }
 
+    /// Starts the binary with exactly these arguments, stdout and stderr piped.
+    pub(crate) fn spawn_raw(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = command(dir.path());
+        cmd.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in self.env() {
+            if !env.iter().any(|(name, _)| *name == k) {
+                cmd.env(k, v);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("the binary starts");
+        // the directory only has to exist while the binary starts (nothing is written there)
+        std::mem::forget(dir);
+        child
+    }
+
     /// Runs the binary with exactly these arguments.
     pub(crate) async fn run_raw(&self, args: Vec<String>, env: &[(&str, &str)]) -> Run {
         let mut vars = self.env();

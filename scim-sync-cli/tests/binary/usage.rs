@@ -154,3 +154,31 @@ fn missing_env_file_exits_2() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("nope.env"), "{}", r.all());
 }
+
+#[test]
+fn a_configuration_error_with_json_output_is_still_one_json_object() {
+    let r = run(&["--output", "json", "--page-size", "0"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["exit_code"], 2);
+    assert_eq!(v["outcome"], "usage");
+    assert!(
+        v["error"].as_str().unwrap().contains("SCIM_PAGE_SIZE"),
+        "{v}"
+    );
+}
+
+#[test]
+fn empty_variables_count_as_unset() {
+    // CW_SCIM_BASE_URL="" must not hide CW_SCIM_ORG_USERID; SYNC_OUTPUT="" is the default
+    let env = [
+        ("ACTIVATE_SOURCE_FILE", "/nonexistent/org.json"),
+        ("CW_SCIM_BEARER_TOKEN", "t"),
+        ("CW_SCIM_BASE_URL", ""),
+        ("CW_SCIM_ORG_USERID", ""),
+        ("SYNC_OUTPUT", ""),
+    ];
+    let r = run(&[], &env);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("no SCIM target"), "{}", r.all());
+}
