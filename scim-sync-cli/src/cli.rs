@@ -313,6 +313,8 @@ pub fn unknown_env_vars(names: impl IntoIterator<Item = String>) -> Vec<String> 
     let mut unknown: Vec<String> = names
         .into_iter()
         .filter(|n| ENV_PREFIXES.iter().any(|p| n.starts_with(p)))
+        // Kubernetes injects `<SERVICE>_SERVICE_HOST`, `<SERVICE>_PORT_...` for every Service
+        .filter(|n| !n.contains("_SERVICE_") && !n.contains("_PORT"))
         .filter(|n| !known.contains(n))
         .collect();
     unknown.sort();

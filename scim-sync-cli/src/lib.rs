@@ -5,6 +5,24 @@
 //! The flow of [`main_with_args`]: load the `.env` file, parse the flags ([`cli`]), validate
 //! them ([`config`]), set up logging ([`logging`]), then run the subcommand ([`app`]) and map
 //! its [`exit::Outcome`] to the process exit code.
+//!
+//! ```
+//! use clap::Parser;
+//! use scim_sync_cli::cli::Cli;
+//! use scim_sync_cli::config::{Config, Mode};
+//!
+//! let cli = Cli::try_parse_from([
+//!     "pw-activate-scim-sync", "--source-file", "org.json",
+//!     "--cw-org-userid", "abc123", "--scim-bearer-token", "s3cr3t", "--dry-run",
+//! ])
+//! .unwrap();
+//! let config = Config::from_cli(cli.command, &cli.opts).unwrap();
+//! assert_eq!(config.mode, Mode::Reconcile);
+//! assert_eq!(config.target.as_ref().unwrap().base_url, "https://api.coreweave.com/scim/abc123");
+//! assert!(config.dry_run);
+//! assert!(!format!("{config:?}").contains("s3cr3t"), "secrets never print");
+//! assert_eq!(scim_sync_cli::exit::Outcome::Refused.code(), 3);
+//! ```
 
 use std::ffi::OsString;
 use std::process::ExitCode;
