@@ -732,3 +732,52 @@ async fn list_faults() {
 fn httpdate_like(s: &str) -> bool {
     s.ends_with(" GMT") && s.len() == 29
 }
+
+#[tokio::test]
+async fn the_binary_serves_with_its_flags() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--profile",
+            "coreweave",
+            "--throttle-rate",
+            "1.0",
+        ])
+        .env("SCIM_SERVER_TOKEN", "bin-token")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("scim-server listening on ")
+        .unwrap()
+        .to_string();
+    let c = Client::new();
+    let r = c
+        .get(format!("{base}/Users"))
+        .bearer_auth("bin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let spc: Value = c
+        .get(format!("{base}/ServiceProviderConfig"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or(Value::Null);
+    // discovery is throttled too (the rate is 1.0): the body is a SCIM error
+    assert_eq!(spc["status"], "429");
+    child.kill().unwrap();
+    let _ = child.wait();
+}

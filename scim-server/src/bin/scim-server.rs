@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use scim_server::faults::{Fault, FaultPlan, FaultRule, RetryAfter};
 use scim_server::{Profile, ScimServer};
 
 /// An in-memory SCIM 2.0 service provider (RFC 7643/7644) for tests and demos.
@@ -31,6 +32,18 @@ struct Args {
     /// Load the store from this JSON file at start and save it there at exit.
     #[arg(long)]
     persist: Option<PathBuf>,
+    /// Seed of the fault decisions (the same seed and request order misbehave alike).
+    #[arg(long, default_value_t = 1)]
+    fault_seed: u64,
+    /// Answer this fraction of requests (0.0-1.0) with 429 and `Retry-After: 1`.
+    #[arg(long, default_value_t = 0.0)]
+    throttle_rate: f64,
+    /// Answer this fraction of requests (0.0-1.0) with 503.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Add this many milliseconds of latency to every request.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -58,6 +71,30 @@ async fn main() -> anyhow::Result<()> {
         })
         .patch_returns_no_content(args.patch_no_content)
         .public_discovery(!args.private_discovery);
+    let mut plan = FaultPlan::new(args.fault_seed);
+    if args.latency_ms > 0 {
+        plan = plan.rule(FaultRule::new(Fault::Latency(
+            std::time::Duration::from_millis(args.latency_ms),
+        )));
+    }
+    if args.throttle_rate > 0.0 {
+        plan = plan.rule(
+            FaultRule::new(Fault::TooManyRequests {
+                retry_after: Some(RetryAfter::Seconds(1)),
+            })
+            .probability(args.throttle_rate),
+        );
+    }
+    if args.error_rate > 0.0 {
+        plan = plan.rule(
+            FaultRule::new(Fault::Status {
+                status: 503,
+                retry_after: None,
+            })
+            .probability(args.error_rate),
+        );
+    }
+    b = b.faults(plan);
     if let Some(n) = args.max_page_size {
         b = b.max_page_size(n);
     }
