@@ -695,6 +695,37 @@ fn list_response(
         let start = q.start_index.max(1) - 1;
         (total, all.into_iter().skip(start).take(q.count).collect())
     };
+    if proj.is_empty() {
+        // fast path: serialise straight from the stored records, no copies
+        let base = ctx.base();
+        let resources: Vec<Rendered<'_>> = page
+            .iter()
+            .map(|(k, r)| Rendered {
+                kind: *k,
+                rec: r,
+                base: &base,
+                groups: match k {
+                    ResourceKind::User => user_groups(&data, r, &base),
+                    ResourceKind::Group => None,
+                },
+            })
+            .collect();
+        let body = ListBody {
+            schemas: [schema::LIST_RESPONSE],
+            total_results: total,
+            start_index: q.start_index.max(1),
+            items_per_page: resources.len(),
+            resources,
+        };
+        let mut buf = Vec::with_capacity(512 * (body.items_per_page + 1));
+        serde_json::to_writer(&mut buf, &body).expect("a list serialises");
+        drop(body);
+        drop(data);
+        let mut r = (StatusCode::OK, buf).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        return Ok(r);
+    }
     let resources: Vec<Value> = page
         .iter()
         .map(|(k, r)| render_with(ctx, *k, r, proj, &data))
@@ -782,6 +813,10 @@ enum Target {
 }
 
 impl Projection {
+    fn is_empty(&self) -> bool {
+        self.include.is_none() && self.exclude.is_empty()
+    }
+
     fn from_params(params: &[(String, String)], kind: ResourceKind) -> Self {
         let split = |s: Option<&str>| -> Vec<String> {
             s.map(|s| {
@@ -982,20 +1017,8 @@ fn render_with(
     }
     match kind {
         ResourceKind::User => {
-            if let Some(gids) = data.groups_of(&id) {
-                let groups: Vec<Value> = gids
-                    .iter()
-                    .filter_map(|g| data.get(ResourceKind::Group, g))
-                    .map(|g| {
-                        let gid = g["id"].as_str().unwrap_or_default();
-                        json!({"value": gid, "$ref": format!("{base}/Groups/{gid}"),
-                               "display": g.get("displayName").cloned().unwrap_or(Value::Null),
-                               "type": "direct"})
-                    })
-                    .collect();
-                if !groups.is_empty() {
-                    o.insert("groups".into(), Value::Array(groups));
-                }
+            if let Some(groups) = user_groups(data, rec, &base) {
+                o.insert("groups".into(), Value::Array(groups));
             }
         }
         ResourceKind::Group => {
@@ -1016,4 +1039,141 @@ fn render_with(
         }
     }
     proj.apply(kind, out)
+}
+
+/// `User.groups`, computed from the membership index (`None` when the user is in none).
+fn user_groups(data: &crate::store::TenantData, rec: &Value, base: &str) -> Option<Vec<Value>> {
+    let id = rec.get("id").and_then(Value::as_str)?;
+    let groups: Vec<Value> = data
+        .groups_of(id)?
+        .iter()
+        .filter_map(|g| data.get(ResourceKind::Group, g))
+        .map(|g| {
+            let gid = g["id"].as_str().unwrap_or_default();
+            json!({"value": gid, "$ref": format!("{base}/Groups/{gid}"),
+                   "display": g.get("displayName").cloned().unwrap_or(Value::Null),
+                   "type": "direct"})
+        })
+        .collect();
+    if groups.is_empty() {
+        None
+    } else {
+        Some(groups)
+    }
+}
+
+/// A list response body for the no-projection fast path.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListBody<'a> {
+    schemas: [&'static str; 1],
+    total_results: usize,
+    start_index: usize,
+    items_per_page: usize,
+    #[serde(rename = "Resources")]
+    resources: Vec<Rendered<'a>>,
+}
+
+/// A stored record serialised as `render_with` would render it without a projection, but
+/// without copying it.
+struct Rendered<'a> {
+    kind: ResourceKind,
+    rec: &'a Value,
+    base: &'a str,
+    groups: Option<Vec<Value>>,
+}
+
+impl serde::Serialize for Rendered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(obj) = self.rec.as_object() else {
+            return self.rec.serialize(s);
+        };
+        let id = obj.get("id").and_then(Value::as_str).unwrap_or_default();
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in obj {
+            match k.as_str() {
+                "password" => {}
+                "groups" if self.groups.is_some() => {}
+                "meta" if v.is_object() => m.serialize_entry(
+                    k,
+                    &WithExtra {
+                        obj: v,
+                        key: "location",
+                        extra: format!("{}/{}/{id}", self.base, self.kind.endpoint()),
+                    },
+                )?,
+                "members" if self.kind == ResourceKind::Group && v.is_array() => m
+                    .serialize_entry(
+                        k,
+                        &Members {
+                            members: v,
+                            base: self.base,
+                        },
+                    )?,
+                _ => m.serialize_entry(k, v)?,
+            }
+        }
+        if let Some(g) = &self.groups {
+            m.serialize_entry("groups", g)?;
+        }
+        m.end()
+    }
+}
+
+/// An object with one entry set (replacing any entry of that key).
+struct WithExtra<'a> {
+    obj: &'a Value,
+    key: &'static str,
+    extra: String,
+}
+
+impl serde::Serialize for WithExtra<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(o) = self.obj.as_object() {
+            for (k, v) in o {
+                if k != self.key {
+                    m.serialize_entry(k, v)?;
+                }
+            }
+        }
+        m.serialize_entry(self.key, &self.extra)?;
+        m.end()
+    }
+}
+
+/// Group members with their `$ref`.
+struct Members<'a> {
+    members: &'a Value,
+    base: &'a str,
+}
+
+impl serde::Serialize for Members<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let items = self
+            .members
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut seq = s.serialize_seq(Some(items.len()))?;
+        for m in items {
+            let (Some(v), Some(t)) = (
+                m.get("value").and_then(Value::as_str),
+                m.get("type").and_then(Value::as_str),
+            ) else {
+                seq.serialize_element(m)?;
+                continue;
+            };
+            let ep = if t == "Group" { "Groups" } else { "Users" };
+            seq.serialize_element(&WithExtra {
+                obj: m,
+                key: "$ref",
+                extra: format!("{}/{ep}/{v}", self.base),
+            })?;
+        }
+        seq.end()
+    }
 }

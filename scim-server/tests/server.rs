@@ -281,6 +281,16 @@ async fn patch_paths_the_syncer_uses() {
     );
     let (_, l) = api.get("/Groups?filter=displayName%20eq%20%22ENG%22").await;
     assert_eq!(l["totalResults"], 1);
+    // a list renders each record exactly as GET does (the list has its own fast path)
+    for ep in ["Users", "Groups"] {
+        let (_, l) = api.get(&format!("/{ep}")).await;
+        for r in l["Resources"].as_array().unwrap() {
+            let (_, one) = api
+                .get(&format!("/{ep}/{}", r["id"].as_str().unwrap()))
+                .await;
+            assert_eq!(r, &one);
+        }
+    }
     // RFC profile: member ids need not exist (RFC 7644 has no referential integrity rule)
     let (s, _) = api
         .patch(
