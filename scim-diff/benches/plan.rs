@@ -26,7 +26,7 @@ fn key_line(i: usize) -> String {
         .expect("encodes")
 }
 
-fn build(n: usize) -> (SourceSnapshot, ObservedState) {
+pub(crate) fn build(n: usize) -> (SourceSnapshot, ObservedState) {
     let with_keys = std::env::var("PLAN_BENCH_KEYS").map_or(true, |v| v != "0");
     let groups = (n / 10).max(1);
     let mut users = Vec::with_capacity(n);
@@ -278,6 +278,16 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user + system) of this process in seconds, from `/proc/self/stat` (ticks of
+/// 1/100 s): on a busy machine wall time overstates the cost.
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
@@ -303,16 +313,18 @@ fn main() {
         ..Policy::default()
     };
     println!(
-        "{:>9}  {:>10}  {:>8}  {:>8}  {:>11}  {:>12}  {:>10}",
-        "users", "plan", "ops", "inputs", "plan peak", "json decode", "json size"
+        "{:>9}  {:>10}  {:>9}  {:>7}  {:>8}  {:>11}  {:>12}  {:>10}",
+        "users", "plan", "plan cpu", "ops", "inputs", "plan peak", "json decode", "json size"
     );
     for n in sizes {
         let (source, observed) = build(n);
         let inputs = status_kib("VmRSS:");
         let peak_ok = reset_peak();
+        let cpu0 = cpu_seconds();
         let t = Instant::now();
         let p = plan(&source, &observed, &policy);
         let plan_time = t.elapsed();
+        let plan_cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
         let peak = if peak_ok { status_kib("VmHWM:") } else { None };
         assert!(p.conflicts.is_empty(), "{:?}", &p.conflicts[..1]);
         let ops = p.operations.len();
@@ -327,9 +339,10 @@ fn main() {
         drop((uj, gj, decoded));
 
         println!(
-            "{:>9}  {:>8.1}ms  {:>8}  {:>8}  {:>11}  {:>10.1}ms  {:>7.0} MiB",
+            "{:>9}  {:>8.1}ms  {:>9}  {:>7}  {:>8}  {:>11}  {:>10.1}ms  {:>7.0} MiB",
             n,
             plan_time.as_secs_f64() * 1e3,
+            plan_cpu.map_or("n/a".into(), |c| format!("{:.0}ms", c * 1e3)),
             ops,
             mib(inputs),
             mib(peak),

@@ -26,6 +26,7 @@
 //! ([`Plan::refusal`]) and [`apply()`] performs no write for it.
 
 pub mod apply;
+mod diff;
 pub mod memory;
 pub mod observed;
 pub mod plan;

@@ -1,9 +1,12 @@
 //! The projection: a [`SourceSnapshot`] under a [`Policy`] becomes the desired SCIM state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::diff::fold;
 use crate::observed::Name;
 use crate::plan::{Conflict, ConflictKind, Warning};
 use crate::policy::{Policy, UsernameFrom};
@@ -58,11 +61,21 @@ pub struct Desired {
 
 /// Splits a full name into (given, family), best-effort: the last word is the family name.
 pub fn split_name(full: &str) -> (Option<String>, Option<String>) {
-    let words: Vec<&str> = full.split_whitespace().collect();
-    match words.as_slice() {
-        [] => (None, None),
-        [one] => (Some((*one).to_owned()), None),
-        [given @ .., family] => (Some(given.join(" ")), Some((*family).to_owned())),
+    let t = full.trim();
+    match t.rsplit_once(char::is_whitespace) {
+        None if t.is_empty() => (None, None),
+        None => (Some(t.to_owned()), None),
+        Some((given, family)) => {
+            let given = given.trim_end();
+            let given = if given.contains(|c: char| c.is_whitespace() && c != ' ')
+                || given.contains("  ")
+            {
+                given.split_whitespace().collect::<Vec<_>>().join(" ")
+            } else {
+                given.to_owned()
+            };
+            (Some(given), Some(family.to_owned()))
+        }
     }
 }
 
@@ -105,14 +118,14 @@ pub fn project(
     };
 
     // Active users by external id; duplicates (usernames differing in case) are conflicts.
-    let mut by_ext: BTreeMap<String, Vec<&crate::source::SourceUser>> = BTreeMap::new();
-    for u in source.users.iter().filter(|u| u.active) {
-        by_ext
-            .entry(policy.user_external_id(&u.username))
-            .or_default()
-            .push(u);
-    }
-    let in_scope: Option<BTreeSet<String>> = policy.sync_groups.as_ref().map(|_| {
+    let mut by_ext: Vec<(String, &crate::source::SourceUser)> = source
+        .users
+        .iter()
+        .filter(|u| u.active)
+        .map(|u| (policy.user_external_id(&u.username), u))
+        .collect();
+    by_ext.sort_unstable_by(|a, b| (&a.0, &a.1.username).cmp(&(&b.0, &b.1.username)));
+    let in_scope: Option<HashSet<String>> = policy.sync_groups.as_ref().map(|_| {
         scoped_groups
             .iter()
             .flat_map(|g| g.members.iter())
@@ -121,15 +134,19 @@ pub fn project(
     });
 
     let mut candidates: Vec<DesiredUser> = Vec::with_capacity(by_ext.len());
-    for (ext, mut users) in by_ext {
+    let mut rest = by_ext.as_slice();
+    while let Some((ext, _)) = rest.first() {
+        let run = rest.iter().take_while(|(e, _)| e == ext).count();
+        let (users, tail) = rest.split_at(run);
+        rest = tail;
+        let ext = ext.clone();
         if in_scope.as_ref().is_some_and(|s| !s.contains(&ext)) {
             continue;
         }
-        users.sort_by(|a, b| a.username.cmp(&b.username));
         if users.len() > 1 {
-            let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+            let names: Vec<&str> = users.iter().map(|(_, u)| u.username.as_str()).collect();
             out.conflicts.push(Conflict::new(
-                ext.clone(),
+                ext,
                 ConflictKind::DuplicateExternalId,
                 format!(
                     "ACTIVATE usernames {names:?} map to one externalId; none of them is synced"
@@ -137,7 +154,7 @@ pub fn project(
             ));
             continue;
         }
-        let u = users[0];
+        let u = users[0].1;
         let email = non_blank(u.email.as_deref()).map(str::to_owned);
         let user_name = match (policy.username_from, &email) {
             (UsernameFrom::Email, Some(e)) => e.clone(),
@@ -183,18 +200,22 @@ pub fn project(
     }
 
     // userName uniqueness among source users (case-insensitive, as on the server).
-    let mut by_user_name: HashMap<String, Vec<usize>> = HashMap::with_capacity(candidates.len());
+    let mut first_by_name: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(candidates.len());
+    let mut dups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, c) in candidates.iter().enumerate() {
-        by_user_name
-            .entry(c.user_name.to_lowercase())
-            .or_default()
-            .push(i);
+        match first_by_name.entry(fold(&c.user_name)) {
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            Entry::Occupied(e) => dups
+                .entry(e.key().to_string())
+                .or_insert_with(|| vec![*e.get()])
+                .push(i),
+        }
     }
+    drop(first_by_name);
     let mut dropped = vec![false; candidates.len()];
-    let mut dup_names: Vec<(&String, &Vec<usize>)> =
-        by_user_name.iter().filter(|(_, v)| v.len() > 1).collect();
-    dup_names.sort();
-    for (lower, idxs) in dup_names {
+    for (lower, idxs) in &dups {
         let winner = idxs
             .iter()
             .copied()
@@ -221,31 +242,30 @@ pub fn project(
         .collect();
 
     // Groups: members are synced, active users; duplicate ids or names are conflicts.
-    let synced: HashMap<&str, ()> = out
-        .users
-        .iter()
-        .map(|u| (u.external_id.as_str(), ()))
-        .collect();
-    let inactive: BTreeSet<String> = source
+    let synced: HashSet<&str> = out.users.iter().map(|u| u.external_id.as_str()).collect();
+    let inactive: HashSet<String> = source
         .users
         .iter()
         .filter(|u| !u.active)
         .map(|u| policy.user_external_id(&u.username))
         .collect();
-    let conflicted: BTreeSet<String> = out
+    let conflicted: HashSet<String> = out
         .conflicts
         .iter()
         .map(|c| c.external_id.clone())
         .collect();
-    let mut groups: BTreeMap<String, Vec<&crate::source::SourceGroup>> = BTreeMap::new();
-    for g in scoped_groups {
-        groups
-            .entry(policy.group_external_id(&g.id))
-            .or_default()
-            .push(g);
-    }
+    let mut groups: Vec<(String, &crate::source::SourceGroup)> = scoped_groups
+        .into_iter()
+        .map(|g| (policy.group_external_id(&g.id), g))
+        .collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut desired_groups = Vec::with_capacity(groups.len());
-    for (ext, gs) in groups {
+    let mut rest = groups.as_slice();
+    while let Some((ext, _)) = rest.first() {
+        let run = rest.iter().take_while(|(e, _)| e == ext).count();
+        let (gs, tail) = rest.split_at(run);
+        rest = tail;
+        let ext = ext.clone();
         if gs.len() > 1 {
             out.conflicts.push(Conflict::new(
                 ext,
@@ -254,11 +274,11 @@ pub fn project(
             ));
             continue;
         }
-        let g = gs[0];
+        let g = gs[0].1;
         let mut members: Vec<String> = Vec::with_capacity(g.members.len());
         for m in &g.members {
             let mext = policy.user_external_id(m);
-            if synced.contains_key(mext.as_str()) {
+            if synced.contains(mext.as_str()) {
                 members.push(mext);
             } else if !inactive.contains(&mext) && !conflicted.contains(mext.as_str()) {
                 out.warnings.push(Warning::new(
@@ -280,13 +300,20 @@ pub fn project(
     }
     // Group names are compared case-insensitively: servers (and CoreWeave's default groups)
     // may treat "HPC" and "hpc" as one name.
+    let mut first_by_name: HashMap<Cow<'_, str>, usize> = HashMap::new();
     let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, g) in desired_groups.iter().enumerate() {
-        by_name
-            .entry(g.display_name.to_lowercase())
-            .or_default()
-            .push(i);
+        match first_by_name.entry(fold(&g.display_name)) {
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            Entry::Occupied(e) => by_name
+                .entry(e.key().to_string())
+                .or_insert_with(|| vec![*e.get()])
+                .push(i),
+        }
     }
+    drop(first_by_name);
     let mut gdropped = vec![false; desired_groups.len()];
     for (lower, idxs) in by_name.iter().filter(|(_, v)| v.len() > 1) {
         let winner = idxs
