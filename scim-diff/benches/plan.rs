@@ -187,47 +187,57 @@ struct ListResponse<T> {
 }
 
 fn to_scim_json(o: &ObservedState) -> (String, String) {
-    let users: Vec<serde_json::Value> = o
-        .users
-        .iter()
-        .map(|u| {
-            serde_json::json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
-                            "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser"],
-                "id": u.id, "externalId": u.external_id, "userName": u.user_name,
-                "displayName": u.display_name,
-                "name": {"formatted": u.name.formatted, "givenName": u.name.given_name,
-                         "familyName": u.name.family_name},
-                "emails": u.emails.iter().map(|e| serde_json::json!({"value": e, "type": "work", "primary": true})).collect::<Vec<_>>(),
-                "active": u.active,
-                "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser":
-                    {"sunkSshKeys": u.ssh_keys},
-                "meta": {"resourceType": "User", "created": "2026-01-01T00:00:00Z",
-                         "lastModified": "2026-01-01T00:00:00Z",
-                         "location": format!("https://scim.example/v2/Users/{}", u.id)}
-            })
-        })
-        .collect();
-    let groups: Vec<serde_json::Value> = o
-        .groups
-        .iter()
-        .map(|g| {
-            serde_json::json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "id": g.id, "externalId": g.external_id, "displayName": g.display_name,
-                "members": g.members.iter().map(|m| serde_json::json!({"value": m, "type": "User"})).collect::<Vec<_>>(),
-                "meta": {"resourceType": "Group"}
-            })
-        })
-        .collect();
-    let wrap = |r: Vec<serde_json::Value>| {
-        serde_json::json!({
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-            "totalResults": r.len(), "startIndex": 1, "itemsPerPage": r.len(), "Resources": r
-        })
-        .to_string()
-    };
-    (wrap(users), wrap(groups))
+    // written with serde_json's streaming serializer: a `Value` tree of 1M users would need
+    // gigabytes
+    use serde_json::json;
+    let mut users = String::with_capacity(o.users.len() * 900);
+    users.push_str(r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"#);
+    users.push_str(&format!(
+        r#""totalResults":{n},"startIndex":1,"itemsPerPage":{n},"Resources":["#,
+        n = o.users.len()
+    ));
+    for (i, u) in o.users.iter().enumerate() {
+        if i > 0 {
+            users.push(',');
+        }
+        let v = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser"],
+            "id": u.id, "externalId": u.external_id, "userName": u.user_name,
+            "displayName": u.display_name,
+            "name": {"formatted": u.name.formatted, "givenName": u.name.given_name,
+                     "familyName": u.name.family_name},
+            "emails": u.emails.iter().map(|e| json!({"value": e, "type": "work", "primary": true})).collect::<Vec<_>>(),
+            "active": u.active,
+            "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser":
+                {"sunkSshKeys": u.ssh_keys},
+            "meta": {"resourceType": "User", "created": "2026-01-01T00:00:00Z",
+                     "lastModified": "2026-01-01T00:00:00Z",
+                     "location": format!("https://scim.example/v2/Users/{}", u.id)}
+        });
+        users.push_str(&v.to_string());
+    }
+    users.push_str("]}");
+    let mut groups = String::with_capacity(o.groups.len() * 1200);
+    groups.push_str(r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"#);
+    groups.push_str(&format!(
+        r#""totalResults":{n},"startIndex":1,"itemsPerPage":{n},"Resources":["#,
+        n = o.groups.len()
+    ));
+    for (i, g) in o.groups.iter().enumerate() {
+        if i > 0 {
+            groups.push(',');
+        }
+        let v = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "id": g.id, "externalId": g.external_id, "displayName": g.display_name,
+            "members": g.members.iter().map(|m| json!({"value": m, "type": "User"})).collect::<Vec<_>>(),
+            "meta": {"resourceType": "Group"}
+        });
+        groups.push_str(&v.to_string());
+    }
+    groups.push_str("]}");
+    (users, groups)
 }
 
 fn from_scim_json(users: &str, groups: &str) -> ObservedState {

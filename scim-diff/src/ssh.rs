@@ -18,6 +18,18 @@ impl NormalizedKey {
             ssh_key::authorized_keys::Entry::from_str(line.trim()).map_err(|e| e.to_string())?;
         let mut key = entry.public_key().clone();
         let comment = key.comment().trim().to_owned();
+        // The common, plain line "<type> <base64> [comment]" that parsed: its first two
+        // tokens are the normal form. Anything else (options, odd spacing) is re-encoded.
+        let mut tokens = line.splitn(3, char::is_whitespace);
+        if let (Some(t), Some(b64)) = (tokens.next(), tokens.next())
+            && t == key.algorithm().as_str()
+            && !b64.is_empty()
+        {
+            return Ok(Self {
+                key: format!("{t} {b64}"),
+                comment,
+            });
+        }
         key.set_comment("");
         let bare = key.to_openssh().map_err(|e| e.to_string())?;
         Ok(Self {
