@@ -172,6 +172,37 @@ impl ScimTarget {
     }
 }
 
+impl ScimTarget {
+    /// A create refused with 409 `uniqueness`: the `userName` is held by a record the list
+    /// did not show (a server that honours the `externalId sw` filter hides unmanaged users
+    /// from the engine's conflict check). Say who holds it, so the operator can act; the
+    /// syncer never takes over a record without its prefix.
+    async fn explain_taken(&self, desired: &DesiredUser, e: Error) -> TargetError {
+        let filter = Filter::eq("userName", desired.user_name.as_str());
+        let query = ListQuery::new().filter(filter);
+        let holder = match self.client.users().list(&query).await {
+            Ok(users) => users
+                .into_iter()
+                .find(|u| u.user_name.eq_ignore_ascii_case(desired.user_name.as_str())),
+            Err(_) => None,
+        };
+        match holder {
+            Some(h) => TargetError::other(format!(
+                "userName {:?} is already held by SCIM user {} (externalId {}), which this syncer \
+                 does not manage; rename or remove that user, or give it externalId {:?} to hand \
+                 it over, then run again",
+                desired.user_name,
+                h.id.as_deref().unwrap_or("?"),
+                h.external_id
+                    .as_deref()
+                    .map_or_else(|| "none".to_string(), |x| format!("{x:?}")),
+                desired.external_id,
+            )),
+            None => target_error(e),
+        }
+    }
+}
+
 /// Classifies a client error for the engine: credentials and configuration problems stop
 /// every write, a request with no answer has an unknown outcome, the rest is per record.
 pub fn target_error(e: Error) -> TargetError {
@@ -291,12 +322,11 @@ impl Target for ScimTarget {
         if let Some(keys) = desired.ssh_keys.as_ref().filter(|k| !k.is_empty()) {
             user.coreweave = Some(CoreWeaveUser::with_ssh_keys(keys.iter().cloned()));
         }
-        let created = self
-            .client
-            .users()
-            .create(&user)
-            .await
-            .map_err(target_error)?;
+        let created = match self.client.users().create(&user).await {
+            Ok(created) => created,
+            Err(e) if e.is_uniqueness() => return Err(self.explain_taken(desired, e).await),
+            Err(e) => return Err(target_error(e)),
+        };
         created
             .id
             .ok_or_else(|| TargetError::other("the target created the user but sent no id back"))
