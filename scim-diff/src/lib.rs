@@ -20,6 +20,17 @@
 //! println!("{}", plan.render_table());
 //! ```
 //!
+//! The pieces:
+//! - [`Policy`]: prefix, userName source, group scope, sync switches, blast-radius limits
+//!   (defaults in [`policy`]), membership chunk size.
+//! - [`projection::project`]: the desired state; [`ObservedState`]: what the target holds.
+//! - [`plan()`] → [`Plan`] (`operations`, `conflicts`, `warnings`, `refusal`), serde JSON with
+//!   `op` + `externalId` per operation, [`Plan::render_table`].
+//! - [`Target`] (async, implemented at the edge over `scim-client`), [`apply()`] with
+//!   [`ApplyOptions`] (concurrency, deadline, stop flag) → [`ApplyReport`].
+//! - [`memory::MemoryTarget`]: the in-memory oracle target for tests; [`Source`]: where
+//!   snapshots come from.
+//!
 //! Invariants: a record whose `externalId` lacks [`Policy::external_id_prefix`] is never
 //! written; users are never deleted (deactivated, and reactivated with the same SCIM id);
 //! plans are deterministic; a plan exceeding a blast-radius limit is refused as a value
