@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use scim_client::{Group, ListResponse, ScimErrorBody, ServiceProviderConfig, User};
 
-/// Mutations per corpus input in the seeded run.
-const MUTATIONS_PER_INPUT: usize = 2_000;
+/// Mutated inputs in the seeded run (spread over the corpus).
+const MUTATIONS: usize = 30_000;
 
 fn inputs() -> Vec<Vec<u8>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scim-server/fuzz");
@@ -157,18 +157,17 @@ fn client_decode_corpus_replays() {
     let corpus = inputs();
     assert!(corpus.len() >= 8, "the corpus is checked in");
     let decoded = corpus.iter().filter(|c| decode_one(c) > 0).count();
-    assert!(decoded * 2 >= corpus.len(), "{decoded} of {}", corpus.len());
+    assert!(decoded >= 8, "{decoded} of {}", corpus.len());
 }
 
 #[test]
 fn seeded_mutations_of_the_client_corpus_never_panic() {
     let mut rng = fastrand::Rng::with_seed(0x00c1_1e27);
-    let mut n = 0;
-    for input in &inputs() {
-        for _ in 0..MUTATIONS_PER_INPUT {
-            decode_one(&mutate(&mut rng, input));
-            n += 1;
-        }
+    let corpus = inputs();
+    let mut decoded = 0;
+    for i in 0..MUTATIONS {
+        decoded += usize::from(decode_one(&mutate(&mut rng, &corpus[i % corpus.len()])) > 0);
     }
-    assert!(n >= 16_000, "{n}");
+    // the mutations stay close enough to the grammar that some still decode
+    assert!(decoded > 100, "{decoded} of {MUTATIONS}");
 }
