@@ -226,13 +226,14 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         HashMap::with_capacity_and_hasher(n, FxBuildHasher);
     let mut user_name_holders: HashMap<Cow<'_, str>, Slot<'_, ObservedUser>, FxBuildHasher> =
         HashMap::with_capacity_and_hasher(n, FxBuildHasher);
-    let mut managed_user_ids: HashSet<&str, FxBuildHasher> =
-        HashSet::with_capacity_and_hasher(n, FxBuildHasher);
+    // SCIM id -> externalId of managed users
+    let mut managed_user_ids: HashMap<&str, &str, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(n, FxBuildHasher);
     for u in &observed.users {
         insert(&mut user_name_holders, fold(&u.user_name), u);
         if let Some(ext) = managed_ext(policy, &u.external_id) {
             insert(&mut managed_users, ext, u);
-            managed_user_ids.insert(u.id.as_str());
+            managed_user_ids.insert(u.id.as_str(), ext);
         }
     }
     let mut managed_groups: HashMap<&str, Slot<'_, ObservedGroup>, FxBuildHasher> =
@@ -249,8 +250,8 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     let managed_group = |ext: &str| managed_groups.get(ext).and_then(Slot::one);
 
     // Managed records sharing an externalId are left alone (and so are their memberships).
-    let mut protected_member_ids: HashSet<&str> = HashSet::new();
-    let mut frozen: HashSet<&str> = HashSet::new();
+    let mut protected_member_ids: HashSet<&str, FxBuildHasher> = HashSet::default();
+    let mut frozen: HashSet<&str, FxBuildHasher> = HashSet::default();
     for (ext, slot) in &managed_users {
         if let Slot::Many(us) = slot {
             frozen.insert(ext);
@@ -291,7 +292,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     let desired = project(source, policy, &holds_user_name, &holds_group_name);
     conflicts.extend(desired.conflicts.iter().cloned());
     let mut warnings = desired.warnings.clone();
-    let source_conflicted: HashSet<&str> = desired
+    let source_conflicted: HashSet<&str, FxBuildHasher> = desired
         .conflicts
         .iter()
         .map(|c| c.external_id.as_str())
@@ -421,11 +422,11 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             });
         }
     }
-    let desired_user_ext: HashSet<&str> = desired
-        .users
-        .iter()
-        .map(|d| d.external_id.as_str())
-        .collect();
+    let desired_user_ext: HashSet<&str, FxBuildHasher> = {
+        let mut s = HashSet::with_capacity_and_hasher(desired.users.len(), FxBuildHasher);
+        s.extend(desired.users.iter().map(|d| d.external_id.as_str()));
+        s
+    };
     let mut active_managed = 0usize;
     let mut deactivations: Vec<Operation> = Vec::new();
     for (ext, slot) in &managed_users {
@@ -479,10 +480,13 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             memo: HashMap::new(),
         };
         let chunk = policy.max_members_per_patch.max(1);
-        let id_to_ext: HashMap<&str, &str, FxBuildHasher> = managed_users
-            .iter()
-            .filter_map(|(e, slot)| slot.one().map(|u| (u.id.as_str(), *e)))
-            .collect();
+        // the externalId of a managed user by SCIM id (unless its externalId is shared)
+        let id_to_ext = |id: &str| -> Option<&str> {
+            managed_user_ids
+                .get(id)
+                .copied()
+                .filter(|e| managed_user(e).is_some_and(|u| u.id == id))
+        };
         let mut push_members =
             |ext: &str, id: Option<&str>, add: &[(&str, Option<&str>)], remove: &[&str]| {
                 // removals first, then adds, at most `chunk` changes per operation
@@ -507,7 +511,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                             .iter()
                             .map(|id| MemberRef {
                                 id: Some((*id).to_owned()),
-                                external_id: id_to_ext.get(id).map(|e| (*e).to_owned()),
+                                external_id: id_to_ext(id).map(str::to_owned),
                             })
                             .collect(),
                     });
@@ -516,7 +520,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             };
         let removable = |id: &str| -> bool {
             (protected_member_ids.is_empty() || !protected_member_ids.contains(id))
-                && (managed_user_ids.contains(id) || !policy.allow_non_provisioned_users)
+                && (managed_user_ids.contains_key(id) || !policy.allow_non_provisioned_users)
         };
         for dg in &desired.groups {
             let ext = dg.external_id.as_str();
@@ -605,7 +609,9 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 .members
                 .iter()
                 .map(String::as_str)
-                .filter(|id| managed_user_ids.contains(id) && !protected_member_ids.contains(id))
+                .filter(|id| {
+                    managed_user_ids.contains_key(id) && !protected_member_ids.contains(id)
+                })
                 .collect();
             remove.sort_unstable();
             remove.dedup();

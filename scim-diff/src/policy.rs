@@ -103,15 +103,25 @@ impl Policy {
 
     /// The `externalId` of an ACTIVATE user: `<prefix>user:<username lowercased>`.
     pub fn user_external_id(&self, username: &str) -> String {
-        format!(
-            "{}user:{}",
-            self.external_id_prefix,
-            username.to_lowercase()
-        )
+        let mut s =
+            String::with_capacity(self.external_id_prefix.len() + "user:".len() + username.len());
+        s.push_str(&self.external_id_prefix);
+        s.push_str("user:");
+        if username.is_ascii() {
+            s.extend(username.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        } else {
+            s.push_str(&username.to_lowercase());
+        }
+        s
     }
 
     /// The `externalId` of an ACTIVATE group: `<prefix>group:<id>`.
     pub fn group_external_id(&self, group_id: &str) -> String {
-        format!("{}group:{}", self.external_id_prefix, group_id)
+        let mut s =
+            String::with_capacity(self.external_id_prefix.len() + "group:".len() + group_id.len());
+        s.push_str(&self.external_id_prefix);
+        s.push_str("group:");
+        s.push_str(group_id);
+        s
     }
 }

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 use crate::diff::fold;
@@ -11,7 +12,7 @@ use crate::observed::Name;
 use crate::plan::{Conflict, ConflictKind, Warning};
 use crate::policy::{Policy, UsernameFrom};
 use crate::source::SourceSnapshot;
-use crate::ssh::normalize_keys;
+use crate::ssh::{NormalizedKey, normalize_keys};
 
 /// A user as the target should hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +126,7 @@ pub fn project(
         .map(|u| (policy.user_external_id(&u.username), u))
         .collect();
     by_ext.sort_unstable_by(|a, b| (&a.0, &a.1.username).cmp(&(&b.0, &b.1.username)));
-    let in_scope: Option<HashSet<String>> = policy.sync_groups.as_ref().map(|_| {
+    let in_scope: Option<HashSet<String, FxBuildHasher>> = policy.sync_groups.as_ref().map(|_| {
         scoped_groups
             .iter()
             .flat_map(|g| g.members.iter())
@@ -183,7 +184,7 @@ pub fn project(
                     ),
                 ));
             }
-            keys.iter().map(|k| k.line()).collect::<Vec<_>>()
+            keys.into_iter().map(NormalizedKey::into_line).collect::<Vec<_>>()
         });
         candidates.push(DesiredUser {
             external_id: ext,
@@ -242,18 +243,13 @@ pub fn project(
         .collect();
 
     // Groups: members are synced, active users; duplicate ids or names are conflicts.
-    let synced: HashSet<&str> = out.users.iter().map(|u| u.external_id.as_str()).collect();
-    let inactive: HashSet<String> = source
-        .users
-        .iter()
-        .filter(|u| !u.active)
-        .map(|u| policy.user_external_id(&u.username))
-        .collect();
-    let conflicted: HashSet<String> = out
-        .conflicts
-        .iter()
-        .map(|c| c.external_id.clone())
-        .collect();
+    let synced: HashSet<&str, FxBuildHasher> = {
+        let mut s = HashSet::with_capacity_and_hasher(out.users.len(), FxBuildHasher);
+        s.extend(out.users.iter().map(|u| u.external_id.as_str()));
+        s
+    };
+    // built only when a member is not synced (rare)
+    let mut unsynced_known: Option<HashSet<String, FxBuildHasher>> = None;
     let mut groups: Vec<(String, &crate::source::SourceGroup)> = scoped_groups
         .into_iter()
         .map(|g| (policy.group_external_id(&g.id), g))
@@ -280,7 +276,19 @@ pub fn project(
             let mext = policy.user_external_id(m);
             if synced.contains(mext.as_str()) {
                 members.push(mext);
-            } else if !inactive.contains(&mext) && !conflicted.contains(mext.as_str()) {
+            } else if !unsynced_known
+                .get_or_insert_with(|| {
+                    // inactive users and source conflicts are known, just not synced
+                    source
+                        .users
+                        .iter()
+                        .filter(|u| !u.active)
+                        .map(|u| policy.user_external_id(&u.username))
+                        .chain(out.conflicts.iter().map(|c| c.external_id.clone()))
+                        .collect()
+                })
+                .contains(&mext)
+            {
                 out.warnings.push(Warning::new(
                     ext.clone(),
                     format!(

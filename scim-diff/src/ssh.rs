@@ -16,20 +16,27 @@ impl NormalizedKey {
     pub fn parse(line: &str) -> Result<Self, String> {
         let entry =
             ssh_key::authorized_keys::Entry::from_str(line.trim()).map_err(|e| e.to_string())?;
-        let mut key = entry.public_key().clone();
-        let comment = key.comment().trim().to_owned();
+        let parsed = entry.public_key();
+        let comment = parsed.comment().trim();
         // The common, plain line "<type> <base64> [comment]" that parsed: its first two
         // tokens are the normal form. Anything else (options, odd spacing) is re-encoded.
         let mut tokens = line.splitn(3, char::is_whitespace);
         if let (Some(t), Some(b64)) = (tokens.next(), tokens.next())
-            && t == key.algorithm().as_str()
+            && t == parsed.algorithm().as_str()
             && !b64.is_empty()
         {
+            // room for the comment too: `into_line` appends it without reallocating
+            let mut key = String::with_capacity(t.len() + b64.len() + 2 + comment.len());
+            key.push_str(t);
+            key.push(' ');
+            key.push_str(b64);
             return Ok(Self {
-                key: format!("{t} {b64}"),
-                comment,
+                key,
+                comment: comment.to_owned(),
             });
         }
+        let comment = comment.to_owned();
+        let mut key = parsed.clone();
         key.set_comment("");
         let bare = key.to_openssh().map_err(|e| e.to_string())?;
         Ok(Self {
@@ -40,11 +47,17 @@ impl NormalizedKey {
 
     /// The line to write: `"<type> <base64> <comment>"` (no trailing space without a comment).
     pub fn line(&self) -> String {
-        if self.comment.is_empty() {
-            self.key.clone()
-        } else {
-            format!("{} {}", self.key, self.comment)
+        self.clone().into_line()
+    }
+
+    /// [`line`](Self::line), reusing this key's buffer.
+    pub fn into_line(self) -> String {
+        let mut line = self.key;
+        if !self.comment.is_empty() {
+            line.push(' ');
+            line.push_str(&self.comment);
         }
+        line
     }
 }
 
