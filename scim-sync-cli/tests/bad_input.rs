@@ -96,6 +96,7 @@ async fn the_corpus_is_synced_with_a_message_per_bad_record() {
         "sla/sh",
         "with space",
         "ünïcødé-用户",
+        "  padded  ",
     ] {
         let u = user(&users, name).unwrap_or_else(|| panic!("{name} synced"));
         assert_eq!(u["active"], true, "{name}");
@@ -107,6 +108,7 @@ async fn the_corpus_is_synced_with_a_message_per_bad_record() {
         ("g-pct", "100% done"),
         ("g-slash", "a/b"),
         ("g-uni", "日本語チーム ünï"),
+        ("g-pad", "  padded group  "),
     ] {
         let ext = format!("{MANAGED}group:{id}");
         let g = groups
