@@ -201,7 +201,8 @@ pub fn project(
     }
 
     // userName uniqueness among source users (case-insensitive, as on the server).
-    let mut first_by_name: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(candidates.len());
+    let mut first_by_name: HashMap<Cow<'_, str>, usize, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(candidates.len(), FxBuildHasher);
     let mut dups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, c) in candidates.iter().enumerate() {
         match first_by_name.entry(fold(&c.user_name)) {
@@ -308,7 +309,8 @@ pub fn project(
     }
     // Group names are compared case-insensitively: servers (and CoreWeave's default groups)
     // may treat "HPC" and "hpc" as one name.
-    let mut first_by_name: HashMap<Cow<'_, str>, usize> = HashMap::new();
+    let mut first_by_name: HashMap<Cow<'_, str>, usize, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(desired_groups.len(), FxBuildHasher);
     let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, g) in desired_groups.iter().enumerate() {
         match first_by_name.entry(fold(&g.display_name)) {
