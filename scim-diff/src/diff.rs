@@ -89,6 +89,14 @@ fn managed_ext<'a>(policy: &Policy, e: &'a Option<String>) -> Option<&'a str> {
     e.as_deref().filter(|e| policy.is_managed(Some(e)))
 }
 
+/// The index in `all` of `item`, a reference into `all`.
+fn index_of<T>(all: &[T], item: &T) -> usize {
+    let offset = (item as *const T as usize) - (all.as_ptr() as usize);
+    let i = offset / std::mem::size_of::<T>().max(1);
+    debug_assert!(std::ptr::eq(&all[i], item));
+    i
+}
+
 fn find_user<'d>(users: &'d [DesiredUser], ext: &str) -> Option<&'d DesiredUser> {
     users
         .binary_search_by(|d| d.external_id.as_str().cmp(ext))
@@ -339,6 +347,9 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         want: &user_want,
         memo: HashMap::new(),
     };
+    // Observed users (by index) that a desired user matched: the others may be deactivated.
+    // Frozen externalIds are skipped here, but they are never deactivated either.
+    let mut is_desired = vec![false; observed.users.len()];
     for d in &desired.users {
         let ext = d.external_id.as_str();
         if !frozen.is_empty() && frozen.contains(ext) {
@@ -367,6 +378,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             }
             continue;
         };
+        is_desired[index_of(&observed.users, o)] = true;
         if !policy.enable_user_sync {
             if o.active {
                 members_by_ext.insert(ext, Some(&o.id));
@@ -422,11 +434,6 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             });
         }
     }
-    let desired_user_ext: HashSet<&str, FxBuildHasher> = {
-        let mut s = HashSet::with_capacity_and_hasher(desired.users.len(), FxBuildHasher);
-        s.extend(desired.users.iter().map(|d| d.external_id.as_str()));
-        s
-    };
     let mut active_managed = 0usize;
     let mut deactivations: Vec<Operation> = Vec::new();
     for (ext, slot) in &managed_users {
@@ -436,7 +443,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         }
         if policy.enable_user_sync
             && o.active
-            && !desired_user_ext.contains(ext)
+            && !is_desired[index_of(&observed.users, o)]
             && (source_conflicted.is_empty() || !source_conflicted.contains(ext))
         {
             deactivations.push(Operation::DeactivateUser {
