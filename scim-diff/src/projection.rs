@@ -135,12 +135,13 @@ pub fn project(
     });
 
     let mut candidates: Vec<DesiredUser> = Vec::with_capacity(by_ext.len());
-    let mut rest = by_ext.as_slice();
+    let mut rest = by_ext.as_mut_slice();
     while let Some((ext, _)) = rest.first() {
         let run = rest.iter().take_while(|(e, _)| e == ext).count();
-        let (users, tail) = rest.split_at(run);
+        let (users, tail) = std::mem::take(&mut rest).split_at_mut(run);
         rest = tail;
-        let ext = ext.clone();
+        // moved out: by_ext is not read again
+        let ext = std::mem::take(&mut users[0].0);
         if in_scope.as_ref().is_some_and(|s| !s.contains(&ext)) {
             continue;
         }
@@ -200,6 +201,8 @@ pub fn project(
         });
     }
 
+    drop(by_ext);
+
     // userName uniqueness among source users (case-insensitive, as on the server).
     let mut first_by_name: HashMap<Cow<'_, str>, usize, FxBuildHasher> =
         HashMap::with_capacity_and_hasher(candidates.len(), FxBuildHasher);
@@ -237,11 +240,14 @@ pub fn project(
             }
         }
     }
-    out.users = candidates
-        .into_iter()
-        .zip(dropped)
-        .filter_map(|(c, d)| (!d).then_some(c))
-        .collect();
+    if !dups.is_empty() {
+        let mut i = 0;
+        candidates.retain(|_| {
+            i += 1;
+            !dropped[i - 1]
+        });
+    }
+    out.users = candidates;
 
     // Groups: members are synced, active users; duplicate ids or names are conflicts.
     let synced: HashSet<&str, FxBuildHasher> = {
@@ -343,11 +349,12 @@ pub fn project(
             ));
         }
     }
-    out.groups = desired_groups
-        .into_iter()
-        .zip(gdropped)
-        .filter_map(|(g, d)| (!d).then_some(g))
-        .collect();
+    let mut i = 0;
+    desired_groups.retain(|_| {
+        i += 1;
+        !gdropped[i - 1]
+    });
+    out.groups = desired_groups;
     out
 }
 
