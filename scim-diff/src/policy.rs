@@ -24,6 +24,12 @@ pub const DEFAULT_MAX_MEMBERSHIP_REMOVALS: usize = 250;
 /// Default for [`Policy::max_members_per_patch`] (AWS caps a membership PATCH at 100 changes).
 pub const DEFAULT_MAX_MEMBERS_PER_PATCH: usize = 100;
 
+/// Group names the target reserves: CoreWeave's older organizations have default groups with
+/// these names, and a pushed group with one of them collides (`scim-target.md`). Such source
+/// groups are not synced; a warning names them.
+pub const DEFAULT_RESERVED_GROUP_NAMES: &[&str] =
+    &["admin", "metrics", "read", "write", "billing_viewer"];
+
 /// Where a SCIM `userName` comes from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,6 +79,10 @@ pub struct Policy {
     /// Most membership changes (adds + removes) in one operation. Default
     /// [`DEFAULT_MAX_MEMBERS_PER_PATCH`]; `0` is treated as `1`.
     pub max_members_per_patch: usize,
+    /// Group names the target reserves, compared case-insensitively: a source group with one
+    /// of them is not synced (a warning names it) instead of failing on every run. Default
+    /// [`DEFAULT_RESERVED_GROUP_NAMES`] (CoreWeave's); empty for a target without any.
+    pub reserved_group_names: Vec<String>,
 }
 
 impl Default for Policy {
@@ -89,6 +99,10 @@ impl Default for Policy {
             max_membership_removals: Some(DEFAULT_MAX_MEMBERSHIP_REMOVALS),
             allow_mass_changes: false,
             max_members_per_patch: DEFAULT_MAX_MEMBERS_PER_PATCH,
+            reserved_group_names: DEFAULT_RESERVED_GROUP_NAMES
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect(),
         }
     }
 }

@@ -278,6 +278,21 @@ pub fn project(
             continue;
         }
         let g = gs[0].1;
+        if policy
+            .reserved_group_names
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(g.name.trim()))
+        {
+            out.warnings.push(Warning::new(
+                ext,
+                format!(
+                    "group {:?} is not synced: the target reserves this name for its default \
+                     groups, so creating it would collide; rename the group in ACTIVATE",
+                    g.name
+                ),
+            ));
+            continue;
+        }
         let mut members: Vec<String> = Vec::with_capacity(g.members.len());
         for m in &g.members {
             let mext = policy.user_external_id(m);

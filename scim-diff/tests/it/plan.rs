@@ -148,14 +148,14 @@ fn removed_and_disabled_users_are_deactivated_last_and_returning_users_reactivat
 fn unmanaged_records_are_never_written_and_their_user_name_is_a_conflict() {
     let s = snapshot(
         vec![su("ada"), su("bob")],
-        vec![sg("g1", "admin", &["ada"])],
+        vec![sg("g1", "ops", &["ada"])],
     );
     let mut foreign = ou("x1", "ada");
     foreign.external_id = Some("okta:ada".into());
     let mut no_ext = ou("x2", "zed");
     no_ext.external_id = None;
     no_ext.active = true;
-    let mut foreign_group = og("xg", "g1", "admin", &["x1", "x2"]);
+    let mut foreign_group = og("xg", "g1", "ops", &["x1", "x2"]);
     foreign_group.external_id = None;
     let p = plan(
         &s,
@@ -165,7 +165,7 @@ fn unmanaged_records_are_never_written_and_their_user_name_is_a_conflict() {
     assert_eq!(
         kinds(&p),
         vec![("create_user", "pw-activate:user:bob".to_owned())],
-        "no create for ada (userName held), nothing on x1/x2/xg, admin group name held"
+        "no create for ada (userName held), nothing on x1/x2/xg, ops group name held"
     );
     let kinds_c: Vec<_> = p
         .conflicts
@@ -664,4 +664,48 @@ fn plan_json_has_op_and_external_id_and_round_trips() {
     let back: scim_diff::Plan = serde_json::from_str(&p.to_json()).unwrap();
     assert_eq!(back, p);
     assert!(p.render_table().contains("deactivate_user"));
+}
+
+#[test]
+fn reserved_group_names_are_not_synced_and_are_named_in_a_warning() {
+    let s = snapshot(
+        vec![su("ada")],
+        vec![
+            sg("g1", "Admin ", &["ada"]),
+            sg("g2", "billing_viewer", &["ada"]),
+            sg("g3", "hpc", &["ada"]),
+        ],
+    );
+    let p = plan(&s, &observed(vec![], vec![]), &Policy::default());
+    let groups: Vec<String> = kinds(&p)
+        .into_iter()
+        .filter(|(k, _)| *k == "create_group")
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(groups, ["pw-activate:group:g3"]);
+    for (ext, name) in [
+        ("pw-activate:group:g1", "Admin "),
+        ("pw-activate:group:g2", "billing_viewer"),
+    ] {
+        assert!(
+            p.warnings.iter().any(|w| w.record == ext
+                && w.message.contains(name)
+                && w.message.contains("reserves")),
+            "{ext}: {:?}",
+            p.warnings
+        );
+    }
+    // a target without reserved names syncs them
+    let open = Policy {
+        reserved_group_names: vec![],
+        ..Policy::default()
+    };
+    let p = plan(&s, &observed(vec![], vec![]), &open);
+    assert_eq!(
+        kinds(&p)
+            .iter()
+            .filter(|(k, _)| *k == "create_group")
+            .count(),
+        3
+    );
 }
