@@ -146,10 +146,7 @@ fn removed_and_disabled_users_are_deactivated_last_and_returning_users_reactivat
 
 #[test]
 fn unmanaged_records_are_never_written_and_their_user_name_is_a_conflict() {
-    let s = snapshot(
-        vec![su("ada"), su("bob")],
-        vec![sg("g1", "ops", &["ada"])],
-    );
+    let s = snapshot(vec![su("ada"), su("bob")], vec![sg("g1", "ops", &["ada"])]);
     let mut foreign = ou("x1", "ada");
     foreign.external_id = Some("okta:ada".into());
     let mut no_ext = ou("x2", "zed");
