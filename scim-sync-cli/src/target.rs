@@ -188,8 +188,8 @@ impl ScimTarget {
         };
         match holder {
             Some(h) => TargetError::other(format!(
-                "userName {:?} is already held by SCIM user {} (externalId {}), which this syncer \
-                 does not manage; rename or remove that user, or give it externalId {:?} to hand \
+                "409 uniqueness: userName {:?} is already held by SCIM user {} (externalId {}), \
+                 which this syncer does not manage; rename or remove that user, or give it externalId {:?} to hand \
                  it over, then run again",
                 desired.user_name,
                 h.id.as_deref().unwrap_or("?"),
