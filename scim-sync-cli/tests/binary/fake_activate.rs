@@ -142,22 +142,10 @@ impl FakeActivate {
 struct Responder(Arc<Mutex<Org>>);
 
 fn decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&segment[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).expect("utf-8 path")
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .expect("utf-8 path")
+        .into_owned()
 }
 
 fn object_id(kind: u8, i: usize) -> String {
