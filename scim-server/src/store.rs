@@ -86,12 +86,17 @@ pub(crate) struct TenantData {
     next_version: u64,
     generation: u64,
     rng: fastrand::Rng,
-    /// the ids of the last list (kind, query key, generation): later pages of the same
-    /// query cost O(page)
-    list_cache: Mutex<Option<ListCache>>,
+    /// the ids of the last few lists (kind, query key, generation): later pages of the
+    /// same query cost O(page). More than one entry, so that walks of users and groups that
+    /// interleave (a client listing both at once) do not evict each other and rescan every
+    /// record for every page.
+    list_cache: Mutex<Vec<ListCache>>,
 }
 
 type ListCache = (ResourceKind, String, u64, Arc<Vec<String>>);
+
+/// How many list results [`TenantData`] keeps (walks in flight at once).
+const LIST_CACHE_ENTRIES: usize = 4;
 
 fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
@@ -108,7 +113,7 @@ impl TenantData {
             next_version: 1,
             generation: 0,
             rng: fastrand::Rng::with_seed(seed),
-            list_cache: Mutex::new(None),
+            list_cache: Mutex::new(Vec::new()),
         }
     }
 
@@ -514,12 +519,15 @@ impl TenantData {
             q.sort_by.as_ref().map(ToString::to_string),
             q.descending
         );
-        if let Some((k, text, generation, ids)) = &*self.list_cache.lock().expect("cache lock")
-            && *k == kind
-            && *text == key
-            && *generation == self.generation
         {
-            return ids.clone();
+            let mut cache = self.list_cache.lock().expect("cache lock");
+            cache.retain(|(_, _, generation, _)| *generation == self.generation);
+            if let Some((_, _, _, ids)) = cache
+                .iter()
+                .find(|(k, text, _, _)| *k == kind && *text == key)
+            {
+                return ids.clone();
+            }
         }
         let coll = self.coll(kind);
         let mut ids: Vec<String> = match &q.filter {
@@ -555,8 +563,11 @@ impl TenantData {
             });
         }
         let ids = Arc::new(ids);
-        *self.list_cache.lock().expect("cache lock") =
-            Some((kind, key, self.generation, ids.clone()));
+        let mut cache = self.list_cache.lock().expect("cache lock");
+        if cache.len() >= LIST_CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push((kind, key, self.generation, ids.clone()));
         ids
     }
 
@@ -585,6 +596,50 @@ impl TenantData {
         self.user_names.clear();
         self.member_of.clear();
         self.generation += 1;
-        *self.list_cache.lock().expect("cache lock") = None;
+        self.list_cache.lock().expect("cache lock").clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaved_walks_of_users_and_groups_keep_their_cached_ids() {
+        let mut data = TenantData::new(1);
+        for i in 0..3 {
+            let user = json!({"userName": format!("u{i}"), "externalId": format!("p:u{i}")});
+            data.seed(ResourceKind::User, user).unwrap();
+            let group = json!({"displayName": format!("g{i}"), "externalId": format!("p:g{i}")});
+            data.seed(ResourceKind::Group, group).unwrap();
+        }
+        let filter = Filter::parse("externalId sw \"p:\"").unwrap();
+        let q = ListQuery {
+            filter_text: Some(filter.to_string()),
+            filter: Some(filter),
+            start_index: 1,
+            count: 2,
+            ..ListQuery::default()
+        };
+        let users = data.matching_ids(ResourceKind::User, &q);
+        let groups = data.matching_ids(ResourceKind::Group, &q);
+        assert_eq!((users.len(), groups.len()), (3, 3));
+        // the second page of each walk reuses the first page's ids, not a new scan
+        assert!(Arc::ptr_eq(
+            &users,
+            &data.matching_ids(ResourceKind::User, &q)
+        ));
+        assert!(Arc::ptr_eq(
+            &groups,
+            &data.matching_ids(ResourceKind::Group, &q)
+        ));
+        // a write invalidates every cached list
+        data.seed(
+            ResourceKind::User,
+            json!({"userName": "u9", "externalId": "p:u9"}),
+        )
+        .unwrap();
+        assert_eq!(data.matching_ids(ResourceKind::User, &q).len(), 4);
+        assert_eq!(data.list_cache.lock().unwrap().len(), 1);
     }
 }
