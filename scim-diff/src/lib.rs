@@ -40,6 +40,7 @@ pub mod apply;
 mod diff;
 pub mod memory;
 pub mod observed;
+mod par;
 pub mod plan;
 pub mod policy;
 pub mod projection;

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::diff::fold;
 use crate::observed::Name;
+use crate::par;
 use crate::plan::{Conflict, ConflictKind, Warning};
 use crate::policy::{Policy, UsernameFrom};
-use crate::source::SourceSnapshot;
-use crate::ssh::{NormalizedKey, normalize_keys};
+use crate::source::{SourceSnapshot, SourceUser};
+use crate::ssh::{KeyRef, normalize_key_refs};
 
 /// A user as the target should hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,26 +63,481 @@ pub struct Desired {
 
 /// Splits a full name into (given, family), best-effort: the last word is the family name.
 pub fn split_name(full: &str) -> (Option<String>, Option<String>) {
+    let (given, family) = split_name_ref(full);
+    (given.map(Cow::into_owned), family.map(str::to_owned))
+}
+
+/// [`split_name`], borrowing unless the given names need their spacing collapsed.
+pub(crate) fn split_name_ref(full: &str) -> (Option<Cow<'_, str>>, Option<&str>) {
     let t = full.trim();
     match t.rsplit_once(char::is_whitespace) {
         None if t.is_empty() => (None, None),
-        None => (Some(t.to_owned()), None),
+        None => (Some(Cow::Borrowed(t)), None),
         Some((given, family)) => {
             let given = given.trim_end();
             let given = if given.contains(|c: char| c.is_whitespace() && c != ' ')
                 || given.contains("  ")
             {
-                given.split_whitespace().collect::<Vec<_>>().join(" ")
+                Cow::Owned(given.split_whitespace().collect::<Vec<_>>().join(" "))
             } else {
-                given.to_owned()
+                Cow::Borrowed(given)
             };
-            (Some(given), Some(family.to_owned()))
+            (Some(given), Some(family))
         }
     }
 }
 
 fn non_blank(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Whether a projected user is synced, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Synced,
+    DuplicateExternalId,
+    DuplicateUserName,
+}
+
+/// A source user as projected, borrowing from the snapshot: the planner keeps one per user
+/// and copies a value only into the operations that need it.
+#[derive(Debug)]
+pub(crate) struct Row<'a> {
+    pub(crate) src: &'a SourceUser,
+    pub(crate) status: Status,
+    pub(crate) user_name: &'a str,
+    pub(crate) email: Option<&'a str>,
+    /// The trimmed, non-blank full name.
+    pub(crate) full: Option<&'a str>,
+    /// Normalised keys, sorted; `None`: unknown.
+    pub(crate) keys: Option<Vec<KeyRef<'a>>>,
+    /// Invalid key lines: (line number, error).
+    invalid_keys: Vec<(usize, String)>,
+}
+
+impl<'a> Row<'a> {
+    pub(crate) fn display_name(&self) -> &'a str {
+        self.full.unwrap_or(&self.src.username)
+    }
+
+    /// Whether `name` is the name this user should have.
+    pub(crate) fn name_matches(&self, name: &Name) -> bool {
+        let (given, family) = self.full.map(split_name_ref).unwrap_or((None, None));
+        name.formatted.as_deref() == self.full
+            && name.given_name.as_deref() == given.as_deref()
+            && name.family_name.as_deref() == family
+    }
+
+    pub(crate) fn name(&self) -> Name {
+        let (given, family) = self.full.map(split_name).unwrap_or((None, None));
+        Name {
+            formatted: self.full.map(str::to_owned),
+            given_name: given,
+            family_name: family,
+        }
+    }
+
+    pub(crate) fn emails(&self) -> Vec<String> {
+        self.email.map(str::to_owned).into_iter().collect()
+    }
+
+    pub(crate) fn key_lines(&self) -> Option<Vec<String>> {
+        self.keys
+            .as_ref()
+            .map(|keys| keys.iter().map(KeyRef::line).collect())
+    }
+
+    pub(crate) fn to_desired(&self, external_id: String) -> DesiredUser {
+        DesiredUser {
+            external_id,
+            user_name: self.user_name.to_owned(),
+            display_name: self.display_name().to_owned(),
+            name: self.name(),
+            emails: self.emails(),
+            ssh_keys: self.key_lines(),
+        }
+    }
+}
+
+/// A group to sync, borrowing from the snapshot; members are indexes into
+/// [`Projection::users`] (synced users only), sorted.
+#[derive(Debug)]
+pub(crate) struct GroupRow<'a> {
+    pub(crate) external_id: String,
+    pub(crate) src: &'a crate::source::SourceGroup,
+    pub(crate) members: Vec<u32>,
+}
+
+/// The projection as the planner uses it: every in-scope active user once (synced or not,
+/// see [`Row::status`]), the groups to sync sorted by `externalId`, conflicts and warnings.
+#[derive(Debug)]
+pub(crate) struct Projection<'a> {
+    pub(crate) users: Vec<Row<'a>>,
+    /// Lowercased username -> index in `users`.
+    pub(crate) by_key: HashMap<Cow<'a, str>, u32, FxBuildHasher>,
+    pub(crate) groups: Vec<GroupRow<'a>>,
+    pub(crate) conflicts: Vec<Conflict>,
+    pub(crate) warnings: Vec<Warning>,
+    scoped_groups: Vec<&'a crate::source::SourceGroup>,
+    /// Lowercased `userName`s that several synced users would get -> those users.
+    same_user_name: BTreeMap<String, Vec<u32>>,
+}
+
+impl<'a> Projection<'a> {
+    /// The synced user with this `externalId`.
+    pub(crate) fn user_by_external_id(&self, policy: &Policy, ext: &str) -> Option<u32> {
+        let key = ext
+            .strip_prefix(policy.external_id_prefix.as_str())?
+            .strip_prefix("user:")?;
+        let &i = self.by_key.get(key)?;
+        (self.users[i as usize].status == Status::Synced).then_some(i)
+    }
+
+    /// The group to sync with this `externalId`.
+    pub(crate) fn group_by_external_id(&self, ext: &str) -> Option<&GroupRow<'a>> {
+        self.groups
+            .binary_search_by(|g| g.external_id.as_str().cmp(ext))
+            .ok()
+            .map(|i| &self.groups[i])
+    }
+}
+
+/// The first part of the projection, which needs nothing from the target: scope, users
+/// (keys parsed on several threads for a large organisation), duplicate `externalId`s.
+pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> Projection<'a> {
+    let mut conflicts = Vec::new();
+    let mut warnings = Vec::new();
+
+    // Groups in scope (exact names).
+    let scoped_groups: Vec<&crate::source::SourceGroup> = match &policy.sync_groups {
+        None => source.groups.iter().collect(),
+        Some(names) => {
+            let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+            let present: BTreeSet<&str> = source.groups.iter().map(|g| g.name.as_str()).collect();
+            for name in wanted.difference(&present) {
+                warnings.push(Warning::new(
+                    format!("group-scope:{name}"),
+                    format!("sync_groups names {name:?}, which matches no ACTIVATE group"),
+                ));
+            }
+            source
+                .groups
+                .iter()
+                .filter(|g| wanted.contains(g.name.as_str()))
+                .collect()
+        }
+    };
+    let in_scope: Option<HashSet<Cow<'_, str>, FxBuildHasher>> =
+        policy.sync_groups.as_ref().map(|_| {
+            scoped_groups
+                .iter()
+                .flat_map(|g| g.members.iter())
+                .map(|m| fold(m))
+                .collect()
+        });
+
+    // Active users in scope, once per lowercased username; usernames differing only in case
+    // are conflicts.
+    let mut users: Vec<Row<'_>> = Vec::with_capacity(source.users.len());
+    let mut by_key: HashMap<Cow<'_, str>, u32, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(source.users.len(), FxBuildHasher);
+    let mut same_key: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+    for u in source.users.iter().filter(|u| u.active) {
+        let key = fold(&u.username);
+        if in_scope.as_ref().is_some_and(|s| !s.contains(&key)) {
+            continue;
+        }
+        match by_key.entry(key) {
+            Entry::Occupied(e) => {
+                let first = *e.get();
+                users[first as usize].status = Status::DuplicateExternalId;
+                same_key
+                    .entry(first)
+                    .or_insert_with(|| vec![users[first as usize].src.username.as_str()])
+                    .push(&u.username);
+            }
+            Entry::Vacant(e) => {
+                e.insert(u32::try_from(users.len()).expect("fewer than 2^32 users"));
+                let email = non_blank(u.email.as_deref());
+                users.push(Row {
+                    src: u,
+                    status: Status::Synced,
+                    user_name: match (policy.username_from, email) {
+                        (UsernameFrom::Email, Some(e)) => e,
+                        _ => &u.username,
+                    },
+                    email,
+                    full: non_blank(u.name.as_deref()),
+                    keys: None,
+                    invalid_keys: Vec::new(),
+                });
+            }
+        }
+    }
+    drop(in_scope);
+    for (first, mut names) in same_key {
+        names.sort_unstable();
+        conflicts.push(Conflict::new(
+            policy.user_external_id(&users[first as usize].src.username),
+            ConflictKind::DuplicateExternalId,
+            format!("ACTIVATE usernames {names:?} map to one externalId; none of them is synced"),
+        ));
+    }
+
+    let work = users.len();
+    par::for_each_mut(&mut users, work, |r| {
+        if r.status == Status::Synced
+            && let Some(lines) = &r.src.ssh_keys
+        {
+            let (keys, invalid) = normalize_key_refs(lines);
+            r.keys = Some(keys);
+            r.invalid_keys = invalid;
+        }
+    });
+    for r in users.iter().filter(|r| r.status == Status::Synced) {
+        let no_email = policy.username_from == UsernameFrom::Email && r.email.is_none();
+        if !no_email && r.invalid_keys.is_empty() {
+            continue;
+        }
+        let ext = policy.user_external_id(&r.src.username);
+        if no_email {
+            warnings.push(Warning::new(
+                ext.clone(),
+                format!(
+                    "user {} has no email; userName falls back to the ACTIVATE username",
+                    r.src.username
+                ),
+            ));
+        }
+        for (line, err) in &r.invalid_keys {
+            warnings.push(Warning::new(
+                ext.clone(),
+                format!(
+                    "user {}: SSH key on line {line} is not a valid OpenSSH public key ({err}); it is skipped",
+                    r.src.username
+                ),
+            ));
+        }
+    }
+
+    // userName uniqueness among source users (case-insensitive, as on the server); which
+    // one keeps a shared name depends on the target (see `project_groups`).
+    let mut first_by_name: HashMap<Cow<'_, str>, u32, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(users.len(), FxBuildHasher);
+    let mut same_user_name: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for (i, r) in users.iter().enumerate() {
+        if r.status != Status::Synced {
+            continue;
+        }
+        let i = i as u32;
+        match first_by_name.entry(fold(r.user_name)) {
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            Entry::Occupied(e) => same_user_name
+                .entry(e.key().to_string())
+                .or_insert_with(|| vec![*e.get()])
+                .push(i),
+        }
+    }
+    drop(first_by_name);
+
+    Projection {
+        users,
+        by_key,
+        groups: Vec::new(),
+        conflicts,
+        warnings,
+        scoped_groups,
+        same_user_name,
+    }
+}
+
+/// The rest of the projection: `userName` uniqueness among source users, then the groups.
+///
+/// `holds_user_name(externalId, lowercased userName)` answers "does this record hold this
+/// name in the target now": among source users that would share a `userName`, the one
+/// holding it wins (otherwise the smallest `externalId`) and the others become conflicts.
+/// `holds_group_name` does the same for lowercased group names.
+pub(crate) fn project_groups(
+    p: &mut Projection<'_>,
+    source: &SourceSnapshot,
+    policy: &Policy,
+    holds_user_name: &dyn Fn(&str, &str) -> bool,
+    holds_group_name: &dyn Fn(&str, &str) -> bool,
+) {
+    // userName uniqueness among source users: the winner of each shared name
+    for (lower, mut idxs) in std::mem::take(&mut p.same_user_name) {
+        let exts: BTreeMap<String, u32> = idxs
+            .iter()
+            .map(|&i| {
+                (
+                    policy.user_external_id(&p.users[i as usize].src.username),
+                    i,
+                )
+            })
+            .collect();
+        idxs = exts.values().copied().collect(); // by externalId
+        let ext_of = |i: u32| exts.iter().find(|(_, j)| **j == i).map(|(e, _)| e.as_str());
+        let winner = idxs
+            .iter()
+            .copied()
+            .find(|&i| holds_user_name(ext_of(i).unwrap_or_default(), &lower))
+            .unwrap_or(idxs[0]);
+        for &i in &idxs {
+            if i != winner {
+                p.users[i as usize].status = Status::DuplicateUserName;
+                p.conflicts.push(Conflict::new(
+                    ext_of(i).unwrap_or_default().to_owned(),
+                    ConflictKind::DuplicateUserName,
+                    format!(
+                        "userName {:?} is also the userName of {}, which is synced instead",
+                        p.users[i as usize].user_name,
+                        ext_of(winner).unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+
+    // Groups: members are synced, active users; duplicate ids or names are conflicts.
+    let mut groups: Vec<(String, &crate::source::SourceGroup)> =
+        std::mem::take(&mut p.scoped_groups)
+            .into_iter()
+            .map(|g| (policy.group_external_id(&g.id), g))
+            .collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut kept: Vec<(String, &crate::source::SourceGroup)> = Vec::with_capacity(groups.len());
+    let mut rest = groups.as_mut_slice();
+    while let Some((ext, _)) = rest.first() {
+        let run = rest.iter().take_while(|(e, _)| e == ext).count();
+        let (gs, tail) = std::mem::take(&mut rest).split_at_mut(run);
+        rest = tail;
+        let ext = std::mem::take(&mut gs[0].0);
+        if gs.len() > 1 {
+            p.conflicts.push(Conflict::new(
+                ext,
+                ConflictKind::DuplicateExternalId,
+                format!("{} ACTIVATE groups share this id; none is synced", gs.len()),
+            ));
+            continue;
+        }
+        let g = gs[0].1;
+        if policy
+            .reserved_group_names
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(g.name.trim()))
+        {
+            p.warnings.push(Warning::new(
+                ext,
+                format!(
+                    "group {:?} is not synced: the target reserves this name for its default \
+                     groups, so creating it would collide; rename the group in ACTIVATE",
+                    g.name
+                ),
+            ));
+            continue;
+        }
+        kept.push((ext, g));
+    }
+    drop(groups);
+    // Members: synced users, by index; names that are no source user at all are set aside.
+    let work = kept.iter().map(|(_, g)| g.members.len()).sum();
+    let (users, by_key) = (&p.users, &p.by_key);
+    let resolved = par::map(
+        &kept,
+        work,
+        || (),
+        |(), _, (_, g)| {
+            let mut members: Vec<u32> = Vec::with_capacity(g.members.len());
+            let mut missing: Vec<&str> = Vec::new();
+            for m in &g.members {
+                match by_key.get(&fold(m)) {
+                    Some(&i) if users[i as usize].status == Status::Synced => members.push(i),
+                    Some(_) => {} // a source conflict: known, not synced
+                    None => missing.push(m),
+                }
+            }
+            members.sort_unstable();
+            members.dedup();
+            (members, missing)
+        },
+    );
+    // lowercased usernames of inactive users: known, just not synced (built when needed)
+    let mut inactive: Option<HashSet<Cow<'_, str>, FxBuildHasher>> = None;
+    let mut desired_groups: Vec<GroupRow<'_>> = Vec::with_capacity(kept.len());
+    for ((ext, g), (members, missing)) in kept.into_iter().zip(resolved) {
+        for m in missing {
+            let known = inactive
+                .get_or_insert_with(|| {
+                    source
+                        .users
+                        .iter()
+                        .filter(|u| !u.active)
+                        .map(|u| fold(&u.username))
+                        .collect()
+                })
+                .contains(&fold(m));
+            if !known {
+                p.warnings.push(Warning::new(
+                    ext.clone(),
+                    format!(
+                        "group {:?}: member {m:?} is not an ACTIVATE user; skipped",
+                        g.name
+                    ),
+                ));
+            }
+        }
+        desired_groups.push(GroupRow {
+            external_id: ext,
+            src: g,
+            members,
+        });
+    }
+    // Group names are compared case-insensitively: servers (and CoreWeave's default groups)
+    // may treat "HPC" and "hpc" as one name.
+    let mut first_by_name: HashMap<Cow<'_, str>, usize, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(desired_groups.len(), FxBuildHasher);
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, g) in desired_groups.iter().enumerate() {
+        match first_by_name.entry(fold(&g.src.name)) {
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            Entry::Occupied(e) => by_name
+                .entry(e.key().to_string())
+                .or_insert_with(|| vec![*e.get()])
+                .push(i),
+        }
+    }
+    drop(first_by_name);
+    let mut gdropped = vec![false; desired_groups.len()];
+    for (lower, idxs) in &by_name {
+        let winner = idxs
+            .iter()
+            .copied()
+            .find(|&i| holds_group_name(&desired_groups[i].external_id, lower))
+            .unwrap_or(idxs[0]);
+        for &i in idxs.iter().filter(|&&i| i != winner) {
+            gdropped[i] = true;
+            p.conflicts.push(Conflict::new(
+                desired_groups[i].external_id.clone(),
+                ConflictKind::DuplicateDisplayName,
+                format!(
+                    "group name {:?} is also the name of {}, which is synced instead",
+                    desired_groups[i].src.name, desired_groups[winner].external_id
+                ),
+            ));
+        }
+    }
+    if !by_name.is_empty() {
+        let mut i = 0;
+        desired_groups.retain(|_| {
+            i += 1;
+            !gdropped[i - 1]
+        });
+    }
+    p.groups = desired_groups;
 }
 
 /// Projects a snapshot into the desired SCIM state.
@@ -96,281 +552,48 @@ pub fn project(
     holds_user_name: &dyn Fn(&str, &str) -> bool,
     holds_group_name: &dyn Fn(&str, &str) -> bool,
 ) -> Desired {
-    let mut out = Desired::default();
-
-    // Groups in scope (exact names).
-    let scoped_groups: Vec<&crate::source::SourceGroup> = match &policy.sync_groups {
-        None => source.groups.iter().collect(),
-        Some(names) => {
-            let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
-            let present: BTreeSet<&str> = source.groups.iter().map(|g| g.name.as_str()).collect();
-            for name in wanted.difference(&present) {
-                out.warnings.push(Warning::new(
-                    format!("group-scope:{name}"),
-                    format!("sync_groups names {name:?}, which matches no ACTIVATE group"),
-                ));
-            }
-            source
-                .groups
-                .iter()
-                .filter(|g| wanted.contains(g.name.as_str()))
-                .collect()
-        }
-    };
-
-    // Active users by external id; duplicates (usernames differing in case) are conflicts.
-    let mut by_ext: Vec<(String, &crate::source::SourceUser)> = source
+    let mut p = project_users(source, policy);
+    project_groups(&mut p, source, policy, holds_user_name, holds_group_name);
+    let exts: Vec<Option<String>> = p
         .users
         .iter()
-        .filter(|u| u.active)
-        .map(|u| (policy.user_external_id(&u.username), u))
+        .map(|r| (r.status == Status::Synced).then(|| policy.user_external_id(&r.src.username)))
         .collect();
-    by_ext.sort_unstable_by(|a, b| (&a.0, &a.1.username).cmp(&(&b.0, &b.1.username)));
-    let in_scope: Option<HashSet<String, FxBuildHasher>> = policy.sync_groups.as_ref().map(|_| {
-        scoped_groups
-            .iter()
-            .flat_map(|g| g.members.iter())
-            .map(|m| policy.user_external_id(m))
-            .collect()
-    });
-
-    let mut candidates: Vec<DesiredUser> = Vec::with_capacity(by_ext.len());
-    let mut rest = by_ext.as_mut_slice();
-    while let Some((ext, _)) = rest.first() {
-        let run = rest.iter().take_while(|(e, _)| e == ext).count();
-        let (users, tail) = std::mem::take(&mut rest).split_at_mut(run);
-        rest = tail;
-        // moved out: by_ext is not read again
-        let ext = std::mem::take(&mut users[0].0);
-        if in_scope.as_ref().is_some_and(|s| !s.contains(&ext)) {
-            continue;
-        }
-        if users.len() > 1 {
-            let names: Vec<&str> = users.iter().map(|(_, u)| u.username.as_str()).collect();
-            out.conflicts.push(Conflict::new(
-                ext,
-                ConflictKind::DuplicateExternalId,
-                format!(
-                    "ACTIVATE usernames {names:?} map to one externalId; none of them is synced"
-                ),
-            ));
-            continue;
-        }
-        let u = users[0].1;
-        let email = non_blank(u.email.as_deref()).map(str::to_owned);
-        let user_name = match (policy.username_from, &email) {
-            (UsernameFrom::Email, Some(e)) => e.clone(),
-            (UsernameFrom::Email, None) => {
-                out.warnings.push(Warning::new(
-                    ext.clone(),
-                    format!(
-                        "user {} has no email; userName falls back to the ACTIVATE username",
-                        u.username
-                    ),
-                ));
-                u.username.clone()
-            }
-            (UsernameFrom::Username, _) => u.username.clone(),
-        };
-        let full = non_blank(u.name.as_deref());
-        let (given, family) = full.map(split_name).unwrap_or((None, None));
-        let ssh_keys = u.ssh_keys.as_ref().map(|lines| {
-            let (keys, invalid) = normalize_keys(lines);
-            for (line, err) in invalid {
-                out.warnings.push(Warning::new(
-                    ext.clone(),
-                    format!(
-                        "user {}: SSH key on line {line} is not a valid OpenSSH public key ({err}); it is skipped",
-                        u.username
-                    ),
-                ));
-            }
-            keys.into_iter().map(NormalizedKey::into_line).collect::<Vec<_>>()
-        });
-        candidates.push(DesiredUser {
-            external_id: ext,
-            user_name,
-            display_name: full.unwrap_or(&u.username).to_owned(),
-            name: Name {
-                formatted: full.map(str::to_owned),
-                given_name: given,
-                family_name: family,
-            },
-            emails: email.into_iter().collect(),
-            ssh_keys,
-        });
-    }
-
-    drop(by_ext);
-
-    // userName uniqueness among source users (case-insensitive, as on the server).
-    let mut first_by_name: HashMap<Cow<'_, str>, usize, FxBuildHasher> =
-        HashMap::with_capacity_and_hasher(candidates.len(), FxBuildHasher);
-    let mut dups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, c) in candidates.iter().enumerate() {
-        match first_by_name.entry(fold(&c.user_name)) {
-            Entry::Vacant(e) => {
-                e.insert(i);
-            }
-            Entry::Occupied(e) => dups
-                .entry(e.key().to_string())
-                .or_insert_with(|| vec![*e.get()])
-                .push(i),
-        }
-    }
-    drop(first_by_name);
-    let mut dropped = vec![false; candidates.len()];
-    for (lower, idxs) in &dups {
-        let winner = idxs
-            .iter()
-            .copied()
-            .find(|&i| holds_user_name(&candidates[i].external_id, lower))
-            .unwrap_or(idxs[0]); // candidates are sorted by externalId
-        for &i in idxs {
-            if i != winner {
-                dropped[i] = true;
-                out.conflicts.push(Conflict::new(
-                    candidates[i].external_id.clone(),
-                    ConflictKind::DuplicateUserName,
-                    format!(
-                        "userName {:?} is also the userName of {}, which is synced instead",
-                        candidates[i].user_name, candidates[winner].external_id
-                    ),
-                ));
-            }
-        }
-    }
-    if !dups.is_empty() {
-        let mut i = 0;
-        candidates.retain(|_| {
-            i += 1;
-            !dropped[i - 1]
-        });
-    }
-    out.users = candidates;
-
-    // Groups: members are synced, active users; duplicate ids or names are conflicts.
-    let synced: HashSet<&str, FxBuildHasher> = {
-        let mut s = HashSet::with_capacity_and_hasher(out.users.len(), FxBuildHasher);
-        s.extend(out.users.iter().map(|u| u.external_id.as_str()));
-        s
-    };
-    // built only when a member is not synced (rare)
-    let mut unsynced_known: Option<HashSet<String, FxBuildHasher>> = None;
-    let mut groups: Vec<(String, &crate::source::SourceGroup)> = scoped_groups
-        .into_iter()
-        .map(|g| (policy.group_external_id(&g.id), g))
+    let mut users: Vec<DesiredUser> = p
+        .users
+        .iter()
+        .zip(&exts)
+        .filter_map(|(r, e)| e.as_ref().map(|e| r.to_desired(e.clone())))
         .collect();
-    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut desired_groups = Vec::with_capacity(groups.len());
-    let mut rest = groups.as_slice();
-    while let Some((ext, _)) = rest.first() {
-        let run = rest.iter().take_while(|(e, _)| e == ext).count();
-        let (gs, tail) = rest.split_at(run);
-        rest = tail;
-        let ext = ext.clone();
-        if gs.len() > 1 {
-            out.conflicts.push(Conflict::new(
-                ext,
-                ConflictKind::DuplicateExternalId,
-                format!("{} ACTIVATE groups share this id; none is synced", gs.len()),
-            ));
-            continue;
-        }
-        let g = gs[0].1;
-        if policy
-            .reserved_group_names
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(g.name.trim()))
-        {
-            out.warnings.push(Warning::new(
-                ext,
-                format!(
-                    "group {:?} is not synced: the target reserves this name for its default \
-                     groups, so creating it would collide; rename the group in ACTIVATE",
-                    g.name
-                ),
-            ));
-            continue;
-        }
-        let mut members: Vec<String> = Vec::with_capacity(g.members.len());
-        for m in &g.members {
-            let mext = policy.user_external_id(m);
-            if synced.contains(mext.as_str()) {
-                members.push(mext);
-            } else if !unsynced_known
-                .get_or_insert_with(|| {
-                    // inactive users and source conflicts are known, just not synced
-                    source
-                        .users
-                        .iter()
-                        .filter(|u| !u.active)
-                        .map(|u| policy.user_external_id(&u.username))
-                        .chain(out.conflicts.iter().map(|c| c.external_id.clone()))
-                        .collect()
-                })
-                .contains(&mext)
-            {
-                out.warnings.push(Warning::new(
-                    ext.clone(),
-                    format!(
-                        "group {:?}: member {m:?} is not an ACTIVATE user; skipped",
-                        g.name
-                    ),
-                ));
+    users.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
+    let groups = p
+        .groups
+        .iter()
+        .map(|g| {
+            let mut members: Vec<String> = g
+                .members
+                .iter()
+                .filter_map(|&i| exts[i as usize].clone())
+                .collect();
+            members.sort_unstable();
+            DesiredGroup {
+                external_id: g.external_id.clone(),
+                display_name: g.src.name.clone(),
+                members,
             }
-        }
-        members.sort_unstable();
-        members.dedup();
-        desired_groups.push(DesiredGroup {
-            external_id: ext,
-            display_name: g.name.clone(),
-            members,
-        });
+        })
+        .collect();
+    let mut conflicts = p.conflicts;
+    conflicts.sort();
+    let mut warnings = p.warnings;
+    warnings.sort();
+    warnings.dedup();
+    Desired {
+        users,
+        groups,
+        conflicts,
+        warnings,
     }
-    // Group names are compared case-insensitively: servers (and CoreWeave's default groups)
-    // may treat "HPC" and "hpc" as one name.
-    let mut first_by_name: HashMap<Cow<'_, str>, usize, FxBuildHasher> =
-        HashMap::with_capacity_and_hasher(desired_groups.len(), FxBuildHasher);
-    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, g) in desired_groups.iter().enumerate() {
-        match first_by_name.entry(fold(&g.display_name)) {
-            Entry::Vacant(e) => {
-                e.insert(i);
-            }
-            Entry::Occupied(e) => by_name
-                .entry(e.key().to_string())
-                .or_insert_with(|| vec![*e.get()])
-                .push(i),
-        }
-    }
-    drop(first_by_name);
-    let mut gdropped = vec![false; desired_groups.len()];
-    for (lower, idxs) in by_name.iter().filter(|(_, v)| v.len() > 1) {
-        let winner = idxs
-            .iter()
-            .copied()
-            .find(|&i| holds_group_name(&desired_groups[i].external_id, lower))
-            .unwrap_or(idxs[0]);
-        for &i in idxs.iter().filter(|&&i| i != winner) {
-            gdropped[i] = true;
-            out.conflicts.push(Conflict::new(
-                desired_groups[i].external_id.clone(),
-                ConflictKind::DuplicateDisplayName,
-                format!(
-                    "group name {:?} is also the name of {}, which is synced instead",
-                    desired_groups[i].display_name, desired_groups[winner].external_id
-                ),
-            ));
-        }
-    }
-    let mut i = 0;
-    desired_groups.retain(|_| {
-        i += 1;
-        !gdropped[i - 1]
-    });
-    out.groups = desired_groups;
-    out
 }
 
 #[cfg(test)]

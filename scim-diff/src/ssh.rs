@@ -1,5 +1,6 @@
 //! SSH public key normalisation (parsed with the `ssh-key` crate, never with a regex).
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 /// One parsed OpenSSH public key.
@@ -11,37 +12,79 @@ pub struct NormalizedKey {
     pub comment: String,
 }
 
-impl NormalizedKey {
+/// A parsed key borrowing from the line it was read from (the common, plain line borrows
+/// entirely): what the planner keeps for every source user without copying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyRef<'a> {
+    /// `"<type> <base64>"`.
+    pub(crate) key: Cow<'a, str>,
+    /// The comment, trimmed; may be empty.
+    pub(crate) comment: Cow<'a, str>,
+}
+
+impl AsRef<str> for KeyRef<'_> {
+    /// The comparison form, `"<type> <base64>"` (what [`keys_match`] compares).
+    fn as_ref(&self) -> &str {
+        &self.key
+    }
+}
+
+impl<'a> KeyRef<'a> {
     /// Parses one `authorized_keys` line (options, if any, are dropped).
-    pub fn parse(line: &str) -> Result<Self, String> {
-        let entry =
-            ssh_key::authorized_keys::Entry::from_str(line.trim()).map_err(|e| e.to_string())?;
-        let parsed = entry.public_key();
-        let comment = parsed.comment().trim();
-        // The common, plain line "<type> <base64> [comment]" that parsed: its first two
-        // tokens are the normal form. Anything else (options, odd spacing) is re-encoded.
+    pub(crate) fn parse(line: &'a str) -> Result<Self, String> {
+        let line = line.trim();
+        // A plain "<type> <base64> [comment]" line parses as a key directly; `Entry` (which
+        // also accepts options) is the fallback and gives the error message.
+        let parsed = match ssh_key::PublicKey::from_openssh(line) {
+            Ok(k) if line.contains(' ') => k,
+            _ => ssh_key::authorized_keys::Entry::from_str(line)
+                .map_err(|e| e.to_string())?
+                .public_key()
+                .clone(),
+        };
+        // The common, plain line that parsed: its first two tokens are the normal form and
+        // the rest is the comment. Anything else (options, odd spacing) is re-encoded.
         let mut tokens = line.splitn(3, char::is_whitespace);
         if let (Some(t), Some(b64)) = (tokens.next(), tokens.next())
             && t == parsed.algorithm().as_str()
             && !b64.is_empty()
         {
-            // room for the comment too: `into_line` appends it without reallocating
-            let mut key = String::with_capacity(t.len() + b64.len() + 2 + comment.len());
-            key.push_str(t);
-            key.push(' ');
-            key.push_str(b64);
-            return Ok(Self {
-                key,
-                comment: comment.to_owned(),
-            });
+            let comment = tokens.next().unwrap_or("").trim();
+            if comment == parsed.comment().trim() {
+                return Ok(Self {
+                    key: Cow::Borrowed(&line[..t.len() + 1 + b64.len()]),
+                    comment: Cow::Borrowed(comment),
+                });
+            }
         }
-        let comment = comment.to_owned();
-        let mut key = parsed.clone();
+        let comment = parsed.comment().trim().to_owned();
+        let mut key = parsed;
         key.set_comment("");
         let bare = key.to_openssh().map_err(|e| e.to_string())?;
         Ok(Self {
-            key: bare.trim().to_owned(),
-            comment,
+            key: Cow::Owned(bare.trim().to_owned()),
+            comment: Cow::Owned(comment),
+        })
+    }
+
+    /// The line to write: `"<type> <base64> <comment>"` (no trailing space without a comment).
+    pub(crate) fn line(&self) -> String {
+        let mut line = String::with_capacity(self.key.len() + 1 + self.comment.len());
+        line.push_str(&self.key);
+        if !self.comment.is_empty() {
+            line.push(' ');
+            line.push_str(&self.comment);
+        }
+        line
+    }
+}
+
+impl NormalizedKey {
+    /// Parses one `authorized_keys` line (options, if any, are dropped).
+    pub fn parse(line: &str) -> Result<Self, String> {
+        KeyRef::parse(line).map(|k| Self {
+            key: k.key.into_owned(),
+            comment: k.comment.into_owned(),
         })
     }
 
@@ -61,18 +104,16 @@ impl NormalizedKey {
     }
 }
 
-/// Parses, normalises, de-duplicates (by type and base64, keeping the first comment seen)
-/// and sorts a user's key lines. Blank and `#` lines are skipped; each invalid line is
-/// returned as `(line number, error)` (1-based).
-pub fn normalize_keys(lines: &[String]) -> (Vec<NormalizedKey>, Vec<(usize, String)>) {
-    let mut keys: Vec<NormalizedKey> = Vec::with_capacity(lines.len());
+/// [`normalize_keys`], borrowing from `lines`.
+pub(crate) fn normalize_key_refs(lines: &[String]) -> (Vec<KeyRef<'_>>, Vec<(usize, String)>) {
+    let mut keys: Vec<KeyRef<'_>> = Vec::with_capacity(lines.len());
     let mut invalid = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        match NormalizedKey::parse(t) {
+        match KeyRef::parse(t) {
             Ok(k) => {
                 if !keys.iter().any(|seen| seen.key == k.key) {
                     keys.push(k);
@@ -85,10 +126,26 @@ pub fn normalize_keys(lines: &[String]) -> (Vec<NormalizedKey>, Vec<(usize, Stri
     (keys, invalid)
 }
 
+/// Parses, normalises, de-duplicates (by type and base64, keeping the first comment seen)
+/// and sorts a user's key lines. Blank and `#` lines are skipped; each invalid line is
+/// returned as `(line number, error)` (1-based).
+pub fn normalize_keys(lines: &[String]) -> (Vec<NormalizedKey>, Vec<(usize, String)>) {
+    let (keys, invalid) = normalize_key_refs(lines);
+    let keys = keys
+        .into_iter()
+        .map(|k| NormalizedKey {
+            key: k.key.into_owned(),
+            comment: k.comment.into_owned(),
+        })
+        .collect();
+    (keys, invalid)
+}
+
 /// Whether the keys a target holds equal `desired` (normalised lines, as produced by
-/// [`normalize_keys`]), comparing type and base64 only. A cheap textual comparison decides
-/// the common case; only when it differs are the target's lines parsed.
-pub fn keys_match(target: &[String], desired: &[String]) -> bool {
+/// [`normalize_keys`], or their `"<type> <base64>"` part), comparing type and base64 only.
+/// A cheap textual comparison decides the common case; only when it differs are the
+/// target's lines parsed.
+pub fn keys_match<S: AsRef<str>>(target: &[String], desired: &[S]) -> bool {
     let bare = |l: &str| -> Option<(usize, usize)> {
         // byte range of "<type> <base64>" at the start of the line
         let t = l.trim_start();
@@ -106,8 +163,8 @@ pub fn keys_match(target: &[String], desired: &[String]) -> bool {
         && target
             .iter()
             .zip(desired)
-            .all(|(t, d)| match (bare(t), bare(d)) {
-                (Some((a, b)), Some((c, e))) => t[a..b] == d[c..e],
+            .all(|(t, d)| match (bare(t), bare(d.as_ref())) {
+                (Some((a, b)), Some((c, e))) => t[a..b] == d.as_ref()[c..e],
                 _ => false,
             })
     {
@@ -115,6 +172,7 @@ pub fn keys_match(target: &[String], desired: &[String]) -> bool {
     }
     let mut want: Vec<&str> = desired
         .iter()
+        .map(AsRef::as_ref)
         .filter_map(|l| bare(l).map(|(a, b)| &l[a..b]))
         .collect();
     want.sort_unstable();
@@ -137,9 +195,10 @@ pub fn keys_match(target: &[String], desired: &[String]) -> bool {
 
 /// The comparison form of keys the target holds: the `"<type> <base64>"` of each line that
 /// parses (a line that does not parse is compared as written), sorted and de-duplicated.
-pub fn comparable_target_keys(lines: &[String]) -> Vec<String> {
+pub fn comparable_target_keys<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
     let mut out: Vec<String> = lines
         .iter()
+        .map(AsRef::as_ref)
         .map(|l| {
             NormalizedKey::parse(l)
                 .map(|k| k.key)

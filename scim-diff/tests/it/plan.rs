@@ -374,6 +374,31 @@ fn membership_changes_respect_ownership_and_the_non_provisioned_switch() {
 }
 
 #[test]
+fn a_member_listed_twice_does_not_hide_a_missing_one() {
+    // A target may list one member twice (the list is what the server returned); counting
+    // the present members must not mistake the repeat for the member that is missing.
+    let s = snapshot(
+        vec![su("ada"), su("bob"), su("cy")],
+        vec![sg("g1", "hpc", &["ada", "bob", "cy", "cy"])],
+    );
+    let users = vec![ou("u1", "ada"), ou("u2", "bob"), ou("u3", "cy")];
+    let groups = vec![og("G1", "g1", "hpc", &["u1", "u3", "u3"])];
+    let p = plan(&s, &observed(users, groups), &Policy::default());
+    let ops: Vec<_> = p.operations.iter().collect();
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    let Operation::UpdateMembers { add, remove, .. } = ops[0] else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(
+        add.iter()
+            .map(|m| m.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["u2"]
+    );
+    assert!(remove.is_empty(), "{remove:?}");
+}
+
+#[test]
 fn vanished_groups_are_emptied_of_managed_members_not_deleted() {
     let s = snapshot(vec![su("ada")], vec![]);
     let mut foreign = ou("x1", "zed");
