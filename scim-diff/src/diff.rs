@@ -19,6 +19,7 @@ use crate::policy::Policy;
 use crate::projection::{Row, Status, project_groups, project_users};
 use crate::source::SourceSnapshot;
 use crate::ssh::keys_match;
+use crate::strindex::StrIndex;
 
 /// Lowercases without allocating when there is nothing to lowercase.
 pub(crate) fn fold(s: &str) -> Cow<'_, str> {
@@ -229,11 +230,18 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         mut protected_member_ids,
     } = ix;
     let managed_user = |ext: &str| managed_users.get(ext).and_then(Slot::one);
+    // the index in `observed.users` of a managed user, by SCIM id
+    let managed_user_id = |id: &str| {
+        managed_user_ids
+            .0
+            .get(id)
+            .map(|n| managed_user_ids.1[n as usize])
+    };
     let managed_group = |ext: &str| managed_groups.get(ext).and_then(Slot::one);
 
     // Managed records sharing an externalId are left alone (and so are their memberships).
     let mut frozen: HashSet<&str, FxBuildHasher> = HashSet::default();
-    for (ext, slot) in &managed_users {
+    for (ext, slot) in managed_users.iter() {
         if let Slot::Many(us) = slot {
             frozen.insert(ext);
             protected_member_ids.extend(us.iter().map(|u| u.id.as_str()));
@@ -437,7 +445,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     drop(user_names);
     let mut active_managed = 0usize;
     let mut deactivations: Vec<Operation> = Vec::new();
-    for (ext, slot) in &managed_users {
+    for (ext, slot) in managed_users.iter() {
         let Some(o) = slot.one() else { continue };
         if o.active {
             active_managed += 1;
@@ -448,7 +456,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             && (source_conflicted.is_empty() || !source_conflicted.contains(ext))
         {
             deactivations.push(Operation::DeactivateUser {
-                external_id: (*ext).to_owned(),
+                external_id: ext.to_owned(),
                 id: o.id.clone(),
                 user_name: o.user_name.clone(),
             });
@@ -490,7 +498,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         let chunk = policy.max_members_per_patch.max(1);
         // the externalId of a managed user by SCIM id (unless its externalId is shared)
         let id_to_ext = |id: &str| -> Option<&str> {
-            let u = &observed.users[*managed_user_ids.get(id)? as usize];
+            let u = &observed.users[managed_user_id(id)? as usize];
             u.external_id
                 .as_deref()
                 .filter(|e| managed_user(e).is_some_and(|m| m.id == id))
@@ -528,7 +536,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             };
         let removable = |id: &str| -> bool {
             (protected_member_ids.is_empty() || !protected_member_ids.contains(id))
-                && (managed_user_ids.contains_key(id) || !policy.allow_non_provisioned_users)
+                && (managed_user_id(id).is_some() || !policy.allow_non_provisioned_users)
         };
         // (externalId, SCIM id if known) of the given projected users, sorted by externalId
         let adds = |rows: &[u32]| -> Vec<(String, Option<&str>)> {
@@ -567,9 +575,8 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             cur_rows.clear();
             let mut remove: Vec<&str> = Vec::new();
             for id in &o.members {
-                let row = managed_user_ids
-                    .get(id.as_str())
-                    .map(|&k| row_of_obs[k as usize])
+                let row = managed_user_id(id)
+                    .map(|k| row_of_obs[k as usize])
                     .filter(|&r| r != NO_ROW && wanted.binary_search(&r).is_ok());
                 match row {
                     Some(r) => cur_rows.push(r),
@@ -654,9 +661,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 .members
                 .iter()
                 .map(String::as_str)
-                .filter(|id| {
-                    managed_user_ids.contains_key(id) && !protected_member_ids.contains(id)
-                })
+                .filter(|id| managed_user_id(id).is_some() && !protected_member_ids.contains(id))
                 .collect();
             remove.sort_unstable();
             remove.dedup();
@@ -778,14 +783,47 @@ enum GroupDiff<'o> {
 /// Projected user index meaning "none".
 const NO_ROW: u32 = u32::MAX;
 
+/// Records by a string key (one or several per key), for the large indexes.
+struct Keyed<'a, T> {
+    keys: StrIndex,
+    slots: Vec<Slot<'a, T>>,
+}
+
+impl<'a, T> Keyed<'a, T> {
+    fn with_capacity(n: usize, avg_len: usize) -> Self {
+        Self {
+            keys: StrIndex::with_capacity(n, avg_len),
+            slots: Vec::with_capacity(n),
+        }
+    }
+
+    fn insert(&mut self, k: &str, v: &'a T) {
+        match self.keys.insert(k) {
+            Ok(_) => self.slots.push(Slot::One(v)),
+            Err(n) => self.slots[n as usize].push(v),
+        }
+    }
+
+    fn get(&self, k: &str) -> Option<&Slot<'a, T>> {
+        self.keys.get(k).map(|n| &self.slots[n as usize])
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Slot<'a, T>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(n, slot)| (self.keys.key(n as u32), slot))
+    }
+}
+
 /// The target, indexed for the plan (borrowing from the observed state).
 struct TargetIndex<'a> {
     /// Managed users by `externalId`.
-    managed_users: HashMap<&'a str, Slot<'a, ObservedUser>, FxBuildHasher>,
+    managed_users: Keyed<'a, ObservedUser>,
     /// Every user by lowercased `userName`.
-    user_name_holders: HashMap<Cow<'a, str>, Slot<'a, ObservedUser>, FxBuildHasher>,
-    /// SCIM id -> index in `observed.users`, of managed users.
-    managed_user_ids: HashMap<&'a str, u32, FxBuildHasher>,
+    user_name_holders: Keyed<'a, ObservedUser>,
+    /// SCIM ids of managed users, and the index in `observed.users` of each.
+    managed_user_ids: (StrIndex, Vec<u32>),
     managed_groups: HashMap<&'a str, Slot<'a, ObservedGroup>, FxBuildHasher>,
     group_name_holders: HashMap<Cow<'a, str>, Slot<'a, ObservedGroup>, FxBuildHasher>,
     /// SCIM ids whose group memberships are left alone.
@@ -798,22 +836,21 @@ impl<'a> TargetIndex<'a> {
         // adversary, and the default SipHash was a tenth of the planning time at 100k users.
         let n = observed.users.len();
         let mut ix = Self {
-            managed_users: HashMap::with_capacity_and_hasher(n, FxBuildHasher),
-            user_name_holders: HashMap::with_capacity_and_hasher(n, FxBuildHasher),
-            managed_user_ids: HashMap::with_capacity_and_hasher(n, FxBuildHasher),
+            managed_users: Keyed::with_capacity(n, 32),
+            user_name_holders: Keyed::with_capacity(n, 24),
+            managed_user_ids: (StrIndex::with_capacity(n, 36), Vec::with_capacity(n)),
             managed_groups: HashMap::default(),
             group_name_holders: HashMap::default(),
             protected_member_ids: HashSet::default(),
         };
         for (k, u) in observed.users.iter().enumerate() {
-            insert(&mut ix.user_name_holders, fold(&u.user_name), u);
+            ix.user_name_holders.insert(&fold(&u.user_name), u);
             if let Some(ext) = managed_ext(policy, &u.external_id) {
-                insert(&mut ix.managed_users, ext, u);
-                if ix
-                    .managed_user_ids
-                    .insert(u.id.as_str(), k as u32)
-                    .is_some()
-                {
+                ix.managed_users.insert(ext, u);
+                let (ids, obs) = &mut ix.managed_user_ids;
+                if ids.insert(&u.id).is_ok() {
+                    obs.push(k as u32);
+                } else {
                     // two records with one SCIM id: a broken target; leave their
                     // memberships alone
                     ix.protected_member_ids.insert(u.id.as_str());

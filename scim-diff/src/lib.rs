@@ -46,6 +46,7 @@ pub mod policy;
 pub mod projection;
 pub mod source;
 pub mod ssh;
+mod strindex;
 
 pub use apply::{
     ApplyOptions, ApplyReport, OperationReport, Outcome, OutcomeCounts, StopReason, Target,

@@ -14,6 +14,7 @@ use crate::plan::{Conflict, ConflictKind, Warning};
 use crate::policy::{Policy, UsernameFrom};
 use crate::source::{SourceSnapshot, SourceUser};
 use crate::ssh::{KeyRef, normalize_key_refs};
+use crate::strindex::StrIndex;
 
 /// A user as the target should hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,7 +175,7 @@ pub(crate) struct GroupRow<'a> {
 pub(crate) struct Projection<'a> {
     pub(crate) users: Vec<Row<'a>>,
     /// Lowercased username -> index in `users`.
-    pub(crate) by_key: HashMap<Cow<'a, str>, u32, FxBuildHasher>,
+    pub(crate) by_key: StrIndex,
     pub(crate) groups: Vec<GroupRow<'a>>,
     pub(crate) conflicts: Vec<Conflict>,
     pub(crate) warnings: Vec<Warning>,
@@ -189,7 +190,7 @@ impl<'a> Projection<'a> {
         let key = ext
             .strip_prefix(policy.external_id_prefix.as_str())?
             .strip_prefix("user:")?;
-        let &i = self.by_key.get(key)?;
+        let i = self.by_key.get(key)?;
         (self.users[i as usize].status == Status::Synced).then_some(i)
     }
 
@@ -239,25 +240,23 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
     // Active users in scope, once per lowercased username; usernames differing only in case
     // are conflicts.
     let mut users: Vec<Row<'_>> = Vec::with_capacity(source.users.len());
-    let mut by_key: HashMap<Cow<'_, str>, u32, FxBuildHasher> =
-        HashMap::with_capacity_and_hasher(source.users.len(), FxBuildHasher);
+    let mut by_key = StrIndex::with_capacity(source.users.len(), 16);
     let mut same_key: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
     for u in source.users.iter().filter(|u| u.active) {
         let key = fold(&u.username);
         if in_scope.as_ref().is_some_and(|s| !s.contains(&key)) {
             continue;
         }
-        match by_key.entry(key) {
-            Entry::Occupied(e) => {
-                let first = *e.get();
+        match by_key.insert(&key) {
+            Err(first) => {
                 users[first as usize].status = Status::DuplicateExternalId;
                 same_key
                     .entry(first)
                     .or_insert_with(|| vec![users[first as usize].src.username.as_str()])
                     .push(&u.username);
             }
-            Entry::Vacant(e) => {
-                e.insert(u32::try_from(users.len()).expect("fewer than 2^32 users"));
+            Ok(i) => {
+                debug_assert_eq!(i as usize, users.len(), "one row per key, in order");
                 let email = non_blank(u.email.as_deref());
                 users.push(Row {
                     src: u,
@@ -322,25 +321,24 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
 
     // userName uniqueness among source users (case-insensitive, as on the server); which
     // one keeps a shared name depends on the target (see `project_groups`).
-    let mut first_by_name: HashMap<Cow<'_, str>, u32, FxBuildHasher> =
-        HashMap::with_capacity_and_hasher(users.len(), FxBuildHasher);
+    let mut names = StrIndex::with_capacity(users.len(), 24);
+    let mut first_by_name: Vec<u32> = Vec::with_capacity(users.len());
     let mut same_user_name: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for (i, r) in users.iter().enumerate() {
         if r.status != Status::Synced {
             continue;
         }
         let i = i as u32;
-        match first_by_name.entry(fold(r.user_name)) {
-            Entry::Vacant(e) => {
-                e.insert(i);
-            }
-            Entry::Occupied(e) => same_user_name
-                .entry(e.key().to_string())
-                .or_insert_with(|| vec![*e.get()])
+        let lower = fold(r.user_name);
+        match names.insert(&lower) {
+            Ok(_) => first_by_name.push(i),
+            Err(n) => same_user_name
+                .entry(lower.into_owned())
+                .or_insert_with(|| vec![first_by_name[n as usize]])
                 .push(i),
         }
     }
-    drop(first_by_name);
+    drop((names, first_by_name));
 
     Projection {
         users,
@@ -453,7 +451,7 @@ pub(crate) fn project_groups(
             let mut missing: Vec<&str> = Vec::new();
             for m in &g.members {
                 match by_key.get(&fold(m)) {
-                    Some(&i) if users[i as usize].status == Status::Synced => members.push(i),
+                    Some(i) if users[i as usize].status == Status::Synced => members.push(i),
                     Some(_) => {} // a source conflict: known, not synced
                     None => missing.push(m),
                 }
