@@ -223,7 +223,6 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     });
     let TargetIndex {
         managed_users,
-        user_name_holders,
         managed_user_ids,
         managed_groups,
         group_name_holders,
@@ -307,35 +306,6 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     let mut row_of_obs: Vec<u32> = vec![NO_ROW; observed.users.len()];
 
     // ---- users ----
-    let user_holders = |lower: &str| -> Vec<Holder<'_>> {
-        user_name_holders.get(lower).map_or_else(Vec::new, |slot| {
-            slot.all()
-                .into_iter()
-                .map(|u| Holder {
-                    id: &u.id,
-                    managed_ext: managed_ext(policy, &u.external_id),
-                })
-                .collect()
-        })
-    };
-    let user_want = |ext: &str| -> Option<Want<'_>> {
-        if !policy.enable_user_sync || frozen.contains(ext) {
-            return None;
-        }
-        let r = &desired.users[desired.user_by_external_id(policy, ext)? as usize];
-        let own = managed_user(ext);
-        Some(Want {
-            own_id: own.map(|o| o.id.as_str()),
-            lower_new: fold(r.user_name),
-            needs: own.is_none_or(|o| !eq_ci(&o.user_name, r.user_name)),
-        })
-    };
-    let mut user_names = NameResolver {
-        kind: "user",
-        holders: &user_holders,
-        want: &user_want,
-        memo: HashMap::new(),
-    };
     // Per projected user, on every core: its target record (index in `observed.users`) and
     // which attributes differ. The externalId is built in one buffer per thread.
     let ext_start = format!("{}user:", policy.external_id_prefix);
@@ -405,6 +375,50 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         }
     }
     drop(matches);
+    // Who holds each userName that a user is about to take: the only names the resolver
+    // asks about (a rename it follows is itself one of these users). One pass over the
+    // target instead of an index of every userName.
+    let mut wanted_names = StrIndex::with_capacity(pending.len(), 24);
+    for (_, i, _) in &pending {
+        let _ = wanted_names.insert(&fold(desired.users[*i as usize].user_name));
+    }
+    let mut holders: Vec<Vec<&ObservedUser>> = vec![Vec::new(); wanted_names.len()];
+    if !pending.is_empty() {
+        for u in &observed.users {
+            if let Some(n) = wanted_names.get(&fold(&u.user_name)) {
+                holders[n as usize].push(u);
+            }
+        }
+    }
+    let user_holders = |lower: &str| -> Vec<Holder<'_>> {
+        let n = wanted_names.get(lower);
+        debug_assert!(n.is_some(), "the resolver asked about {lower:?}");
+        n.map_or(&[][..], |n| &holders[n as usize])
+            .iter()
+            .map(|u| Holder {
+                id: &u.id,
+                managed_ext: managed_ext(policy, &u.external_id),
+            })
+            .collect()
+    };
+    let user_want = |ext: &str| -> Option<Want<'_>> {
+        if !policy.enable_user_sync || frozen.contains(ext) {
+            return None;
+        }
+        let r = &desired.users[desired.user_by_external_id(policy, ext)? as usize];
+        let own = managed_user(ext);
+        Some(Want {
+            own_id: own.map(|o| o.id.as_str()),
+            lower_new: fold(r.user_name),
+            needs: own.is_none_or(|o| !eq_ci(&o.user_name, r.user_name)),
+        })
+    };
+    let mut user_names = NameResolver {
+        kind: "user",
+        holders: &user_holders,
+        want: &user_want,
+        memo: HashMap::new(),
+    };
     // Users taking a new userName (creates and renames), in externalId order: which one of
     // a cycle of renames reports the cycle must not depend on the order of the inputs.
     pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -820,8 +834,6 @@ impl<'a, T> Keyed<'a, T> {
 struct TargetIndex<'a> {
     /// Managed users by `externalId`.
     managed_users: Keyed<'a, ObservedUser>,
-    /// Every user by lowercased `userName`.
-    user_name_holders: Keyed<'a, ObservedUser>,
     /// SCIM ids of managed users, and the index in `observed.users` of each.
     managed_user_ids: (StrIndex, Vec<u32>),
     managed_groups: HashMap<&'a str, Slot<'a, ObservedGroup>, FxBuildHasher>,
@@ -837,14 +849,12 @@ impl<'a> TargetIndex<'a> {
         let n = observed.users.len();
         let mut ix = Self {
             managed_users: Keyed::with_capacity(n, 32),
-            user_name_holders: Keyed::with_capacity(n, 24),
             managed_user_ids: (StrIndex::with_capacity(n, 36), Vec::with_capacity(n)),
             managed_groups: HashMap::default(),
             group_name_holders: HashMap::default(),
             protected_member_ids: HashSet::default(),
         };
         for (k, u) in observed.users.iter().enumerate() {
-            ix.user_name_holders.insert(&fold(&u.user_name), u);
             if let Some(ext) = managed_ext(policy, &u.external_id) {
                 ix.managed_users.insert(ext, u);
                 let (ids, obs) = &mut ix.managed_user_ids;
