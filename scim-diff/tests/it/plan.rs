@@ -671,6 +671,95 @@ fn plans_do_not_depend_on_input_order() {
     assert_eq!(plan(&s, &o, &Policy::default()), p1);
 }
 
+/// An organisation large enough that planning runs on several threads (above 4096 users)
+/// gives the same plan in any input order, so the split between threads cannot show: users
+/// created, renamed (one into a name another leaves, one into a name an unmanaged record
+/// holds), deactivated, groups with members added and removed, a duplicate key.
+#[test]
+fn a_large_plan_is_the_same_in_any_order() {
+    let n = 6000;
+    let users: Vec<_> = (0..n)
+        .map(|i| {
+            let mut u = su(&format!("user{i:05}"));
+            u.ssh_keys = Some(vec![key((i % 200) as u8, "c"), key((i % 200) as u8, "dup")]);
+            u
+        })
+        .collect();
+    let groups: Vec<_> = (0..n / 10)
+        .map(|g| {
+            let members: Vec<String> = (0..20)
+                .map(|k| format!("user{:05}", (g * 37 + k * 101) % n))
+                .collect();
+            let members: Vec<&str> = members.iter().map(String::as_str).collect();
+            sg(&format!("g{g}"), &format!("group {g}"), &members)
+        })
+        .collect();
+    let mut ousers: Vec<_> = (0..n)
+        .filter(|i| i % 50 != 1) // created
+        .map(|i| {
+            let mut u = ou(&format!("id{i}"), &format!("user{i:05}"));
+            u.ssh_keys = vec![key((i % 200) as u8, "c")];
+            if i % 97 == 0 {
+                u.user_name = format!("old{i}@example.org"); // renamed back
+            }
+            u
+        })
+        .collect();
+    ousers.extend((0..30).map(|i| ou(&format!("gone{i}"), &format!("leaver{i}"))));
+    let mut unmanaged = ou("x1", "user00001");
+    unmanaged.external_id = None; // holds the name user00001 wants
+    ousers.push(unmanaged);
+    let ogroups: Vec<_> = (0..n / 10)
+        .map(|g| {
+            let ids: Vec<String> = (1..21)
+                .map(|k| format!("id{}", (g * 37 + k * 101) % n))
+                .chain([format!("gone{}", g % 30)])
+                .collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            og(
+                &format!("G{g}"),
+                &format!("g{g}"),
+                &format!("group {g}"),
+                &ids,
+            )
+        })
+        .collect();
+    let mut s = snapshot(users, groups);
+    let mut o = observed(ousers, ogroups);
+    let policy = Policy {
+        allow_mass_changes: true,
+        ..Policy::default()
+    };
+    let p1 = plan(&s, &o, &policy);
+    let kinds = p1.counts();
+    for kind in [
+        "create_user",
+        "update_user",
+        "deactivate_user",
+        "update_members",
+    ] {
+        assert!(
+            kinds.get(kind).copied().unwrap_or(0) > 0,
+            "{kind}: {kinds:?}"
+        );
+    }
+    assert!(
+        !p1.conflicts.is_empty(),
+        "the unmanaged holder is a conflict"
+    );
+    s.users.reverse();
+    s.groups.reverse();
+    for g in &mut s.groups {
+        g.members.reverse();
+    }
+    o.users.reverse();
+    o.groups.reverse();
+    for g in &mut o.groups {
+        g.members.reverse();
+    }
+    assert_eq!(plan(&s, &o, &policy), p1);
+}
+
 #[test]
 fn plan_json_has_op_and_external_id_and_round_trips() {
     let s = snapshot(vec![su("ada")], vec![sg("g1", "hpc", &["ada"])]);
