@@ -298,9 +298,11 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     }
 
     let mut ops: Vec<Operation> = Vec::new();
-    // Per projected user (by index): the SCIM id if it is, or will be, an active synced user
-    // (a possible group member); `Some(None)`: created by this plan.
-    let mut member_id: Vec<Option<Option<&str>>> = vec![None; desired.users.len()];
+    // Per projected user (by index), if it is, or will be, an active synced user (a possible
+    // group member): its index in `observed.users`, or `CREATED` by this plan; else
+    // `NOT_MEMBER`.
+    let mut member: Vec<u32> = vec![NOT_MEMBER; desired.users.len()];
+    let member_scim_id = |m: u32| (m < CREATED).then(|| observed.users[m as usize].id.as_str());
     // Per observed user (by index): the projected user it is (`NO_ROW`: none); the others
     // may be deactivated.
     let mut row_of_obs: Vec<u32> = vec![NO_ROW; observed.users.len()];
@@ -348,11 +350,11 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         row_of_obs[k as usize] = i as u32;
         if !policy.enable_user_sync {
             if o.active {
-                member_id[i] = Some(Some(&o.id));
+                member[i] = k;
             }
             continue;
         }
-        member_id[i] = Some(Some(&o.id));
+        member[i] = k;
         if diff == 0 && o.active {
             continue;
         }
@@ -427,7 +429,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         let resolved = user_names.resolve(&ext);
         match (existing, resolved) {
             (None, Ok(wave)) => {
-                member_id[i as usize] = Some(None);
+                member[i as usize] = CREATED;
                 let user = r.to_desired(ext);
                 ops.push(Operation::CreateUser { user, wave });
             }
@@ -559,7 +561,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 .map(|&r| {
                     (
                         policy.user_external_id(&desired.users[r as usize].src.username),
-                        member_id[r as usize].flatten(),
+                        member_scim_id(member[r as usize]),
                     )
                 })
                 .collect();
@@ -579,7 +581,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 .members
                 .iter()
                 .copied()
-                .filter(|&m| member_id[m as usize].is_some())
+                .filter(|&m| member[m as usize] != NOT_MEMBER)
                 .collect();
             let Some(o) = managed_group(ext) else {
                 return GroupDiff::New { add: wanted };
@@ -608,7 +610,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 wanted
                     .into_iter()
                     .filter(|r| {
-                        member_id[*r as usize] == Some(None) || cur_rows.binary_search(r).is_err()
+                        member[*r as usize] == CREATED || cur_rows.binary_search(r).is_err()
                     })
                     .collect()
             };
@@ -793,6 +795,10 @@ enum GroupDiff<'o> {
         remove: Vec<&'o str>,
     },
 }
+
+/// See `member` in [`plan`].
+const NOT_MEMBER: u32 = u32::MAX;
+const CREATED: u32 = u32::MAX - 1;
 
 /// Projected user index meaning "none".
 const NO_ROW: u32 = u32::MAX;

@@ -16,7 +16,7 @@ use rustc_hash::FxBuildHasher;
 pub(crate) struct StrIndex {
     bytes: String,
     /// End offset in `bytes` of each string (its start is the previous end).
-    ends: Vec<usize>,
+    ends: Vec<u32>,
     table: HashTable<u32>,
 }
 
@@ -26,10 +26,10 @@ fn hash(s: &str) -> u64 {
 }
 
 #[inline]
-fn key<'k>(bytes: &'k str, ends: &[usize], i: u32) -> &'k str {
+fn key<'k>(bytes: &'k str, ends: &[u32], i: u32) -> &'k str {
     let i = i as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] };
-    &bytes[start..ends[i]]
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    &bytes[start..ends[i] as usize]
 }
 
 impl StrIndex {
@@ -72,7 +72,8 @@ impl StrIndex {
             Entry::Vacant(e) => {
                 let i = u32::try_from(ends.len()).expect("fewer than 2^32 strings");
                 bytes.push_str(s);
-                ends.push(bytes.len());
+                let end = u32::try_from(bytes.len()).expect("under 4 GiB of keys");
+                ends.push(end);
                 e.insert(i);
                 Ok(i)
             }
