@@ -6,9 +6,10 @@
 //! record. A server that refuses the `sw` filter (`400 invalidFilter`) is listed unfiltered,
 //! with a warning.
 
+use futures_util::TryStreamExt;
 use scim_client::{
     CoreWeaveUser, Email, Error, Filter, Group, ListQuery, Name as ScimName, PatchOp,
-    PatchOpBuilder, ScimClient, User,
+    PatchOpBuilder, Resource, Resources, ScimClient, User,
 };
 use scim_diff::apply::{Target, TargetError};
 use scim_diff::{DesiredUser, Name, ObservedGroup, ObservedState, ObservedUser, UserChanges};
@@ -21,67 +22,33 @@ pub struct ReadNotes {
 }
 
 /// Lists the users and groups whose `externalId` starts with `prefix` (all pages, checked).
+///
+/// Each page is turned into the engine's records as it arrives, so only one page of SCIM
+/// resources (with their `meta`, `groups` and other attributes the engine does not read) is
+/// held at a time, never the whole listing.
 pub async fn read_observed(
     client: &ScimClient,
     prefix: &str,
 ) -> Result<(ObservedState, ReadNotes), Error> {
-    let mut notes = ReadNotes::default();
     let filtered = ListQuery::new().filter(Filter::sw("externalId", prefix));
-    let (user_handler, group_handler) = (client.users(), client.groups());
-    let (users, groups) = tokio::join!(user_handler.list(&filtered), group_handler.list(&filtered));
-    let users = match users {
-        Err(e) if refused_filter(&e) => {
-            notes.warnings.push(format!(
-                "the target refused the filter `externalId sw \"{prefix}\"` ({e}); listed every \
-                 user instead"
-            ));
-            client.users().list(&ListQuery::new()).await?
-        }
-        other => other?,
-    };
-    let groups = match groups {
-        Err(e) if refused_filter(&e) => {
-            notes.warnings.push(format!(
-                "the target refused the filter `externalId sw \"{prefix}\"` ({e}); listed every \
-                 group instead"
-            ));
-            client.groups().list(&ListQuery::new()).await?
-        }
-        other => other?,
-    };
-    let unfiltered_users = users
-        .iter()
-        .filter(|u| {
-            !u.external_id
-                .as_deref()
-                .is_some_and(|e| e.starts_with(prefix))
-        })
-        .count();
-    let unfiltered_groups = groups
-        .iter()
-        .filter(|g| {
-            !g.external_id
-                .as_deref()
-                .is_some_and(|e| e.starts_with(prefix))
-        })
-        .count();
-    if unfiltered_users + unfiltered_groups > 0 {
+    let (users, groups) = tokio::join!(
+        read_side(client.users(), &filtered, prefix, "user", observed_user),
+        read_side(client.groups(), &filtered, prefix, "group", observed_group)
+    );
+    let (users, groups) = (users?, groups?);
+    if users.outside_prefix + groups.outside_prefix > 0 {
         tracing::warn!(
-            users = unfiltered_users,
-            groups = unfiltered_groups,
+            users = users.outside_prefix,
+            groups = groups.outside_prefix,
             "the target returned records outside the managed prefix (filter ignored?); they \
              are left untouched"
         );
     }
+    let mut notes = users.notes;
+    notes.warnings.extend(groups.notes.warnings);
     let state = ObservedState {
-        users: users
-            .into_iter()
-            .filter_map(|u| observed_user(u, &mut notes))
-            .collect(),
-        groups: groups
-            .into_iter()
-            .filter_map(|g| observed_group(g, &mut notes))
-            .collect(),
+        users: users.records,
+        groups: groups.records,
     };
     tracing::info!(
         users = state.users.len(),
@@ -89,6 +56,62 @@ pub async fn read_observed(
         "read the target"
     );
     Ok((state, notes))
+}
+
+/// What listing one resource type produced.
+struct Side<O> {
+    records: Vec<O>,
+    /// Listed records whose `externalId` lacks the prefix (a server that ignored the filter).
+    outside_prefix: usize,
+    notes: ReadNotes,
+}
+
+/// Lists one resource type with the `externalId sw` filter, or every record when the server
+/// refuses that filter (with a warning), converting page by page.
+async fn read_side<T: Resource, O>(
+    handler: Resources<T>,
+    filtered: &ListQuery,
+    prefix: &str,
+    noun: &str,
+    convert: fn(T, &mut ReadNotes) -> Option<O>,
+) -> Result<Side<O>, Error> {
+    match list_converted(&handler, filtered, prefix, convert).await {
+        Err(e) if refused_filter(&e) => {
+            let mut side = list_converted(&handler, &ListQuery::new(), prefix, convert).await?;
+            side.notes.warnings.insert(
+                0,
+                format!(
+                    "the target refused the filter `externalId sw \"{prefix}\"` ({e}); listed \
+                     every {noun} instead"
+                ),
+            );
+            Ok(side)
+        }
+        other => other,
+    }
+}
+
+async fn list_converted<T: Resource, O>(
+    handler: &Resources<T>,
+    query: &ListQuery,
+    prefix: &str,
+    convert: fn(T, &mut ReadNotes) -> Option<O>,
+) -> Result<Side<O>, Error> {
+    let mut side = Side {
+        records: Vec::new(),
+        outside_prefix: 0,
+        notes: ReadNotes::default(),
+    };
+    let mut stream = handler.list_stream(query);
+    while let Some(record) = stream.try_next().await? {
+        if !record.external_id().is_some_and(|e| e.starts_with(prefix)) {
+            side.outside_prefix += 1;
+        }
+        if let Some(o) = convert(record, &mut side.notes) {
+            side.records.push(o);
+        }
+    }
+    Ok(side)
 }
 
 /// A `400` with `scimType` `invalidFilter` (or a 501): the server does not do `sw`.
@@ -104,33 +127,39 @@ fn refused_filter(e: &Error) -> bool {
 
 /// One listed user as the engine sees it; a record without an id cannot be addressed.
 pub fn observed_user(user: User, notes: &mut ReadNotes) -> Option<ObservedUser> {
-    let Some(id) = user.id.clone() else {
+    let Some(id) = user.id else {
         notes.warnings.push(format!(
             "the target listed user `{}` without an id; ignored",
             user.user_name
         ));
         return None;
     };
-    let mut emails: Vec<String> = Vec::with_capacity(user.emails.len());
-    if let Some(primary) = user.primary_email() {
-        emails.push(primary.to_owned());
+    // the primary address first (else the first one), then the others in order, once each
+    let primary = user
+        .emails
+        .iter()
+        .position(|e| e.primary == Some(true))
+        .unwrap_or(0);
+    let mut listed: Vec<String> = user.emails.into_iter().map(|e| e.value).collect();
+    if primary < listed.len() {
+        listed[..=primary].rotate_right(1);
     }
-    for e in &user.emails {
-        if !emails.contains(&e.value) {
-            emails.push(e.value.clone());
+    let mut emails: Vec<String> = Vec::with_capacity(listed.len());
+    for e in listed {
+        if !emails.contains(&e) {
+            emails.push(e);
         }
     }
     let name = user
         .name
-        .as_ref()
         .map(|n| Name {
-            formatted: n.formatted.clone(),
-            given_name: n.given_name.clone(),
-            family_name: n.family_name.clone(),
+            formatted: n.formatted,
+            given_name: n.given_name,
+            family_name: n.family_name,
         })
         .unwrap_or_default();
     Some(ObservedUser {
-        ssh_keys: user.ssh_keys().to_vec(),
+        ssh_keys: user.coreweave.map(|c| c.sunk_ssh_keys).unwrap_or_default(),
         id,
         external_id: user.external_id,
         user_name: user.user_name,
@@ -143,7 +172,7 @@ pub fn observed_user(user: User, notes: &mut ReadNotes) -> Option<ObservedUser> 
 
 /// One listed group as the engine sees it.
 pub fn observed_group(group: Group, notes: &mut ReadNotes) -> Option<ObservedGroup> {
-    let Some(id) = group.id.clone() else {
+    let Some(id) = group.id else {
         notes.warnings.push(format!(
             "the target listed group `{}` without an id; ignored",
             group.display_name
@@ -151,7 +180,7 @@ pub fn observed_group(group: Group, notes: &mut ReadNotes) -> Option<ObservedGro
         return None;
     };
     Some(ObservedGroup {
-        members: group.member_ids().map(str::to_owned).collect(),
+        members: group.members.into_iter().map(|m| m.value).collect(),
         id,
         external_id: group.external_id,
         display_name: group.display_name,
