@@ -3,6 +3,7 @@
 //! [`crate::demo`]. Every run prints its result on stdout (text, or one JSON object) and ends
 //! with one summary log line.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use scim_client::ScimClient;
@@ -183,13 +184,14 @@ pub async fn reconcile(
     report.warnings.extend(notes.warnings);
 
     // 2. plan
-    let plan = scim_diff::plan(&snapshot.snapshot, &observed, &effective.policy);
-    report.set_plan(
-        plan.operations
-            .iter()
-            .map(|op| serde_json::to_value(op).unwrap_or(Value::Null))
-            .collect(),
-    );
+    let plan = Arc::new(scim_diff::plan(
+        &snapshot.snapshot,
+        &observed,
+        &effective.policy,
+    ));
+    // the inputs are not needed any more: free them before the writes
+    drop(snapshot.snapshot);
+    drop(observed);
     report.conflicts = plan
         .conflicts
         .iter()
@@ -200,7 +202,7 @@ pub async fn reconcile(
             .iter()
             .map(|w| format!("{}: {}", w.record, w.message)),
     );
-    report.plan_table = Some(plan.render_table());
+    report.set_plan(plan.clone());
     tracing::info!(
         operations = plan.operations.len(),
         conflicts = plan.conflicts.len(),

@@ -1,14 +1,17 @@
 //! What a run tells the operator: the [`Report`] (serialized as the one JSON object of
 //! `--output json`) and its text rendering (a plan table and a summary).
 //!
-//! The report holds the engine's plan operations as JSON values, exactly as `scim-diff`
-//! serializes them (each with `op` and `externalId`), so the report format follows the engine
-//! without a second definition here.
+//! The report holds the engine's [`Plan`] itself (shared, never copied) and serializes its
+//! operations exactly as `scim-diff` does (each with `op` and `externalId`) when the report is
+//! printed, so the report format follows the engine without a second definition here, and a
+//! plan of 100k operations is not held twice (once as JSON values) in memory.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use serde::Serialize;
+use scim_diff::{Operation, Plan};
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::exit::Outcome;
@@ -25,7 +28,7 @@ pub struct Report {
     /// The process exit code (see the README).
     pub exit_code: u8,
     /// The planned operations, each with at least `op` and `externalId`.
-    pub plan: Vec<Value>,
+    pub plan: PlannedOps,
     /// Counts per operation kind and per outcome.
     pub summary: Summary,
     /// The operations that failed, with their errors.
@@ -47,9 +50,44 @@ pub struct Report {
     pub settings: Value,
     /// Wall-clock duration of the run.
     pub duration_ms: u64,
-    /// The plan as the engine renders it for people (text output only).
-    #[serde(skip)]
-    pub plan_table: Option<String>,
+}
+
+/// The engine's plan as the report carries it: serialized as the list of its operations,
+/// rendered as the engine's table in text output.
+#[derive(Debug, Clone, Default)]
+pub struct PlannedOps {
+    plan: Option<Arc<Plan>>,
+}
+
+impl PlannedOps {
+    /// The planned operations (none before planning).
+    pub fn operations(&self) -> &[Operation] {
+        self.plan
+            .as_deref()
+            .map_or(&[], |p| p.operations.as_slice())
+    }
+
+    /// How many operations are planned.
+    pub fn len(&self) -> usize {
+        self.operations().len()
+    }
+
+    /// Whether nothing is planned.
+    pub fn is_empty(&self) -> bool {
+        self.operations().is_empty()
+    }
+
+    /// The plan as the engine renders it for people (with its conflicts, warnings and
+    /// refusal), if the run got as far as planning.
+    pub fn table(&self) -> Option<String> {
+        self.plan.as_deref().map(Plan::render_table)
+    }
+}
+
+impl Serialize for PlannedOps {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.operations())
+    }
 }
 
 /// Counts per operation kind and per outcome.
@@ -133,7 +171,7 @@ impl Report {
             dry_run,
             outcome: Outcome::Ok,
             exit_code: 0,
-            plan: Vec::new(),
+            plan: PlannedOps::default(),
             summary: Summary::default(),
             failed: Vec::new(),
             warnings: Vec::new(),
@@ -143,22 +181,31 @@ impl Report {
             requests: Requests::default(),
             settings: Value::Null,
             duration_ms: 0,
-            plan_table: None,
         }
     }
 
-    /// Records the planned operations (JSON values with an `op` field).
-    pub fn set_plan(&mut self, operations: Vec<Value>) {
-        self.summary.planned = operations.len();
-        for op in &operations {
-            self.summary.by_op.entry(op_name(op)).or_default().planned += 1;
+    /// Records the plan (its operations are serialized when the report is printed).
+    pub fn set_plan(&mut self, plan: Arc<Plan>) {
+        self.summary.planned = plan.operations.len();
+        for op in &plan.operations {
+            self.op_counts(op.kind()).planned += 1;
         }
-        self.plan = operations;
+        self.plan = PlannedOps { plan: Some(plan) };
+    }
+
+    fn op_counts(&mut self, op: &str) -> &mut OpCounts {
+        // one lookup without an allocation for the kinds already seen
+        if !self.summary.by_op.contains_key(op) {
+            self.summary
+                .by_op
+                .insert(op.to_owned(), OpCounts::default());
+        }
+        self.summary.by_op.get_mut(op).expect("inserted above")
     }
 
     /// Records how one operation ended.
     pub fn record(&mut self, op: &str, outcome: OpOutcome) {
-        let counts = self.summary.by_op.entry(op.to_owned()).or_default();
+        let counts = self.op_counts(op);
         match outcome {
             OpOutcome::Done => {
                 counts.done += 1;
@@ -187,11 +234,11 @@ impl Report {
     }
 
     /// The text rendering: the plan table (as the engine renders it, with its conflicts,
-    /// warnings and refusal; else a plain table of the JSON operations), then what the run
-    /// adds: other warnings, failures, the result, requests and the outcome.
+    /// warnings and refusal), then what the run adds: other warnings, failures, the result, requests and the outcome.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        if let Some(table) = &self.plan_table {
+        let plan_table = self.plan.table();
+        if let Some(table) = &plan_table {
             let _ = writeln!(
                 out,
                 "Plan{}:",
@@ -205,16 +252,8 @@ impl Report {
             if !table.ends_with('\n') {
                 out.push('\n');
             }
-        } else if !self.plan.is_empty() {
-            let _ = writeln!(
-                out,
-                "Plan: {} operation{}",
-                self.plan.len(),
-                plural(self.plan.len())
-            );
-            out.push_str(&plain_table(&self.plan));
         }
-        let in_table = |text: &str| self.plan_table.as_deref().is_some_and(|t| t.contains(text));
+        let in_table = |text: &str| plan_table.as_deref().is_some_and(|t| t.contains(text));
         if let Some(refusal) = &self.refusal {
             if !in_table(&refusal_text(refusal)) {
                 let _ = writeln!(out, "REFUSED: {}", refusal_text(refusal));
@@ -233,7 +272,7 @@ impl Report {
             .map(one_line)
             .filter(|c| !in_table(c))
             .collect();
-        if !conflicts.is_empty() && self.plan_table.is_none() {
+        if !conflicts.is_empty() && plan_table.is_none() {
             let _ = writeln!(out, "Conflicts ({}):", conflicts.len());
             for c in &conflicts {
                 let _ = writeln!(out, "  - {c}");
@@ -296,17 +335,6 @@ impl Report {
     }
 }
 
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-fn op_name(op: &Value) -> String {
-    op.get("op")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown")
-        .to_owned()
-}
-
 fn one_line(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -323,49 +351,44 @@ fn refusal_text(refusal: &Value) -> String {
         .unwrap_or_else(|| one_line(refusal))
 }
 
-/// A plain table of operations: `op`, `externalId`, and the rest of the fields compactly.
-fn plain_table(plan: &[Value]) -> String {
-    let rows: Vec<(String, String, String)> = plan
-        .iter()
-        .map(|op| {
-            let ext = op
-                .get("externalId")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            let rest = match op {
-                Value::Object(map) => map
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "op" && k.as_str() != "externalId")
-                    .map(|(k, v)| format!("{k}={}", one_line(v)))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                _ => String::new(),
-            };
-            (op_name(op), ext, rest)
-        })
-        .collect();
-    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(2).max(2);
-    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(10).max(10);
-    let mut out = format!("  {:w0$}  {:w1$}  details\n", "op", "externalId");
-    for (op, ext, rest) in rows {
-        let _ = writeln!(out, "  {op:w0$}  {ext:w1$}  {rest}");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn op(v: Value) -> Operation {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn user(name: &str) -> Operation {
+        op(json!({
+            "op": "create_user",
+            "externalId": format!("pw-activate:user:{name}"),
+            "userName": format!("{name}@x"),
+            "displayName": name,
+            "name": {"formatted": name},
+            "emails": [format!("{name}@x")],
+        }))
+    }
+
+    fn sample_plan() -> Plan {
+        Plan {
+            operations: vec![
+                user("ada"),
+                user("bob"),
+                op(json!({
+                    "op": "create_group",
+                    "externalId": "pw-activate:group:g1",
+                    "displayName": "g1",
+                })),
+            ],
+            ..Plan::default()
+        }
+    }
+
     fn sample() -> Report {
         let mut r = Report::new("reconcile", false);
-        r.set_plan(vec![
-            json!({"op": "create_user", "externalId": "pw-activate:user:ada", "userName": "ada@x"}),
-            json!({"op": "create_user", "externalId": "pw-activate:user:bob"}),
-            json!({"op": "create_group", "externalId": "pw-activate:group:g1"}),
-        ]);
+        r.set_plan(Arc::new(sample_plan()));
         r.record("create_user", OpOutcome::Done);
         r.record("create_user", OpOutcome::Failed);
         r.record("create_group", OpOutcome::Skipped);
@@ -388,26 +411,48 @@ mod tests {
         }
         assert_eq!(v["exit_code"], 1);
         assert_eq!(v["outcome"], "failed");
+        assert_eq!(v["summary"]["planned"], 3);
         assert_eq!(v["summary"]["by_op"]["create_user"]["planned"], 2);
         assert_eq!(v["summary"]["by_op"]["create_user"]["failed"], 1);
+        assert_eq!(v["summary"]["by_op"]["create_group"]["skipped"], 1);
         assert_eq!(v["summary"]["done"], 1);
         assert_eq!(v["failed"][0]["externalId"], "pw-activate:user:bob");
         assert_eq!(v["requests"]["scim"]["throttled"], 0);
     }
 
     #[test]
+    fn plan_serializes_as_the_engine_serializes_its_operations() {
+        let report: Value = serde_json::from_str(&sample().to_json()).unwrap();
+        let engine: Vec<Value> = sample_plan()
+            .operations
+            .iter()
+            .map(|o| serde_json::to_value(o).unwrap())
+            .collect();
+        assert_eq!(report["plan"], Value::Array(engine));
+        assert_eq!(report["plan"][0]["op"], "create_user");
+        assert_eq!(report["plan"][0]["userName"], "ada@x");
+        assert_eq!(report["plan"][2]["externalId"], "pw-activate:group:g1");
+        let empty: Value = serde_json::from_str(&Report::new("check", true).to_json()).unwrap();
+        assert_eq!(empty["plan"], json!([]));
+    }
+
+    #[test]
     fn text_shows_plan_failures_and_outcome() {
         let text = sample().render_text();
-        assert!(text.contains("Plan: 3 operations"), "{text}");
+        assert!(text.starts_with("Plan:\n"), "{text}");
+        assert!(text.contains("pw-activate:user:ada"), "{text}");
+        assert!(text.contains("Total: 3 operation(s)"), "{text}");
+        let mut plan = sample_plan();
+        plan.warnings = vec![scim_diff::Warning {
+            record: "g".into(),
+            message: "shown".into(),
+        }];
         let mut with_table = sample();
-        with_table.plan_table = Some("OP TABLE\nWarnings (1):\n  g: shown\n".into());
+        with_table.set_plan(Arc::new(plan));
         with_table.warnings = vec!["g: shown".into(), "source: not shown".into()];
         let t = with_table.render_text();
-        assert!(t.contains("OP TABLE"), "{t}");
         assert_eq!(t.matches("g: shown").count(), 1, "{t}");
         assert!(t.contains("  - source: not shown"), "{t}");
-        assert!(text.contains("pw-activate:user:ada"), "{text}");
-        assert!(text.contains("userName=ada@x"), "{text}");
         assert!(
             text.contains("Result: 1 done, 1 failed, 1 skipped (create_user 1)"),
             "{text}"
@@ -420,6 +465,8 @@ mod tests {
     fn empty_report_renders_its_outcome() {
         let mut r = Report::new("reconcile", false);
         r.finish(Outcome::Ok);
-        assert!(r.render_text().contains("Outcome: ok (exit 0)"));
+        let text = r.render_text();
+        assert!(text.contains("Outcome: ok (exit 0)"));
+        assert!(!text.contains("Plan"), "{text}");
     }
 }
