@@ -17,7 +17,7 @@ use crate::error::{Error, ScimErrorBody};
 use crate::filter::QUERY_VALUE;
 use crate::group::Group;
 use crate::handler::Resources;
-use crate::list::ListResponse;
+use crate::list::{DirectPage, ListResponse};
 use crate::resource::Resource;
 use crate::transport::{Pacer, RequestStats, RetryPolicy, StatsSnapshot, retry_after};
 use crate::user::User;
@@ -250,6 +250,17 @@ impl RawResponse {
 
     /// Decodes one resource, attribute names case-normalised first.
     pub(crate) fn resource<T: Resource>(&self) -> Result<T, Error> {
+        // fast path: straight into the type, when no attribute name needed normalising
+        if let Ok(resource) = serde_json::from_slice::<T>(&self.body)
+            && !resource.has_noncanonical_names()
+        {
+            return Ok(resource);
+        }
+        self.resource_careful()
+    }
+
+    /// [`RawResponse::resource`] through a JSON value: names normalised, errors with paths.
+    fn resource_careful<T: Resource>(&self) -> Result<T, Error> {
         let mut value: Value = self.json()?;
         T::canonicalize(&mut value);
         from_value(&self.url, "", value)
@@ -257,6 +268,19 @@ impl RawResponse {
 
     /// Decodes a list response, each resource's attribute names case-normalised first.
     pub(crate) fn resource_list<T: Resource>(&self) -> Result<ListResponse<T>, Error> {
+        // fast path: straight into the types, when no attribute name needed normalising; a
+        // page that fails to decode this way is decoded again below, for the error's path
+        if let Ok(DirectPage(page)) = serde_json::from_slice::<DirectPage<T>>(&self.body)
+            && !page.resources.iter().any(T::has_noncanonical_names)
+        {
+            return Ok(page);
+        }
+        self.resource_list_careful()
+    }
+
+    /// [`RawResponse::resource_list`] through JSON values: names normalised, errors with
+    /// paths.
+    fn resource_list_careful<T: Resource>(&self) -> Result<ListResponse<T>, Error> {
         let page: ListResponse<Value> = self.json()?;
         let mut resources = Vec::with_capacity(page.resources.len());
         for (i, mut value) in page.resources.into_iter().enumerate() {
@@ -701,6 +725,91 @@ mod tests {
         check::<Error>();
         check::<Resources<User>>();
         check::<RawResponse>();
+    }
+
+    fn raw(body: Value) -> RawResponse {
+        RawResponse {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: serde_json::to_vec(&body).unwrap(),
+            url: "http://127.0.0.1:9/v2/Users".into(),
+        }
+    }
+
+    fn page(resources: Value) -> RawResponse {
+        raw(serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": "3",
+            "itemsPerPage": 2,
+            "startIndex": 1,
+            "nextCursor": "abc",
+            "Resources": resources,
+        }))
+    }
+
+    /// The direct decode gives exactly what the careful one gives, and falls back to it
+    /// whenever a name needs normalising.
+    #[test]
+    fn direct_decode_equals_the_careful_one() {
+        use serde_json::json;
+        let user = json!({
+            "schemas": [crate::schemas::USER],
+            "id": "1", "externalId": "p:a", "userName": "a", "active": "true",
+            "name": {"formatted": "A B", "middleName": "M"},
+            "emails": [{"value": "a@x", "primary": true, "display": "A"}],
+            "groups": [{"value": "g", "$ref": "http://x/Groups/g", "type": "direct"}],
+            "meta": {"resourceType": "User", "version": "W/\"1\""},
+            crate::schemas::COREWEAVE_USER: {"sunkSshKeys": ["k"], "sunkPosixUserId": "7"},
+            "x-other": {"n": [1, 2.5]},
+        });
+        let odd_cases = [
+            json!({"id": "2", "UserName": "b"}),
+            json!({"id": "2", "userName": "b", "name": {"GivenName": "B"}}),
+            json!({"id": "2", "userName": "b", "emails": [{"VALUE": "b@x"}]}),
+            json!({"id": "2", "userName": "b", "groups": [{"Display": "g"}]}),
+            json!({"id": "2", "userName": "b", "meta": {"LastModified": "t"}}),
+            json!({"id": "2", "userName": "b",
+                   crate::schemas::COREWEAVE_USER: {"SunkSshKeys": ["k"]}}),
+            json!({"id": "2", "userName": "b",
+                   "URN:COREWEAVE:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser":
+                       {"sunkSshKeys": ["k"]}}),
+        ];
+        let plain = page(json!([user, {"id": "3", "userName": "c", "emails": null}]));
+        let direct: ListResponse<User> = plain.resource_list().unwrap();
+        assert_eq!(direct, plain.resource_list_careful().unwrap());
+        assert_eq!(direct.total_results, Some(3));
+        assert_eq!(direct.extra["nextCursor"], "abc");
+        assert_eq!(direct.resources[0].ssh_keys(), ["k"]);
+        for odd in odd_cases {
+            let r = page(json!([user, odd]));
+            let direct: ListResponse<User> = serde_json::from_slice::<DirectPage<User>>(&r.body)
+                .unwrap()
+                .0;
+            assert!(direct.resources[1].has_noncanonical_names(), "{odd}");
+            assert!(!direct.resources[0].has_noncanonical_names());
+            let decoded: ListResponse<User> = r.resource_list().unwrap();
+            assert_eq!(decoded, r.resource_list_careful().unwrap(), "{odd}");
+            assert!(decoded.resources[1].extra.is_empty(), "{odd}");
+            let one = raw(odd.clone());
+            assert_eq!(
+                one.resource::<User>().unwrap(),
+                one.resource_careful::<User>().unwrap()
+            );
+        }
+        let group = page(json!([{"id": "g", "displayName": "G",
+                                 "members": [{"Value": "1", "type": "User"}]}]));
+        let direct: ListResponse<Group> = group.resource_list().unwrap();
+        assert_eq!(direct.resources[0].member_ids().collect::<Vec<_>>(), ["1"]);
+        assert_eq!(direct, group.resource_list_careful().unwrap());
+        // a duplicate attribute, or a resource that does not decode: the careful way decides
+        let dup = RawResponse {
+            body: br#"{"totalResults":1,"totalResults":2,"Resources":[{"id":"1"}]}"#.to_vec(),
+            ..raw(json!({}))
+        };
+        assert!(serde_json::from_slice::<DirectPage<Value>>(&dup.body).is_err());
+        let bad = page(json!([{"id": "1", "userName": "a"}, {"id": "2", "userName": 5}]));
+        let e = bad.resource_list::<User>().unwrap_err();
+        assert!(e.to_string().contains("Resources[1].userName"), "{e}");
     }
 
     #[test]

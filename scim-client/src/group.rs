@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::lenient;
-use crate::resource::{META_KEYS, Meta, Resource, canonicalize_child, canonicalize_keys};
+use crate::resource::{
+    META_KEYS, Meta, Resource, canonicalize_child, canonicalize_keys, names_clash,
+};
 use crate::schemas;
 
 /// A SCIM Group (RFC 7643 §4.2). Unknown attributes and extensions are kept in
@@ -80,27 +82,42 @@ impl Resource for Group {
     }
 
     fn canonicalize(value: &mut Value) {
-        canonicalize_keys(
-            value,
-            &[
-                "schemas",
-                "id",
-                "externalId",
-                "displayName",
-                "members",
-                "meta",
-                schemas::COREWEAVE_GROUP,
-            ],
-        );
-        canonicalize_child(value, "members", &["value", "$ref", "type", "display"]);
+        canonicalize_keys(value, GROUP_KEYS);
+        canonicalize_child(value, "members", MEMBER_KEYS);
         canonicalize_child(value, "meta", META_KEYS);
-        canonicalize_child(
-            value,
-            schemas::COREWEAVE_GROUP,
-            &["sunkPosixGroupId", "sunkPosixGroupName"],
-        );
+        canonicalize_child(value, schemas::COREWEAVE_GROUP, COREWEAVE_GROUP_KEYS);
+    }
+
+    fn has_noncanonical_names(&self) -> bool {
+        names_clash(&self.extra, GROUP_KEYS)
+            || self
+                .members
+                .iter()
+                .any(|m| names_clash(&m.extra, MEMBER_KEYS))
+            || self
+                .meta
+                .as_ref()
+                .is_some_and(|m| names_clash(&m.extra, META_KEYS))
+            || self
+                .coreweave
+                .as_ref()
+                .is_some_and(|c| names_clash(&c.extra, COREWEAVE_GROUP_KEYS))
     }
 }
+
+/// The attribute names of [`Group`], [`Member`] and [`CoreWeaveGroup`], as their fields
+/// spell them.
+const GROUP_KEYS: &[&str] = &[
+    "schemas",
+    "id",
+    "externalId",
+    "displayName",
+    "members",
+    "meta",
+    schemas::COREWEAVE_GROUP,
+];
+const MEMBER_KEYS: &[&str] = &["value", "$ref", "type", "display"];
+const COREWEAVE_GROUP_KEYS: &[&str] = &["sunkPosixGroupId", "sunkPosixGroupName"];
 
 /// One group member.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -37,6 +37,98 @@ pub struct ListResponse<T> {
     pub extra: Map<String, Value>,
 }
 
+/// A list response decoded straight from JSON, each resource typed without a
+/// [`serde_json::Value`] tree first (the client's fast path; see
+/// [`Resource::has_noncanonical_names`](crate::Resource::has_noncanonical_names)).
+///
+/// Decodes the same fields the same way as [`ListResponse`]'s derived `Deserialize`, but
+/// without its catch-all `flatten`, which would buffer the whole page (every resource) before
+/// decoding it. A duplicate attribute is an error, so that the careful path decides.
+pub(crate) struct DirectPage<T>(pub(crate) ListResponse<T>);
+
+/// One lenient attribute of a list response.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct LenientCount(#[serde(deserialize_with = "lenient::opt_u64_string_or_number")] Option<u64>);
+
+#[derive(Deserialize)]
+#[serde(transparent, bound(deserialize = "T: Deserialize<'de>"))]
+struct LenientVec<T>(#[serde(deserialize_with = "lenient::vec")] Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for DirectPage<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = DirectPage<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a SCIM list response")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::de::Error as _;
+                let mut schemas: Option<Vec<String>> = None;
+                let mut total: Option<Option<u64>> = None;
+                let mut per_page: Option<Option<u64>> = None;
+                let mut start: Option<Option<u64>> = None;
+                let mut resources: Option<Vec<T>> = None;
+                let mut extra = Map::new();
+                fn once<V, E: serde::de::Error>(
+                    slot: &mut Option<V>,
+                    value: V,
+                    key: &str,
+                ) -> Result<(), E> {
+                    if slot.replace(value).is_some() {
+                        return Err(E::custom(format!("duplicate field `{key}`")));
+                    }
+                    Ok(())
+                }
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "schemas" => once(
+                            &mut schemas,
+                            map.next_value::<LenientVec<String>>()?.0,
+                            &key,
+                        )?,
+                        "totalResults" => {
+                            once(&mut total, map.next_value::<LenientCount>()?.0, &key)?
+                        }
+                        "itemsPerPage" => {
+                            once(&mut per_page, map.next_value::<LenientCount>()?.0, &key)?
+                        }
+                        "startIndex" => {
+                            once(&mut start, map.next_value::<LenientCount>()?.0, &key)?
+                        }
+                        "Resources" | "resources" => {
+                            once(
+                                &mut resources,
+                                map.next_value::<LenientVec<T>>()?.0,
+                                "Resources",
+                            )?;
+                        }
+                        _ => {
+                            let value = map.next_value::<Value>()?;
+                            if extra.insert(key, value).is_some() {
+                                return Err(A::Error::custom("duplicate attribute"));
+                            }
+                        }
+                    }
+                }
+                Ok(DirectPage(ListResponse {
+                    schemas: schemas.unwrap_or_default(),
+                    total_results: total.flatten(),
+                    items_per_page: per_page.flatten(),
+                    start_index: start.flatten(),
+                    resources: resources.unwrap_or_default(),
+                    extra,
+                }))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
 /// What to list: a filter, attribute selection and an optional page size.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListQuery {

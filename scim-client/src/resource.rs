@@ -27,6 +27,15 @@ pub trait Resource: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static
     /// decoding. The default changes nothing.
     fn canonicalize(_value: &mut Value) {}
 
+    /// Whether this resource, decoded straight from JSON without
+    /// [`Resource::canonicalize`], holds an attribute name that `canonicalize` would have
+    /// renamed (such names land in a catch-all map instead of their field). The client then
+    /// decodes it again the careful way. The default, `true`, always takes the careful way;
+    /// a type that overrides `canonicalize` must check the same names here.
+    fn has_noncanonical_names(&self) -> bool {
+        true
+    }
+
     /// Top-level attributes that are read-only and are left out of writes (besides `meta`).
     fn read_only_attributes() -> &'static [&'static str] {
         &[]
@@ -36,6 +45,10 @@ pub trait Resource: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static
 impl Resource for Value {
     fn id(&self) -> Option<&str> {
         self.get("id").and_then(Value::as_str)
+    }
+
+    fn has_noncanonical_names(&self) -> bool {
+        false // nothing is renamed in an untyped resource
     }
 
     fn external_id(&self) -> Option<&str> {
@@ -88,6 +101,14 @@ pub(crate) fn canonicalize_keys(value: &mut Value, canonical: &[&str]) {
             map.insert(to.to_owned(), v);
         }
     }
+}
+
+/// Whether `extra` (the attributes a type does not model) holds a name that equals one of
+/// `canonical` ignoring ASCII case, i.e. one [`canonicalize_keys`] may have renamed.
+pub(crate) fn names_clash(extra: &Map<String, Value>, canonical: &[&str]) -> bool {
+    extra
+        .keys()
+        .any(|k| canonical.iter().any(|c| c.eq_ignore_ascii_case(k)))
 }
 
 /// [`canonicalize_keys`] on `value[key]`, or on each element if it is an array.

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::lenient;
-use crate::resource::{META_KEYS, Meta, Resource, canonicalize_child, canonicalize_keys};
+use crate::resource::{
+    META_KEYS, Meta, Resource, canonicalize_child, canonicalize_keys, names_clash,
+};
 use crate::schemas;
 
 /// A SCIM User (RFC 7643 §4.1).
@@ -119,40 +121,65 @@ impl Resource for User {
     }
 
     fn canonicalize(value: &mut Value) {
-        canonicalize_keys(
-            value,
-            &[
-                "schemas",
-                "id",
-                "externalId",
-                "userName",
-                "name",
-                "displayName",
-                "emails",
-                "active",
-                "groups",
-                "meta",
-                schemas::COREWEAVE_USER,
-            ],
-        );
-        canonicalize_child(value, "name", &["formatted", "givenName", "familyName"]);
-        canonicalize_child(value, "emails", &["value", "type", "primary"]);
-        canonicalize_child(value, "groups", &["value", "$ref", "display", "type"]);
+        canonicalize_keys(value, USER_KEYS);
+        canonicalize_child(value, "name", NAME_KEYS);
+        canonicalize_child(value, "emails", EMAIL_KEYS);
+        canonicalize_child(value, "groups", GROUP_REF_KEYS);
         canonicalize_child(value, "meta", META_KEYS);
-        canonicalize_child(
-            value,
-            schemas::COREWEAVE_USER,
-            &[
-                "sunkSshKeys",
-                "sunkPosixUsername",
-                "sunkPosixUserId",
-                "sunkPosixGroupId",
-                "sunkLoginShell",
-                "sunkPreferredHomeDirectory",
-            ],
-        );
+        canonicalize_child(value, schemas::COREWEAVE_USER, COREWEAVE_USER_KEYS);
+    }
+
+    fn has_noncanonical_names(&self) -> bool {
+        names_clash(&self.extra, USER_KEYS)
+            || self
+                .name
+                .as_ref()
+                .is_some_and(|n| names_clash(&n.extra, NAME_KEYS))
+            || self
+                .emails
+                .iter()
+                .any(|e| names_clash(&e.extra, EMAIL_KEYS))
+            || self
+                .groups
+                .iter()
+                .any(|g| names_clash(&g.extra, GROUP_REF_KEYS))
+            || self
+                .meta
+                .as_ref()
+                .is_some_and(|m| names_clash(&m.extra, META_KEYS))
+            || self
+                .coreweave
+                .as_ref()
+                .is_some_and(|c| names_clash(&c.extra, COREWEAVE_USER_KEYS))
     }
 }
+
+/// The attribute names of [`User`], [`Name`], [`Email`], [`GroupRef`] and
+/// [`CoreWeaveUser`], as their fields spell them.
+const USER_KEYS: &[&str] = &[
+    "schemas",
+    "id",
+    "externalId",
+    "userName",
+    "name",
+    "displayName",
+    "emails",
+    "active",
+    "groups",
+    "meta",
+    schemas::COREWEAVE_USER,
+];
+const NAME_KEYS: &[&str] = &["formatted", "givenName", "familyName"];
+const EMAIL_KEYS: &[&str] = &["value", "type", "primary"];
+const GROUP_REF_KEYS: &[&str] = &["value", "$ref", "display", "type"];
+const COREWEAVE_USER_KEYS: &[&str] = &[
+    "sunkSshKeys",
+    "sunkPosixUsername",
+    "sunkPosixUserId",
+    "sunkPosixGroupId",
+    "sunkLoginShell",
+    "sunkPreferredHomeDirectory",
+];
 
 /// A user's name (RFC 7643 §4.1.1).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
