@@ -146,6 +146,7 @@ pub async fn reconcile(
     };
 
     // 1. read both ends completely; a stop signal here ends the run with nothing written
+    let phase = Instant::now();
     let reading = async {
         tokio::join!(
             source.read(effective.policy.sync_groups.clone()),
@@ -161,6 +162,7 @@ pub async fn reconcile(
         () = options.stop.raised() => None,
     };
     progress.finish().await;
+    report.phases_ms.read = elapsed_ms(phase);
     let Some((snapshot, observed)) = read else {
         report.error = Some("stopped by a signal while reading; nothing was written".to_owned());
         report.finish(Outcome::ReadFailed);
@@ -184,6 +186,7 @@ pub async fn reconcile(
     report.warnings.extend(notes.warnings);
 
     // 2. plan
+    let phase = Instant::now();
     let plan = Arc::new(scim_diff::plan(
         &snapshot.snapshot,
         &observed,
@@ -192,6 +195,7 @@ pub async fn reconcile(
     // the inputs are not needed any more: free them before the writes
     drop(snapshot.snapshot);
     drop(observed);
+    report.phases_ms.plan = elapsed_ms(phase);
     report.conflicts = plan
         .conflicts
         .iter()
@@ -234,6 +238,7 @@ pub async fn reconcile(
         stop: Some(options.stop.flag()),
         external_id_prefix: prefix,
     };
+    let phase = Instant::now();
     let writes_before = side(&scim.stats()).writes;
     let progress = Progress::start(
         options.progress,
@@ -245,6 +250,7 @@ pub async fn reconcile(
         },
     );
     let applied = scim_diff::apply(&plan, &target, &apply_options).await;
+    report.phases_ms.apply = elapsed_ms(phase);
     progress.finish().await;
     for op in &applied.operations {
         match &op.outcome {

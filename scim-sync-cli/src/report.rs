@@ -50,6 +50,19 @@ pub struct Report {
     pub settings: Value,
     /// Wall-clock duration of the run.
     pub duration_ms: u64,
+    /// Wall-clock duration of each phase of a reconcile that got that far.
+    pub phases_ms: Phases,
+}
+
+/// Milliseconds spent in each phase of a reconcile (zero for a phase not reached).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Phases {
+    /// Reading both ends completely.
+    pub read: u64,
+    /// Planning.
+    pub plan: u64,
+    /// Writing (applying the plan).
+    pub apply: u64,
 }
 
 /// The engine's plan as the report carries it: serialized as the list of its operations,
@@ -181,6 +194,7 @@ impl Report {
             requests: Requests::default(),
             settings: Value::Null,
             duration_ms: 0,
+            phases_ms: Phases::default(),
         }
     }
 
@@ -405,7 +419,13 @@ mod tests {
     fn json_has_the_documented_fields() {
         let v: Value = serde_json::from_str(&sample().to_json()).unwrap();
         for key in [
-            "dry_run", "plan", "summary", "failed", "warnings", "requests",
+            "dry_run",
+            "plan",
+            "summary",
+            "failed",
+            "warnings",
+            "requests",
+            "phases_ms",
         ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
