@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scim_server::{Profile, ScimServer, ServerHandle};
@@ -56,16 +55,13 @@ fn main() {
     let server = rt.block_on(start_embedded());
     let base = server.tenant_url("bench");
     let initial = run_sync("embedded initial", &base, &export, &server);
-    let ceiling = rt.block_on(ceiling(
+    let embedded_ceiling = rt.block_on(ceiling(
         &server.tenant_url("ceiling"),
+        TOKEN,
         &org,
-        &initial.requests,
+        initial.member_patches(),
     ));
-    println!(
-        "  ceiling (load generator, same requests): {:.0} writes/s — syncer at {:.2} of the ceiling",
-        ceiling,
-        initial.writes_per_sec() / ceiling
-    );
+    print_ratios(&initial, embedded_ceiling);
     let noop = run_sync("embedded no-op", &base, &export, &server);
     let minimum = list_pages(users, org.groups.len(), 100);
     println!(
@@ -101,12 +97,13 @@ fn main() {
             let tenant = format!("{url}/bench-{}/v2", std::process::id());
             let initial = run_external("scim2-server initial", &tenant, &token, &export);
             let ceiling_tenant = format!("{url}/ceiling-{}/v2", std::process::id());
-            let ceiling = rt.block_on(ceiling_with(&ceiling_tenant, &token, &org, &initial));
-            println!(
-                "  ceiling (load generator, same requests): {:.0} writes/s — syncer at {:.2} of the ceiling",
-                ceiling,
-                initial.writes_per_sec() / ceiling
-            );
+            let scim2_ceiling = rt.block_on(ceiling(
+                &ceiling_tenant,
+                &token,
+                &org,
+                initial.member_patches(),
+            ));
+            print_ratios(&initial, scim2_ceiling);
             run_external("scim2-server no-op", &tenant, &token, &export);
         }
         _ => println!(
@@ -168,6 +165,10 @@ struct RunFigures {
     /// Requests by kind, e.g. `POST Users` → n.
     requests: BTreeMap<String, u64>,
     peak_rss_kib: u64,
+    /// The binary's own timing of its phases (`phases_ms` in its report).
+    read: Duration,
+    plan: Duration,
+    apply: Duration,
 }
 
 impl RunFigures {
@@ -178,9 +179,47 @@ impl RunFigures {
             .map(|(_, n)| n)
             .sum()
     }
+    /// Writes per second of wall time, process start to exit.
     fn writes_per_sec(&self) -> f64 {
         self.writes() as f64 / self.wall.as_secs_f64()
     }
+    /// Writes per second of the apply phase alone (the writes, as the load generator does
+    /// them).
+    fn apply_writes_per_sec(&self) -> f64 {
+        self.writes() as f64 / self.apply.as_secs_f64().max(1e-3)
+    }
+    /// Member PATCHes sent (counted by the server, or by the binary's report).
+    fn member_patches(&self) -> u64 {
+        ["PATCH Groups", "WRITE update_members"]
+            .iter()
+            .filter_map(|k| self.requests.get(*k))
+            .sum()
+    }
+}
+
+/// The syncer's rate as a ratio of the load generator's, for the writes alone (apply phase)
+/// and end to end (the wall time also holds process start, reading the export and both
+/// listings, and planning, which the load generator does not do).
+fn print_ratios(syncer: &RunFigures, ceiling: f64) {
+    println!("  ceiling (load generator, same requests, same concurrency): {ceiling:.0} writes/s");
+    println!(
+        "  syncer vs ceiling: apply phase {:.0} writes/s = {:.2}; end to end {:.0} writes/s = {:.2}",
+        syncer.apply_writes_per_sec(),
+        syncer.apply_writes_per_sec() / ceiling,
+        syncer.writes_per_sec(),
+        syncer.writes_per_sec() / ceiling
+    );
+}
+
+fn phases(report: &Value) -> [Duration; 3] {
+    ["read", "plan", "apply"].map(|p| {
+        Duration::from_millis(
+            report
+                .pointer(&format!("/phases_ms/{p}"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        )
+    })
 }
 
 /// `GET Users`, `POST Groups`, `PATCH Users`… from a request path.
@@ -200,11 +239,15 @@ fn run_sync(label: &str, base: &str, export: &Path, server: &ServerHandle) -> Ru
     for r in server.requests() {
         *requests.entry(kind(&r.method, &r.path)).or_insert(0) += 1;
     }
+    let [read, plan, apply] = phases(&report);
     let figures = RunFigures {
         wall,
         total: server.request_total(),
         requests,
         peak_rss_kib: peak,
+        read,
+        plan,
+        apply,
     };
     print_run(label, &figures, &report);
     figures
@@ -223,11 +266,15 @@ fn run_external(label: &str, base: &str, token: &str, export: &Path) -> RunFigur
             requests.insert(format!("WRITE {op}"), n["done"].as_u64().unwrap_or(0));
         }
     }
+    let [read, plan, apply] = phases(&report);
     let figures = RunFigures {
         wall,
         total: count,
         requests,
         peak_rss_kib: peak,
+        read,
+        plan,
+        apply,
     };
     print_run(label, &figures, &report);
     figures
@@ -250,6 +297,13 @@ fn print_run(label: &str, f: &RunFigures, report: &Value) {
         .map(|(k, n)| format!("{k}: {n}"))
         .collect();
     println!("  by kind: {}", kinds.join(", "));
+    println!(
+        "  phases (the binary's own timing): read {} ms, plan {} ms, apply {} ms; the rest of \
+         the wall time is process start, exit and the report",
+        f.read.as_millis(),
+        f.plan.as_millis(),
+        f.apply.as_millis()
+    );
 }
 
 /// Runs the binary once; returns wall time, its peak RSS (KiB, sampled from /proc) and its
@@ -321,101 +375,71 @@ fn list_pages(users: usize, groups: usize, page: usize) -> u64 {
     (users.div_ceil(page).max(1) + groups.div_ceil(page).max(1)) as u64
 }
 
-/// The ceiling on the embedded server: a plain load generator sending the same kinds and
-/// numbers of writes, with bodies of the same shape, at the same concurrency.
-async fn ceiling(base: &str, org: &Org, syncer: &BTreeMap<String, u64>) -> f64 {
-    let patches = syncer.get("PATCH Groups").copied().unwrap_or(0);
-    drive(base, TOKEN, org, patches).await
-}
-
-async fn ceiling_with(base: &str, token: &str, org: &Org, syncer: &RunFigures) -> f64 {
-    let patches = syncer
-        .requests
-        .get("WRITE update_members")
-        .copied()
-        .unwrap_or(0);
-    drive(base, token, org, patches).await
-}
-
-/// Creates every user and group of `org`, then sends `patches` member PATCHes, at
-/// [`CONCURRENCY`]; returns writes per second.
-async fn drive(base: &str, token: &str, org: &Org, patches: u64) -> f64 {
+/// The ceiling: a plain load generator sending the same kinds and numbers of writes as the
+/// syncer's initial sync, with bodies of the same shape (every user and group of `org`
+/// created, then `patches` member PATCHes of 20 ids each), at [`CONCURRENCY`]; returns writes
+/// per second.
+///
+/// Requests run unordered, [`CONCURRENCY`] in flight, as the syncer's apply runs them: a slow
+/// request holds one lane, not all of them. (An ordered buffer let one stalled request hold
+/// up the seven behind it; against scim2-server, whose 5-deep listen backlog drops a burst of
+/// connects and so delays one of them by the 1 s SYN retransmit, that made the "ceiling" a
+/// tenth of the syncer's own rate.)
+async fn ceiling(base: &str, token: &str, org: &Org, patches: u64) -> f64 {
     use futures_util::StreamExt;
     let http = reqwest::Client::new();
     let auth = format!("Bearer {token}");
+    let post = |url: String, body: Value| {
+        let request = http
+            .post(url)
+            .header("authorization", &auth)
+            .header("content-type", "application/scim+json")
+            .json(&body);
+        async move {
+            let r = request.send().await.expect("create");
+            assert!(r.status().is_success(), "create answered {}", r.status());
+            let v: Value = r.json().await.expect("created resource");
+            v["id"].as_str().unwrap_or_default().to_string()
+        }
+    };
     let start = Instant::now();
-    let ids: Vec<String> = futures_util::stream::iter(org.users.iter())
-        .map(|u| {
-            let http = http.clone();
-            let auth = auth.clone();
-            let url = format!("{base}/Users");
-            async move {
-                let body = user_body(u);
-                let r = http
-                    .post(url)
-                    .header("authorization", auth)
-                    .header("content-type", "application/scim+json")
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("create user");
-                let v: Value = r.json().await.expect("created user");
-                v["id"].as_str().unwrap_or_default().to_string()
-            }
-        })
-        .buffered(CONCURRENCY)
+    let ids: Vec<String> = futures_util::stream::iter(&org.users)
+        .map(|u| post(format!("{base}/Users"), user_body(u)))
+        .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let groups: Vec<String> = futures_util::stream::iter(org.groups.iter())
+    let groups: Vec<String> = futures_util::stream::iter(&org.groups)
         .map(|g| {
-            let http = http.clone();
-            let auth = auth.clone();
-            let url = format!("{base}/Groups");
-            async move {
-                let body = json!({
-                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                    "displayName": g.name,
-                    "externalId": format!("pw-activate:group:{}", g.id),
-                });
-                let r = http
-                    .post(url)
-                    .header("authorization", auth)
-                    .header("content-type", "application/scim+json")
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("create group");
-                let v: Value = r.json().await.expect("created group");
-                v["id"].as_str().unwrap_or_default().to_string()
-            }
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": g.name,
+                "externalId": format!("pw-activate:group:{}", g.id),
+            });
+            post(format!("{base}/Groups"), body)
         })
-        .buffered(CONCURRENCY)
+        .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let ids = Arc::new(ids);
     let per_patch = 20usize;
     futures_util::stream::iter(0..patches as usize)
         .map(|i| {
-            let http = http.clone();
-            let auth = auth.clone();
-            let group = groups[i % groups.len().max(1)].clone();
-            let ids = ids.clone();
-            let url = format!("{base}/Groups/{group}");
+            let group = &groups[i % groups.len().max(1)];
+            let members: Vec<Value> = (0..per_patch)
+                .map(|k| json!({"value": ids[(i * per_patch + k) % ids.len()]}))
+                .collect();
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": members}],
+            });
+            let request = http
+                .patch(format!("{base}/Groups/{group}"))
+                .header("authorization", &auth)
+                .header("content-type", "application/scim+json")
+                .json(&body);
             async move {
-                let members: Vec<Value> = (0..per_patch)
-                    .map(|k| json!({"value": ids[(i * per_patch + k) % ids.len()]}))
-                    .collect();
-                let body = json!({
-                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "add", "path": "members", "value": members}],
-                });
-                http.patch(url)
-                    .header("authorization", auth)
-                    .header("content-type", "application/scim+json")
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("patch members");
+                let r = request.send().await.expect("patch members");
+                assert!(r.status().is_success(), "PATCH answered {}", r.status());
+                r.bytes().await.expect("PATCH answer");
             }
         })
         .buffer_unordered(CONCURRENCY)
