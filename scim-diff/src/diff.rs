@@ -1,8 +1,11 @@
 //! The diff itself: [`plan()`] compares the projection with the observed state.
 //!
-//! Written for large organisations: one pass over each side, indexes that borrow from the
-//! inputs (no per-record allocation except where the plan needs an owned value), desired
-//! records found by binary search (the projection is sorted by `externalId`).
+//! Written for large organisations: one pass over each side; a projection and indexes that
+//! borrow from the inputs (values are copied only into operations); the big lookups through
+//! [`StrIndex`]; group members as indexes of projected users; the per-user and per-group
+//! passes on every core ([`par`]), merged in input order, and every decision that could
+//! depend on order (which record keeps a contested name, which reports a rename cycle) taken
+//! in `externalId` order.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -284,7 +287,6 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         &holds_user_name,
         &holds_group_name,
     );
-    let desired = desired;
     let source_conflicts = &desired.conflicts;
     let mut warnings = desired.warnings.clone();
     let source_conflicted: HashSet<&str, FxBuildHasher> = source_conflicts
