@@ -521,17 +521,19 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 .as_deref()
                 .filter(|e| managed_user(e).is_some_and(|m| m.id == id))
         };
-        let mut push_members =
+        // the membership operations of one group: removals first, then adds, at most `chunk`
+        // changes per operation
+        let members_ops =
             |ext: &str, id: Option<&str>, add: &[(String, Option<&str>)], remove: &[&str]| {
-                // removals first, then adds, at most `chunk` changes per operation
                 let total = add.len() + remove.len();
+                let mut out = Vec::with_capacity(total.div_ceil(chunk));
                 let mut start = 0;
                 while start < total {
                     let end = (start + chunk).min(total);
                     let r = &remove[start.min(remove.len())..end.min(remove.len())];
                     let a =
                         &add[start.saturating_sub(remove.len())..end.saturating_sub(remove.len())];
-                    member_ops.push(Operation::UpdateMembers {
+                    out.push(Operation::UpdateMembers {
                         external_id: ext.to_owned(),
                         id: id.map(str::to_owned),
                         add: a
@@ -551,6 +553,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                     });
                     start = end;
                 }
+                out
             };
         let removable = |id: &str| -> bool {
             (protected_member_ids.is_empty() || !protected_member_ids.contains(id))
@@ -616,8 +619,12 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                     })
                     .collect()
             };
-            GroupDiff::Existing { o, add, remove }
+            // built here, on every core: most of a large plan's operations
+            let ops = members_ops(ext, Some(&o.id), &adds(&add), &remove);
+            GroupDiff::Existing { o, ops }
         });
+        // target groups a desired group is (the others may have to be emptied)
+        let mut matched_groups = vec![false; observed.groups.len()];
         for (dg, diff) in desired.groups.iter().zip(diffs) {
             let ext = dg.external_id.as_str();
             match diff {
@@ -629,7 +636,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                             display_name: dg.src.name.clone(),
                             wave,
                         });
-                        push_members(ext, None, &adds(&add), &[]);
+                        member_ops.extend(members_ops(ext, None, &adds(&add), &[]));
                     }
                     Err(who) => conflicts.push(Conflict::new(
                         dg.external_id.clone(),
@@ -640,7 +647,8 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                         ),
                     )),
                 },
-                GroupDiff::Existing { o, add, remove } => {
+                GroupDiff::Existing { o, ops: group_ops } => {
+                    matched_groups[index_of(&observed.groups, o)] = true;
                     if o.display_name != dg.src.name {
                         match group_names.resolve(ext) {
                             Ok(wave) => ops.push(Operation::RenameGroup {
@@ -660,7 +668,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                             )),
                         }
                     }
-                    push_members(ext, Some(&o.id), &adds(&add), &remove);
+                    member_ops.extend(group_ops);
                 }
             }
         }
@@ -669,8 +677,8 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         let mut gone: Vec<(&str, &ObservedGroup)> = managed_groups
             .iter()
             .filter_map(|(ext, slot)| slot.one().map(|g| (*ext, g)))
-            .filter(|(ext, _)| {
-                desired.group_by_external_id(ext).is_none() && !source_conflicted.contains(ext)
+            .filter(|(ext, g)| {
+                !matched_groups[index_of(&observed.groups, g)] && !source_conflicted.contains(ext)
             })
             .collect();
         gone.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -683,7 +691,7 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
                 .collect();
             remove.sort_unstable();
             remove.dedup();
-            push_members(ext, Some(&o.id), &[], &remove);
+            member_ops.extend(members_ops(ext, Some(&o.id), &[], &remove));
         }
     }
 
@@ -791,10 +799,8 @@ enum GroupDiff<'o> {
     /// In the target as `o`.
     Existing {
         o: &'o ObservedGroup,
-        /// Projected users to add.
-        add: Vec<u32>,
-        /// SCIM ids to remove.
-        remove: Vec<&'o str>,
+        /// Its membership operations.
+        ops: Vec<Operation>,
     },
 }
 
