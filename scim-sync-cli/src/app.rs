@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use scim_client::ScimClient;
+use scim_client::transport::RetryPolicy;
 use scim_diff::apply::{ApplyOptions, Outcome as OpResult};
 use serde_json::{Value, json};
 
@@ -54,6 +55,8 @@ pub fn scim_client(target: &TargetConfig, config: &Config) -> Result<ScimClient,
         .page_size(config.page_size)
         .max_in_flight(config.concurrency)
         .requests_per_second(config.requests_per_second)
+        .timeout(config.request_timeout)
+        .retry_policy(RetryPolicy::default().with_total_budget(config.retry_budget))
         .user_agent(crate::USER_AGENT)
         .build()
         .map_err(|e| format!("SCIM client: {e}"))
@@ -64,7 +67,7 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
     let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
         unreachable!("a reconcile configuration always names both ends");
     };
-    let ends = Source::from_config(source_config, config.allow_insecure_http)
+    let ends = Source::from_config(source_config, config)
         .and_then(|source| Ok((source, scim_client(target_config, config)?)));
     let (source, scim) = match ends {
         Ok(ends) => ends,

@@ -79,7 +79,7 @@ pub async fn run(config: &Config) -> Outcome {
     let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
         unreachable!("a check configuration always names both ends");
     };
-    let source = match Source::from_config(source_config, config.allow_insecure_http) {
+    let source = match Source::from_config(source_config, config) {
         Ok(s) => s,
         Err(e) => return finish_early(config, "check", e, Outcome::Usage),
     };

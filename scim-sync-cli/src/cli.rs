@@ -230,6 +230,19 @@ pub struct Opts {
     /// Stop issuing new writes after this long, e.g. `7m` [default: none].
     #[arg(long, env = "SYNC_DEADLINE", global = true, help_heading = "Run")]
     pub deadline: Option<String>,
+    /// How long one HTTP request (to ACTIVATE or to the SCIM target) may take before it is
+    /// abandoned and, within the retry budget, retried, e.g. `45s` [default: 30s].
+    #[arg(
+        long,
+        env = "SYNC_REQUEST_TIMEOUT",
+        global = true,
+        help_heading = "Run"
+    )]
+    pub request_timeout: Option<String>,
+    /// How long one request may keep being retried, waits included, before the run gives up
+    /// on it, e.g. `2m` [default: 60s].
+    #[arg(long, env = "SYNC_RETRY_BUDGET", global = true, help_heading = "Run")]
+    pub retry_budget: Option<String>,
     /// `text` (a plan table and a summary) or `json` (one JSON object on stdout)
     /// [default: text].
     #[arg(long, env = "SYNC_OUTPUT", global = true, help_heading = "Run")]

@@ -249,6 +249,10 @@ pub struct Config {
     pub dry_run: bool,
     /// Stop issuing writes after this long.
     pub deadline: Option<Duration>,
+    /// How long one HTTP request may take (both ends).
+    pub request_timeout: Duration,
+    /// How long one request may keep being retried (both ends).
+    pub retry_budget: Duration,
     /// stdout format.
     pub output: OutputFormat,
     /// stderr log format.
@@ -267,6 +271,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Default number of users whose SSH keys are fetched at once.
 pub const DEFAULT_KEY_CONCURRENCY: usize = 8;
+/// Default time one HTTP request may take.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time one request may keep being retried.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 
 /// Trims a raw value; an empty value means "unset".
 fn present(raw: &Option<String>) -> Option<&str> {
@@ -279,6 +287,20 @@ fn parse_bool(raw: &Option<String>, what: &str, default: bool) -> Result<bool, C
         Some("true" | "1" | "yes" | "on" | "y") => Ok(true),
         Some("false" | "0" | "no" | "off" | "n") => Ok(false),
         Some(other) => err(format!("{what}: expected true or false, got `{other}`")),
+    }
+}
+
+/// A duration such as `90s` or `7m`, longer than zero; unset is `None`.
+fn parse_duration(raw: &Option<String>, what: &str) -> Result<Option<Duration>, ConfigError> {
+    let Some(text) = present(raw) else {
+        return Ok(None);
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        Ok(_) => err(format!("{what}: must be longer than zero")),
+        Err(e) => err(format!(
+            "{what}: `{text}` is not a duration like `7m` or `90s`: {e}"
+        )),
     }
 }
 
@@ -403,19 +425,15 @@ impl Config {
             false,
         )?;
         let dry_run = parse_bool(&opts.dry_run, "--dry-run (SYNC_DRY_RUN)", false)?;
-        let deadline = match present(&opts.deadline) {
-            None => None,
-            Some(text) => match humantime::parse_duration(text) {
-                Ok(d) if !d.is_zero() => Some(d),
-                Ok(_) => return err("--deadline (SYNC_DEADLINE): must be longer than zero"),
-                Err(e) => {
-                    return err(format!(
-                        "--deadline (SYNC_DEADLINE): `{text}` is not a duration like `7m` or \
-                         `90s`: {e}"
-                    ));
-                }
-            },
-        };
+        let deadline = parse_duration(&opts.deadline, "--deadline (SYNC_DEADLINE)")?;
+        let request_timeout = parse_duration(
+            &opts.request_timeout,
+            "--request-timeout (SYNC_REQUEST_TIMEOUT)",
+        )?
+        .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let retry_budget =
+            parse_duration(&opts.retry_budget, "--retry-budget (SYNC_RETRY_BUDGET)")?
+                .unwrap_or(DEFAULT_RETRY_BUDGET);
         let page_size = parse_number::<u32>(&opts.page_size, "--page-size (SCIM_PAGE_SIZE)", 1)?
             .unwrap_or(DEFAULT_PAGE_SIZE);
         let concurrency =
@@ -460,6 +478,8 @@ impl Config {
             policy,
             dry_run,
             deadline,
+            request_timeout,
+            retry_budget,
             output,
             log_format,
             log_level,
@@ -693,6 +713,15 @@ mod tests {
         assert_eq!(cfg.output, OutputFormat::Text);
         assert_eq!(cfg.page_size, DEFAULT_PAGE_SIZE);
         assert!(!cfg.dry_run);
+        assert_eq!(cfg.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(cfg.retry_budget, DEFAULT_RETRY_BUDGET);
+    }
+
+    #[test]
+    fn timeouts_are_durations() {
+        let cfg = parse(&with(&["--request-timeout", "45s", "--retry-budget", "2m"])).unwrap();
+        assert_eq!(cfg.request_timeout, Duration::from_secs(45));
+        assert_eq!(cfg.retry_budget, Duration::from_secs(120));
     }
 
     #[test]
@@ -701,6 +730,8 @@ mod tests {
             (vec!["--page-size", "0"], "SCIM_PAGE_SIZE"),
             (vec!["--concurrency", "many"], "SYNC_CONCURRENCY"),
             (vec!["--deadline", "soon"], "SYNC_DEADLINE"),
+            (vec!["--request-timeout", "0s"], "SYNC_REQUEST_TIMEOUT"),
+            (vec!["--retry-budget", "a while"], "SYNC_RETRY_BUDGET"),
             (vec!["--output", "yaml"], "SYNC_OUTPUT"),
             (vec!["--username-from", "uid"], "SYNC_USERNAME_FROM"),
             (vec!["--enable-user-sync=maybe"], "SYNC_ENABLE_USER_SYNC"),

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use activate_client::{ActivateClient, KeySource, Snapshot, SnapshotOptions, StatsSnapshot};
 
-use crate::config::{self, SourceConfig};
+use crate::config::{self, Config, SourceConfig};
+use scim_client::transport::RetryPolicy;
 
 /// Where this run's snapshot comes from.
 #[derive(Debug)]
@@ -24,12 +25,14 @@ const PW_CLI_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Source {
     /// Builds the source; an error here is a configuration error (exit 2).
-    pub fn from_config(config: &SourceConfig, allow_insecure_http: bool) -> Result<Source, String> {
+    pub fn from_config(config: &SourceConfig, run: &Config) -> Result<Source, String> {
         match config {
             SourceConfig::File(path) => Ok(Source::File(path.clone())),
             SourceConfig::Api(api) => {
                 let mut builder = ActivateClient::builder(api.api_key.clone())
-                    .allow_insecure_http(allow_insecure_http)
+                    .allow_insecure_http(run.allow_insecure_http)
+                    .timeout(run.request_timeout)
+                    .retry_policy(RetryPolicy::default().with_total_budget(run.retry_budget))
                     .org_name(api.org_name.clone())
                     .key_concurrency(api.key_concurrency)
                     .user_agent(crate::USER_AGENT)

@@ -40,14 +40,28 @@ async fn synced() -> Setup {
 
 impl Setup {
     async fn run(&self) -> Run {
-        run(&self.fake.env(&self.server.base_url()), &[], &[]).await
+        self.run_with(&[]).await
+    }
+
+    async fn run_with(&self, extra: &[(&str, &str)]) -> Run {
+        run(&self.fake.env(&self.server.base_url()), extra, &[]).await
     }
 
     /// The run under `fault` writes nothing and exits `code`; then the source heals and
     /// the next run converges with nothing to do.
     async fn assert_no_write(&self, fault: SourceFault, code: i32) -> Run {
+        self.assert_no_write_with(fault, code, &[]).await
+    }
+
+    /// [`Self::assert_no_write`], the faulty run with `extra` environment variables.
+    async fn assert_no_write_with(
+        &self,
+        fault: SourceFault,
+        code: i32,
+        extra: &[(&str, &str)],
+    ) -> Run {
         self.fake.fault(fault.clone());
-        let r = self.run().await;
+        let r = self.run_with(extra).await;
         assert_eq!(r.code, code, "{fault:?}: {}", r.all());
         let w = writes(&self.server);
         assert!(w.is_empty(), "{fault:?} caused writes: {w:?}");
@@ -108,17 +122,26 @@ async fn an_empty_user_list_or_a_mass_shrink_is_refused() {
     assert!(msg.contains("deactivat"), "{msg}");
 }
 
-/// The ACTIVATE client's request timeout is 30 s and its retry budget 60 s (neither is a
-/// flag): the members of one group never arrive in time, the run gives up after ~60 s.
+/// The members of one group never arrive within the request timeout (`SYNC_REQUEST_TIMEOUT`
+/// 1 s): every retry times out too, and once the retry budget (`SYNC_RETRY_BUDGET` 3 s) is
+/// spent the run gives up and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_on_one_groups_members_writes_nothing() {
     let s = synced().await;
+    let started = std::time::Instant::now();
     let r = s
-        .assert_no_write(
-            SourceFault::SlowMembers("team-01".into(), Duration::from_secs(40)),
+        .assert_no_write_with(
+            SourceFault::SlowMembers("team-01".into(), Duration::from_secs(30)),
             4,
+            &[("SYNC_REQUEST_TIMEOUT", "1s"), ("SYNC_RETRY_BUDGET", "3s")],
         )
         .await;
+    // not a timing assertion on speed: the run must not have waited for the 30 s answer
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the flags did not shorten the wait: {:?}",
+        started.elapsed()
+    );
     let err = r.report["error"].as_str().unwrap();
     assert!(err.contains("team-01") || err.contains("members"), "{err}");
 }
