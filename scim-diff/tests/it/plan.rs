@@ -1,6 +1,9 @@
 //! Scenario tests of `plan()`.
 
-use scim_diff::{ConflictKind, MemberRef, Operation, Policy, RefusalKind, UsernameFrom, plan};
+use scim_diff::{
+    ConflictKind, MemberRef, ObservedState, Operation, Policy, RefusalKind, SourceSnapshot,
+    UsernameFrom, plan,
+};
 
 use crate::common::*;
 
@@ -641,6 +644,20 @@ fn an_empty_prefix_is_refused() {
     );
 }
 
+/// Reverses every list of both inputs (users, groups, and each group's members).
+fn reverse_everything(s: &mut SourceSnapshot, o: &mut ObservedState) {
+    s.users.reverse();
+    s.groups.reverse();
+    for g in &mut s.groups {
+        g.members.reverse();
+    }
+    o.users.reverse();
+    o.groups.reverse();
+    for g in &mut o.groups {
+        g.members.reverse();
+    }
+}
+
 #[test]
 fn plans_do_not_depend_on_input_order() {
     let mut s = snapshot(
@@ -658,16 +675,7 @@ fn plans_do_not_depend_on_input_order() {
         ],
     );
     let p1 = plan(&s, &o, &Policy::default());
-    s.users.reverse();
-    s.groups.reverse();
-    for g in &mut s.groups {
-        g.members.reverse();
-    }
-    o.users.reverse();
-    o.groups.reverse();
-    for g in &mut o.groups {
-        g.members.reverse();
-    }
+    reverse_everything(&mut s, &mut o);
     assert_eq!(plan(&s, &o, &Policy::default()), p1);
 }
 
@@ -747,16 +755,7 @@ fn a_large_plan_is_the_same_in_any_order() {
         !p1.conflicts.is_empty(),
         "the unmanaged holder is a conflict"
     );
-    s.users.reverse();
-    s.groups.reverse();
-    for g in &mut s.groups {
-        g.members.reverse();
-    }
-    o.users.reverse();
-    o.groups.reverse();
-    for g in &mut o.groups {
-        g.members.reverse();
-    }
+    reverse_everything(&mut s, &mut o);
     assert_eq!(plan(&s, &o, &policy), p1);
 }
 
