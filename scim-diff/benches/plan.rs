@@ -20,6 +20,7 @@ use scim_diff::{
     SourceUser, plan,
 };
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 fn key_line(i: usize) -> String {
     let mut bytes = [0u8; 32];
@@ -190,21 +191,28 @@ struct ListResponse<T> {
     resources: Vec<T>,
 }
 
-fn to_scim_json(o: &ObservedState) -> (String, String) {
-    // written with serde_json's streaming serializer: a `Value` tree of 1M users would need
-    // gigabytes
-    use serde_json::json;
-    let mut users = String::with_capacity(o.users.len() * 900);
-    users.push_str(r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"#);
-    users.push_str(&format!(
+/// A SCIM list response of `items`, each rendered by `resource`, as JSON text. Written one
+/// resource at a time: a `Value` tree of 1M users would need gigabytes.
+fn list_json<T>(items: &[T], bytes_each: usize, resource: impl Fn(&T) -> Value) -> String {
+    let mut out = String::with_capacity(items.len() * bytes_each);
+    out.push_str(r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"#);
+    out.push_str(&format!(
         r#""totalResults":{n},"startIndex":1,"itemsPerPage":{n},"Resources":["#,
-        n = o.users.len()
+        n = items.len()
     ));
-    for (i, u) in o.users.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            users.push(',');
+            out.push(',');
         }
-        let v = json!({
+        out.push_str(&resource(item).to_string());
+    }
+    out.push_str("]}");
+    out
+}
+
+fn to_scim_json(o: &ObservedState) -> (String, String) {
+    let users = list_json(&o.users, 900, |u| {
+        json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
                         "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser"],
             "id": u.id, "externalId": u.external_id, "userName": u.user_name,
@@ -218,29 +226,16 @@ fn to_scim_json(o: &ObservedState) -> (String, String) {
             "meta": {"resourceType": "User", "created": "2026-01-01T00:00:00Z",
                      "lastModified": "2026-01-01T00:00:00Z",
                      "location": format!("https://scim.example/v2/Users/{}", u.id)}
-        });
-        users.push_str(&v.to_string());
-    }
-    users.push_str("]}");
-    let mut groups = String::with_capacity(o.groups.len() * 1200);
-    groups.push_str(r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"#);
-    groups.push_str(&format!(
-        r#""totalResults":{n},"startIndex":1,"itemsPerPage":{n},"Resources":["#,
-        n = o.groups.len()
-    ));
-    for (i, g) in o.groups.iter().enumerate() {
-        if i > 0 {
-            groups.push(',');
-        }
-        let v = json!({
+        })
+    });
+    let groups = list_json(&o.groups, 1200, |g| {
+        json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
             "id": g.id, "externalId": g.external_id, "displayName": g.display_name,
             "members": g.members.iter().map(|m| json!({"value": m, "type": "User"})).collect::<Vec<_>>(),
             "meta": {"resourceType": "Group"}
-        });
-        groups.push_str(&v.to_string());
-    }
-    groups.push_str("]}");
+        })
+    });
     (users, groups)
 }
 

@@ -317,12 +317,12 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
         &desired.users,
         desired.users.len(),
         || ext_start.clone(),
-        |buf, _, r| {
+        |buf, i, r| {
             if r.status != Status::Synced {
                 return (NO_ROW, SKIP);
             }
             buf.truncate(ext_start.len());
-            buf.push_str(&fold(&r.src.username));
+            buf.push_str(desired.by_key.key(i as u32)); // the lowercased username
             if !frozen.is_empty() && frozen.contains(buf.as_str()) {
                 return (NO_ROW, SKIP);
             }

@@ -1,8 +1,7 @@
 //! The projection: a [`SourceSnapshot`] under a [`Policy`] becomes the desired SCIM state.
 
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
@@ -203,6 +202,29 @@ impl<'a> Projection<'a> {
     }
 }
 
+/// The names (compared lowercased, as a server compares `userName`s and group names) that
+/// several of `names` share: each with the numbers of those that share it, in input order.
+fn shared_names<'n>(
+    count: usize,
+    names: impl Iterator<Item = (u32, &'n str)>,
+) -> BTreeMap<String, Vec<u32>> {
+    let mut seen = StrIndex::with_capacity(count, 24);
+    // the number of the first holder of each name seen, by its number in `seen`
+    let mut first: Vec<u32> = Vec::with_capacity(count);
+    let mut shared: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for (i, name) in names {
+        let lower = fold(name);
+        match seen.insert(&lower) {
+            Ok(_) => first.push(i),
+            Err(n) => shared
+                .entry(lower.into_owned())
+                .or_insert_with(|| vec![first[n as usize]])
+                .push(i),
+        }
+    }
+    shared
+}
+
 /// The first part of the projection, which needs nothing from the target: scope, users
 /// (keys parsed on several threads for a large organisation), duplicate `externalId`s.
 pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> Projection<'a> {
@@ -321,24 +343,14 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
 
     // userName uniqueness among source users (case-insensitive, as on the server); which
     // one keeps a shared name depends on the target (see `project_groups`).
-    let mut names = StrIndex::with_capacity(users.len(), 24);
-    let mut first_by_name: Vec<u32> = Vec::with_capacity(users.len());
-    let mut same_user_name: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    for (i, r) in users.iter().enumerate() {
-        if r.status != Status::Synced {
-            continue;
-        }
-        let i = i as u32;
-        let lower = fold(r.user_name);
-        match names.insert(&lower) {
-            Ok(_) => first_by_name.push(i),
-            Err(n) => same_user_name
-                .entry(lower.into_owned())
-                .or_insert_with(|| vec![first_by_name[n as usize]])
-                .push(i),
-        }
-    }
-    drop((names, first_by_name));
+    let same_user_name = shared_names(
+        users.len(),
+        users
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.status == Status::Synced)
+            .map(|(i, r)| (i as u32, r.user_name)),
+    );
 
     Projection {
         users,
@@ -494,23 +506,16 @@ pub(crate) fn project_groups(
     }
     // Group names are compared case-insensitively: servers (and CoreWeave's default groups)
     // may treat "HPC" and "hpc" as one name.
-    let mut first_by_name: HashMap<Cow<'_, str>, usize, FxBuildHasher> =
-        HashMap::with_capacity_and_hasher(desired_groups.len(), FxBuildHasher);
-    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, g) in desired_groups.iter().enumerate() {
-        match first_by_name.entry(fold(&g.src.name)) {
-            Entry::Vacant(e) => {
-                e.insert(i);
-            }
-            Entry::Occupied(e) => by_name
-                .entry(e.key().to_string())
-                .or_insert_with(|| vec![*e.get()])
-                .push(i),
-        }
-    }
-    drop(first_by_name);
+    let by_name = shared_names(
+        desired_groups.len(),
+        desired_groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (i as u32, g.src.name.as_str())),
+    );
     let mut gdropped = vec![false; desired_groups.len()];
     for (lower, idxs) in &by_name {
+        let idxs: Vec<usize> = idxs.iter().map(|&i| i as usize).collect();
         let winner = idxs
             .iter()
             .copied()
