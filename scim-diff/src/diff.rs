@@ -211,34 +211,35 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             ..Plan::default()
         };
     }
+    std::thread::scope(|s| plan_in(s, source, observed, policy))
+}
+
+/// [`plan`], with `s` to run jobs on other threads.
+fn plan_in<'s, 'e: 's>(
+    s: &'s std::thread::Scope<'s, 'e>,
+    source: &'e SourceSnapshot,
+    observed: &'e ObservedState,
+    policy: &'e Policy,
+) -> Plan {
     let mut conflicts: Vec<Conflict> = Vec::new();
 
     // ---- index the target, and project the users meanwhile ----
-    let (ix, mut desired) = std::thread::scope(|s| {
-        let ix = par::worth_threads(observed.users.len().max(source.users.len()))
-            .then(|| s.spawn(|| TargetIndex::new(observed, policy)));
-        let desired = project_users(source, policy);
-        let ix = match ix {
-            Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            None => TargetIndex::new(observed, policy),
-        };
-        (ix, desired)
-    });
+    // For a large organisation, two jobs on other threads: the target's records by
+    // `externalId` and name (needed next), and its groups' members by SCIM id (needed last,
+    // so it may go on while the users are matched).
+    let threads = par::worth_threads(observed.users.len().max(source.users.len()));
+    let members_job = (threads && policy.enable_group_sync)
+        .then(|| s.spawn(move || GroupMembers::new(observed, policy)));
+    let index_job = threads.then(|| s.spawn(move || TargetIndex::new(observed, policy)));
+    let mut desired = project_users(source, policy);
+    let ix = join_or(index_job, || TargetIndex::new(observed, policy));
     let TargetIndex {
         managed_users,
-        managed_user_ids,
         managed_groups,
         group_name_holders,
         mut protected_member_ids,
     } = ix;
     let managed_user = |ext: &str| managed_users.get(ext).and_then(Slot::one);
-    // the index in `observed.users` of a managed user, by SCIM id
-    let managed_user_id = |id: &str| {
-        managed_user_ids
-            .0
-            .get(id)
-            .map(|n| managed_user_ids.1[n as usize])
-    };
     let managed_group = |ext: &str| managed_groups.get(ext).and_then(Slot::one);
 
     // Managed records sharing an externalId are left alone (and so are their memberships).
@@ -484,6 +485,8 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
     // ---- groups ----
     let mut member_ops: Vec<Operation> = Vec::new();
     if policy.enable_group_sync {
+        let group_members = join_or(members_job, || GroupMembers::new(observed, policy));
+        protected_member_ids.extend(group_members.shared_ids.iter().copied());
         let group_holders = |lower: &str| -> Vec<Holder<'_>> {
             group_name_holders.get(lower).map_or_else(Vec::new, |slot| {
                 slot.all()
@@ -514,50 +517,56 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             memo: HashMap::new(),
         };
         let chunk = policy.max_members_per_patch.max(1);
-        // the externalId of a managed user by SCIM id (unless its externalId is shared)
-        let id_to_ext = |id: &str| -> Option<&str> {
-            let u = &observed.users[managed_user_id(id)? as usize];
+        // the externalId of the managed user `observed.users[k]` (unless it is shared)
+        let obs_ext = |k: u32| -> Option<&str> {
+            let u = &observed.users[k as usize];
             u.external_id
                 .as_deref()
-                .filter(|e| managed_user(e).is_some_and(|m| m.id == id))
+                .filter(|e| managed_user(e).is_some_and(|m| m.id == u.id))
         };
         // the membership operations of one group: removals first, then adds, at most `chunk`
         // changes per operation
-        let members_ops =
-            |ext: &str, id: Option<&str>, add: &[(String, Option<&str>)], remove: &[&str]| {
-                let total = add.len() + remove.len();
-                let mut out = Vec::with_capacity(total.div_ceil(chunk));
-                let mut start = 0;
-                while start < total {
-                    let end = (start + chunk).min(total);
-                    let r = &remove[start.min(remove.len())..end.min(remove.len())];
-                    let a =
-                        &add[start.saturating_sub(remove.len())..end.saturating_sub(remove.len())];
-                    out.push(Operation::UpdateMembers {
-                        external_id: ext.to_owned(),
-                        id: id.map(str::to_owned),
-                        add: a
-                            .iter()
-                            .map(|(e, id)| MemberRef {
-                                id: id.map(str::to_owned),
-                                external_id: Some(e.clone()),
-                            })
-                            .collect(),
-                        remove: r
-                            .iter()
-                            .map(|id| MemberRef {
-                                id: Some((*id).to_owned()),
-                                external_id: id_to_ext(id).map(str::to_owned),
-                            })
-                            .collect(),
-                    });
-                    start = end;
-                }
-                out
-            };
-        let removable = |id: &str| -> bool {
+        let members_ops = |ext: &str,
+                           id: Option<&str>,
+                           add: &[(String, Option<&str>)],
+                           remove: &[(&str, u32)]| {
+            let total = add.len() + remove.len();
+            let mut out = Vec::with_capacity(total.div_ceil(chunk));
+            let mut start = 0;
+            while start < total {
+                let end = (start + chunk).min(total);
+                let r = &remove[start.min(remove.len())..end.min(remove.len())];
+                let a = &add[start.saturating_sub(remove.len())..end.saturating_sub(remove.len())];
+                out.push(Operation::UpdateMembers {
+                    external_id: ext.to_owned(),
+                    id: id.map(str::to_owned),
+                    add: a
+                        .iter()
+                        .map(|(e, id)| MemberRef {
+                            id: id.map(str::to_owned),
+                            external_id: Some(e.clone()),
+                        })
+                        .collect(),
+                    remove: r
+                        .iter()
+                        .map(|&(id, k)| MemberRef {
+                            id: Some(id.to_owned()),
+                            external_id: (k != NOT_MANAGED)
+                                .then(|| obs_ext(k))
+                                .flatten()
+                                .map(str::to_owned),
+                        })
+                        .collect(),
+                });
+                start = end;
+            }
+            out
+        };
+        // whether member `id` (the managed user `observed.users[k]`, or `NOT_MANAGED`) may
+        // be removed from a managed group
+        let removable = |id: &str, k: u32| -> bool {
             (protected_member_ids.is_empty() || !protected_member_ids.contains(id))
-                && (managed_user_id(id).is_some() || !policy.allow_non_provisioned_users)
+                && (k != NOT_MANAGED || !policy.allow_non_provisioned_users)
         };
         // (externalId, SCIM id if known) of the given projected users, sorted by externalId
         let adds = |rows: &[u32]| -> Vec<(String, Option<&str>)> {
@@ -594,19 +603,20 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             // current members: the wanted ones (by projected user) stay, the others go if
             // the syncer may remove them
             cur_rows.clear();
-            let mut remove: Vec<&str> = Vec::new();
-            for id in &o.members {
-                let row = managed_user_id(id)
-                    .map(|k| row_of_obs[k as usize])
+            let mut remove: Vec<(&str, u32)> = Vec::new();
+            let obs_members = group_members.of(index_of(&observed.groups, o));
+            for (id, &k) in o.members.iter().zip(obs_members) {
+                let row = (k != NOT_MANAGED)
+                    .then(|| row_of_obs[k as usize])
                     .filter(|&r| r != NO_ROW && wanted.binary_search(&r).is_ok());
                 match row {
                     Some(r) => cur_rows.push(r),
-                    None if removable(id) => remove.push(id),
+                    None if removable(id, k) => remove.push((id, k)),
                     None => {}
                 }
             }
-            remove.sort_unstable();
-            remove.dedup();
+            remove.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            remove.dedup_by(|a, b| a.0 == b.0);
             cur_rows.sort_unstable();
             cur_rows.dedup();
             let add = if cur_rows.len() == wanted.len() {
@@ -683,14 +693,16 @@ pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) 
             .collect();
         gone.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (ext, o) in gone {
-            let mut remove: Vec<&str> = o
+            let obs_members = group_members.of(index_of(&observed.groups, o));
+            let mut remove: Vec<(&str, u32)> = o
                 .members
                 .iter()
                 .map(String::as_str)
-                .filter(|id| managed_user_id(id).is_some() && !protected_member_ids.contains(id))
+                .zip(obs_members.iter().copied())
+                .filter(|&(id, k)| k != NOT_MANAGED && !protected_member_ids.contains(id))
                 .collect();
-            remove.sort_unstable();
-            remove.dedup();
+            remove.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            remove.dedup_by(|a, b| a.0 == b.0);
             member_ops.extend(members_ops(ext, Some(&o.id), &[], &remove));
         }
     }
@@ -844,12 +856,73 @@ impl<'a, T> Keyed<'a, T> {
     }
 }
 
+/// Index in `observed.users` meaning "no managed user".
+const NOT_MANAGED: u32 = u32::MAX;
+
+/// The members of each managed target group (by index in `observed.groups`), as the index
+/// in `observed.users` of the managed user with that SCIM id (`NOT_MANAGED`: none); empty
+/// for an unmanaged group. Built apart from the group pass, on another thread for a large
+/// organisation, so that pass compares integers.
+struct GroupMembers<'a> {
+    obs: Vec<u32>,
+    start: Vec<u32>,
+    /// SCIM ids that several managed users have (a broken target): their memberships are
+    /// left alone.
+    shared_ids: Vec<&'a str>,
+}
+
+impl<'a> GroupMembers<'a> {
+    fn new(observed: &'a ObservedState, policy: &Policy) -> Self {
+        // SCIM ids of managed users, and the index in `observed.users` of each
+        let n = observed.users.len();
+        let (mut ids, mut obs) = (StrIndex::with_capacity(n, 36), Vec::with_capacity(n));
+        let mut shared_ids = Vec::new();
+        for (k, u) in observed.users.iter().enumerate() {
+            if managed_ext(policy, &u.external_id).is_some() {
+                if ids.insert(&u.id).is_ok() {
+                    obs.push(k as u32);
+                } else {
+                    shared_ids.push(u.id.as_str());
+                }
+            }
+        }
+        let mut gm = Self {
+            obs: Vec::new(),
+            start: Vec::with_capacity(observed.groups.len() + 1),
+            shared_ids,
+        };
+        for g in &observed.groups {
+            gm.start.push(gm.obs.len() as u32);
+            if managed_ext(policy, &g.external_id).is_some() {
+                gm.obs.extend(
+                    g.members
+                        .iter()
+                        .map(|id| ids.get(id).map_or(NOT_MANAGED, |n| obs[n as usize])),
+                );
+            }
+        }
+        gm.start.push(gm.obs.len() as u32);
+        gm
+    }
+
+    /// The members of the observed group with this index, in the order of its `members`.
+    fn of(&self, g: usize) -> &[u32] {
+        &self.obs[self.start[g] as usize..self.start[g + 1] as usize]
+    }
+}
+
+/// The result of `job`, or of `here()` on this thread if there is no job.
+fn join_or<T>(job: Option<std::thread::ScopedJoinHandle<'_, T>>, here: impl FnOnce() -> T) -> T {
+    match job {
+        Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        None => here(),
+    }
+}
+
 /// The target, indexed for the plan (borrowing from the observed state).
 struct TargetIndex<'a> {
     /// Managed users by `externalId`.
     managed_users: Keyed<'a, ObservedUser>,
-    /// SCIM ids of managed users, and the index in `observed.users` of each.
-    managed_user_ids: (StrIndex, Vec<u32>),
     managed_groups: HashMap<&'a str, Slot<'a, ObservedGroup>, FxBuildHasher>,
     group_name_holders: HashMap<Cow<'a, str>, Slot<'a, ObservedGroup>, FxBuildHasher>,
     /// SCIM ids whose group memberships are left alone.
@@ -863,22 +936,13 @@ impl<'a> TargetIndex<'a> {
         let n = observed.users.len();
         let mut ix = Self {
             managed_users: Keyed::with_capacity(n, 32),
-            managed_user_ids: (StrIndex::with_capacity(n, 36), Vec::with_capacity(n)),
             managed_groups: HashMap::default(),
             group_name_holders: HashMap::default(),
             protected_member_ids: HashSet::default(),
         };
-        for (k, u) in observed.users.iter().enumerate() {
+        for u in &observed.users {
             if let Some(ext) = managed_ext(policy, &u.external_id) {
                 ix.managed_users.insert(ext, u);
-                let (ids, obs) = &mut ix.managed_user_ids;
-                if ids.insert(&u.id).is_ok() {
-                    obs.push(k as u32);
-                } else {
-                    // two records with one SCIM id: a broken target; leave their
-                    // memberships alone
-                    ix.protected_member_ids.insert(u.id.as_str());
-                }
             }
         }
         for g in &observed.groups {

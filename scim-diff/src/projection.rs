@@ -203,23 +203,37 @@ impl<'a> Projection<'a> {
 }
 
 /// The names (compared lowercased, as a server compares `userName`s and group names) that
-/// several of `names` share: each with the numbers of those that share it, in input order.
+/// several of `names` share: each with the numbers of those that share it, ascending.
+///
+/// Finds them by sorting hashes rather than by inserting every name in a set: only names
+/// whose hashes meet (nearly always because they are equal) are compared, and a sort of
+/// small integers costs far less than a million probes of a table that does not fit in the
+/// cache.
 fn shared_names<'n>(
-    count: usize,
     names: impl Iterator<Item = (u32, &'n str)>,
+    name_of: impl Fn(u32) -> &'n str,
 ) -> BTreeMap<String, Vec<u32>> {
-    let mut seen = StrIndex::with_capacity(count, 24);
-    // the number of the first holder of each name seen, by its number in `seen`
-    let mut first: Vec<u32> = Vec::with_capacity(count);
+    use std::hash::BuildHasher;
+    let mut hashed: Vec<(u64, u32)> = names
+        .map(|(i, name)| (FxBuildHasher.hash_one(&*fold(name)), i))
+        .collect();
+    hashed.sort_unstable();
     let mut shared: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    for (i, name) in names {
-        let lower = fold(name);
-        match seen.insert(&lower) {
-            Ok(_) => first.push(i),
-            Err(n) => shared
-                .entry(lower.into_owned())
-                .or_insert_with(|| vec![first[n as usize]])
-                .push(i),
+    let mut run: Vec<(Cow<'n, str>, u32)> = Vec::new();
+    for same_hash in hashed.chunk_by(|a, b| a.0 == b.0) {
+        if same_hash.len() < 2 {
+            continue;
+        }
+        run.clear();
+        run.extend(same_hash.iter().map(|&(_, i)| (fold(name_of(i)), i)));
+        run.sort_unstable();
+        for same_name in run.chunk_by(|a, b| a.0 == b.0) {
+            if let [(name, _), _, ..] = same_name {
+                shared.insert(
+                    name.clone().into_owned(),
+                    same_name.iter().map(|&(_, i)| i).collect(),
+                );
+            }
         }
     }
     shared
@@ -344,12 +358,12 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
     // userName uniqueness among source users (case-insensitive, as on the server); which
     // one keeps a shared name depends on the target (see `project_groups`).
     let same_user_name = shared_names(
-        users.len(),
         users
             .iter()
             .enumerate()
             .filter(|(_, r)| r.status == Status::Synced)
             .map(|(i, r)| (i as u32, r.user_name)),
+        |i| users[i as usize].user_name,
     );
 
     Projection {
@@ -507,11 +521,11 @@ pub(crate) fn project_groups(
     // Group names are compared case-insensitively: servers (and CoreWeave's default groups)
     // may treat "HPC" and "hpc" as one name.
     let by_name = shared_names(
-        desired_groups.len(),
         desired_groups
             .iter()
             .enumerate()
             .map(|(i, g)| (i as u32, g.src.name.as_str())),
+        |i| desired_groups[i as usize].src.name.as_str(),
     );
     let mut gdropped = vec![false; desired_groups.len()];
     for (lower, idxs) in &by_name {

@@ -12,12 +12,21 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use rustc_hash::FxBuildHasher;
 
+/// A table entry: the string's place in the buffer, so that checking a probe's candidate
+/// reads the buffer only, and its number.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: u32,
+    end: u32,
+    n: u32,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct StrIndex {
     bytes: String,
     /// End offset in `bytes` of each string (its start is the previous end).
     ends: Vec<u32>,
-    table: HashTable<u32>,
+    table: HashTable<Slot>,
 }
 
 #[inline]
@@ -25,11 +34,11 @@ fn hash(s: &str) -> u64 {
     FxBuildHasher.hash_one(s)
 }
 
-#[inline]
-fn key<'k>(bytes: &'k str, ends: &[u32], i: u32) -> &'k str {
-    let i = i as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-    &bytes[start..ends[i] as usize]
+impl Slot {
+    #[inline]
+    fn key(self, bytes: &str) -> &str {
+        &bytes[self.start as usize..self.end as usize]
+    }
 }
 
 impl StrIndex {
@@ -48,34 +57,33 @@ impl StrIndex {
 
     /// The string numbered `i`.
     pub(crate) fn key(&self, i: u32) -> &str {
-        key(&self.bytes, &self.ends, i)
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
     }
 
     /// The number of `s`, if it is in the set.
     #[inline]
     pub(crate) fn get(&self, s: &str) -> Option<u32> {
         self.table
-            .find(hash(s), |&i| key(&self.bytes, &self.ends, i) == s)
-            .copied()
+            .find(hash(s), |e| e.key(&self.bytes) == s)
+            .map(|e| e.n)
     }
 
     /// Adds `s`: `Ok(its new number)`, or `Err(the number it already has)`.
     pub(crate) fn insert(&mut self, s: &str) -> Result<u32, u32> {
         let Self { bytes, ends, table } = self;
-        let entry = table.entry(
-            hash(s),
-            |&i| key(bytes, ends, i) == s,
-            |&i| hash(key(bytes, ends, i)),
-        );
+        let entry = table.entry(hash(s), |e| e.key(bytes) == s, |e| hash(e.key(bytes)));
         match entry {
-            Entry::Occupied(e) => Err(*e.get()),
+            Entry::Occupied(e) => Err(e.get().n),
             Entry::Vacant(e) => {
-                let i = u32::try_from(ends.len()).expect("fewer than 2^32 strings");
+                let n = u32::try_from(ends.len()).expect("fewer than 2^32 strings");
+                let start = u32::try_from(bytes.len()).expect("under 4 GiB of keys");
                 bytes.push_str(s);
                 let end = u32::try_from(bytes.len()).expect("under 4 GiB of keys");
                 ends.push(end);
-                e.insert(i);
-                Ok(i)
+                e.insert(Slot { start, end, n });
+                Ok(n)
             }
         }
     }
