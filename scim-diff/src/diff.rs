@@ -8,7 +8,7 @@
 //! in `externalId` order.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rustc_hash::FxBuildHasher;
 
@@ -19,7 +19,7 @@ use crate::plan::{
     UserChanges, blast_radius,
 };
 use crate::policy::Policy;
-use crate::projection::{Row, Status, project_groups, project_users};
+use crate::projection::{Projection, Row, Status, project_groups, project_users};
 use crate::source::SourceSnapshot;
 use crate::ssh::keys_match;
 use crate::strindex::StrIndex;
@@ -48,6 +48,15 @@ pub(crate) fn eq_ci(a: &str, b: &str) -> bool {
 enum Slot<'a, T> {
     One(&'a T),
     Many(Vec<&'a T>),
+}
+
+impl<T> Clone for Slot<'_, T> {
+    fn clone(&self) -> Self {
+        match self {
+            Slot::One(v) => Slot::One(v),
+            Slot::Many(all) => Slot::Many(all.clone()),
+        }
+    }
 }
 
 impl<'a, T> Slot<'a, T> {
@@ -234,12 +243,12 @@ fn plan_in<'s, 'e: 's>(
     let mut desired = project_users(source, policy);
     let ix = join_or(index_job, || TargetIndex::new(observed, policy));
     let TargetIndex {
-        managed_users,
         managed_groups,
         group_name_holders,
-        mut protected_member_ids,
     } = ix;
-    let managed_user = |ext: &str| managed_users.get(ext).and_then(Slot::one);
+    // SCIM ids whose group memberships are left alone
+    let mut protected_member_ids: HashSet<&str, FxBuildHasher> = HashSet::default();
+    let managed_users = ManagedUsers::new(observed, policy, &desired);
     let managed_group = |ext: &str| managed_groups.get(ext).and_then(Slot::one);
 
     // Managed records sharing an externalId are left alone (and so are their memberships).
@@ -249,11 +258,11 @@ fn plan_in<'s, 'e: 's>(
             frozen.insert(ext);
             protected_member_ids.extend(us.iter().map(|u| u.id.as_str()));
             conflicts.push(Conflict::new(
-                (*ext).to_owned(),
+                ext.to_owned(),
                 ConflictKind::DuplicateExternalId,
                 format!(
                     "target users {} share this externalId; none of them is touched",
-                    sorted_ids(us, |u| &u.id)
+                    sorted_ids(&us, |u| &u.id)
                 ),
             ));
         }
@@ -277,8 +286,11 @@ fn plan_in<'s, 'e: 's>(
     // ---- the rest of the projection ----
     // Among source records that would share a name, the one whose own target record has
     // that name keeps it (so the choice does not flip from run to run).
-    let holds_user_name =
-        |ext: &str, lower: &str| managed_user(ext).is_some_and(|o| fold(&o.user_name) == lower);
+    let holds_user_name = |row: u32, _: &str, lower: &str| {
+        managed_users
+            .of_row(row)
+            .is_some_and(|o| fold(&o.user_name) == lower)
+    };
     let holds_group_name =
         |ext: &str, lower: &str| managed_group(ext).is_some_and(|o| fold(&o.display_name) == lower);
     project_groups(
@@ -288,6 +300,8 @@ fn plan_in<'s, 'e: 's>(
         &holds_user_name,
         &holds_group_name,
     );
+    let desired = desired; // complete
+    let managed_user = |ext: &str| managed_users.one(&desired.by_key, ext);
     let source_conflicts = &desired.conflicts;
     let mut warnings = desired.warnings.clone();
     let source_conflicted: HashSet<&str, FxBuildHasher> = source_conflicts
@@ -322,12 +336,14 @@ fn plan_in<'s, 'e: 's>(
             if r.status != Status::Synced {
                 return (NO_ROW, SKIP);
             }
-            buf.truncate(ext_start.len());
-            buf.push_str(desired.by_key.key(i as u32)); // the lowercased username
-            if !frozen.is_empty() && frozen.contains(buf.as_str()) {
-                return (NO_ROW, SKIP);
+            if !frozen.is_empty() {
+                buf.truncate(ext_start.len());
+                buf.push_str(desired.by_key.key(i as u32)); // the lowercased username
+                if frozen.contains(buf.as_str()) {
+                    return (NO_ROW, SKIP);
+                }
             }
-            match managed_user(buf) {
+            match managed_users.of_row(i as u32) {
                 None => (NO_ROW, 0),
                 Some(o) if !policy.enable_user_sync => (index_of(&observed.users, o) as u32, 0),
                 Some(o) => (index_of(&observed.users, o) as u32, differences(r, o)),
@@ -919,32 +935,124 @@ fn join_or<T>(job: Option<std::thread::ScopedJoinHandle<'_, T>>, here: impl FnOn
     }
 }
 
-/// The target, indexed for the plan (borrowing from the observed state).
+/// The managed target users by `externalId`, joined to the projection: a projected user's
+/// `externalId` is found through the projection's index of usernames (the target's
+/// `externalId`s are not indexed a second time), any other in a small index of its own.
+struct ManagedUsers<'a> {
+    observed: &'a ObservedState,
+    /// `"<prefix>user:"`.
+    user_start: String,
+    /// Per projected user: the index in `observed.users` of the target user with its
+    /// `externalId`, `NO_OBS` (none) or `SHARED` (several, in `shared`).
+    by_row: Vec<u32>,
+    shared: BTreeMap<u32, Vec<&'a ObservedUser>>,
+    /// Managed target users whose `externalId` is no projected user's.
+    others: Keyed<'a, ObservedUser>,
+}
+
+/// See [`ManagedUsers::by_row`].
+const NO_OBS: u32 = u32::MAX;
+const SHARED: u32 = u32::MAX - 1;
+
+impl<'a> ManagedUsers<'a> {
+    fn new(observed: &'a ObservedState, policy: &Policy, p: &Projection<'_>) -> Self {
+        let user_start = format!("{}user:", policy.external_id_prefix);
+        const UNMANAGED: u32 = u32::MAX;
+        const OTHER: u32 = u32::MAX - 1;
+        // per target user, on every core: the projected user whose externalId it has
+        let rows = par::map(
+            &observed.users,
+            observed.users.len(),
+            || (),
+            |(), _, u| match managed_ext(policy, &u.external_id) {
+                None => UNMANAGED,
+                Some(ext) => ext
+                    .strip_prefix(user_start.as_str())
+                    .and_then(|key| p.by_key.get(key))
+                    .unwrap_or(OTHER),
+            },
+        );
+        let mut by_row = vec![NO_OBS; p.users.len()];
+        let mut shared: BTreeMap<u32, Vec<&ObservedUser>> = BTreeMap::new();
+        let mut others = Keyed::with_capacity(0, 32);
+        for (k, (u, &row)) in observed.users.iter().zip(&rows).enumerate() {
+            match row {
+                UNMANAGED => {}
+                OTHER => others.insert(u.external_id.as_deref().unwrap_or_default(), u),
+                row => {
+                    let slot = &mut by_row[row as usize];
+                    if *slot == NO_OBS {
+                        *slot = k as u32;
+                        continue;
+                    }
+                    if *slot != SHARED {
+                        shared.insert(row, vec![&observed.users[*slot as usize]]);
+                        *slot = SHARED;
+                    }
+                    shared.entry(row).or_default().push(u);
+                }
+            }
+        }
+        Self {
+            observed,
+            user_start,
+            by_row,
+            shared,
+            others,
+        }
+    }
+
+    /// The one target user with the `externalId` of projected user `row`.
+    fn of_row(&self, row: u32) -> Option<&'a ObservedUser> {
+        match self.by_row[row as usize] {
+            NO_OBS | SHARED => None,
+            k => Some(&self.observed.users[k as usize]),
+        }
+    }
+
+    /// The one managed target user with this `externalId` (`by_key`: the projection's).
+    fn one(&self, by_key: &StrIndex, ext: &str) -> Option<&'a ObservedUser> {
+        match ext
+            .strip_prefix(self.user_start.as_str())
+            .and_then(|key| by_key.get(key))
+        {
+            Some(row) => self.of_row(row),
+            None => self.others.get(ext).and_then(Slot::one),
+        }
+    }
+
+    /// Every managed `externalId` with its target user(s).
+    fn iter(&self) -> impl Iterator<Item = (&str, Slot<'a, ObservedUser>)> {
+        let joined = self.by_row.iter().enumerate().filter_map(|(row, &k)| {
+            let slot = match k {
+                NO_OBS => return None,
+                SHARED => Slot::Many(self.shared[&(row as u32)].clone()),
+                k => Slot::One(&self.observed.users[k as usize]),
+            };
+            let first = match &slot {
+                Slot::One(u) => *u,
+                Slot::Many(us) => us[0],
+            };
+            Some((first.external_id.as_deref().unwrap_or_default(), slot))
+        });
+        joined.chain(self.others.iter().map(|(ext, slot)| (ext, slot.clone())))
+    }
+}
+
+/// The target's groups, indexed for the plan (borrowing from the observed state).
 struct TargetIndex<'a> {
-    /// Managed users by `externalId`.
-    managed_users: Keyed<'a, ObservedUser>,
     managed_groups: HashMap<&'a str, Slot<'a, ObservedGroup>, FxBuildHasher>,
     group_name_holders: HashMap<Cow<'a, str>, Slot<'a, ObservedGroup>, FxBuildHasher>,
-    /// SCIM ids whose group memberships are left alone.
-    protected_member_ids: HashSet<&'a str, FxBuildHasher>,
 }
 
 impl<'a> TargetIndex<'a> {
     fn new(observed: &'a ObservedState, policy: &Policy) -> Self {
         // FxHash: keys are ids and names from the two systems being reconciled, not from an
         // adversary, and the default SipHash was a tenth of the planning time at 100k users.
-        let n = observed.users.len();
         let mut ix = Self {
-            managed_users: Keyed::with_capacity(n, 32),
             managed_groups: HashMap::default(),
             group_name_holders: HashMap::default(),
-            protected_member_ids: HashSet::default(),
         };
-        for u in &observed.users {
-            if let Some(ext) = managed_ext(policy, &u.external_id) {
-                ix.managed_users.insert(ext, u);
-            }
-        }
         for g in &observed.groups {
             insert(&mut ix.group_name_holders, fold(&g.display_name), g);
             if let Some(ext) = managed_ext(policy, &g.external_id) {

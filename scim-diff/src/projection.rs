@@ -379,15 +379,15 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
 
 /// The rest of the projection: `userName` uniqueness among source users, then the groups.
 ///
-/// `holds_user_name(externalId, lowercased userName)` answers "does this record hold this
-/// name in the target now": among source users that would share a `userName`, the one
+/// `holds_user_name(projected user, its externalId, lowercased userName)` answers "does
+/// this record hold this name in the target now": among source users that would share a `userName`, the one
 /// holding it wins (otherwise the smallest `externalId`) and the others become conflicts.
 /// `holds_group_name` does the same for lowercased group names.
 pub(crate) fn project_groups(
     p: &mut Projection<'_>,
     source: &SourceSnapshot,
     policy: &Policy,
-    holds_user_name: &dyn Fn(&str, &str) -> bool,
+    holds_user_name: &dyn Fn(u32, &str, &str) -> bool,
     holds_group_name: &dyn Fn(&str, &str) -> bool,
 ) {
     // userName uniqueness among source users: the winner of each shared name
@@ -406,7 +406,7 @@ pub(crate) fn project_groups(
         let winner = idxs
             .iter()
             .copied()
-            .find(|&i| holds_user_name(ext_of(i).unwrap_or_default(), &lower))
+            .find(|&i| holds_user_name(i, ext_of(i).unwrap_or_default(), &lower))
             .unwrap_or(idxs[0]);
         for &i in &idxs {
             if i != winner {
@@ -570,7 +570,13 @@ pub fn project(
     holds_group_name: &dyn Fn(&str, &str) -> bool,
 ) -> Desired {
     let mut p = project_users(source, policy);
-    project_groups(&mut p, source, policy, holds_user_name, holds_group_name);
+    project_groups(
+        &mut p,
+        source,
+        policy,
+        &|_, ext, lower| holds_user_name(ext, lower),
+        holds_group_name,
+    );
     let exts: Vec<Option<String>> = p
         .users
         .iter()
