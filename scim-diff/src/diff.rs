@@ -21,7 +21,7 @@ use crate::plan::{
 use crate::policy::Policy;
 use crate::projection::{Projection, Row, Status, project_groups, project_users};
 use crate::source::SourceSnapshot;
-use crate::ssh::keys_match;
+use crate::ssh::{KeyRef, keys_match};
 use crate::strindex::StrIndex;
 
 /// Lowercases without allocating when there is nothing to lowercase.
@@ -346,7 +346,10 @@ fn plan_in<'s, 'e: 's>(
             match managed_users.of_row(i as u32) {
                 None => (NO_ROW, 0),
                 Some(o) if !policy.enable_user_sync => (index_of(&observed.users, o) as u32, 0),
-                Some(o) => (index_of(&observed.users, o) as u32, differences(r, o)),
+                Some(o) => (
+                    index_of(&observed.users, o) as u32,
+                    differences(r, desired.keys(r), o),
+                ),
             }
         },
     );
@@ -383,7 +386,7 @@ fn plan_in<'s, 'e: 's>(
             name: (diff & DIFF_NAME != 0).then(|| r.name()),
             emails: (diff & DIFF_EMAILS != 0).then(|| r.emails()),
             ssh_keys: if diff & DIFF_KEYS != 0 {
-                r.key_lines()
+                desired.key_lines(r)
             } else {
                 None
             },
@@ -449,7 +452,7 @@ fn plan_in<'s, 'e: 's>(
         match (existing, resolved) {
             (None, Ok(wave)) => {
                 member[i as usize] = CREATED;
-                let user = r.to_desired(ext);
+                let user = desired.to_desired(r, ext);
                 ops.push(Operation::CreateUser { user, wave });
             }
             (None, Err(who)) => conflicts.push(Conflict::new(
@@ -791,7 +794,7 @@ const DIFF_KEYS: u8 = 16;
 const SKIP: u8 = 128;
 
 /// Which attributes of a managed user differ from its projection (`DIFF_*` bits).
-fn differences(r: &Row<'_>, o: &ObservedUser) -> u8 {
+fn differences(r: &Row<'_>, keys: Option<&[KeyRef<'_>]>, o: &ObservedUser) -> u8 {
     let mut diff = 0;
     if !eq_ci(&o.user_name, r.user_name) {
         diff |= DIFF_USER_NAME;
@@ -802,7 +805,7 @@ fn differences(r: &Row<'_>, o: &ObservedUser) -> u8 {
     if !r.name_matches(&o.name) {
         diff |= DIFF_NAME;
     }
-    let emails_match = match (o.emails.as_slice(), r.email) {
+    let emails_match = match (o.emails.as_slice(), r.email()) {
         ([], None) => true,
         ([have], Some(want)) => eq_ci(have, want),
         _ => false,
@@ -810,7 +813,7 @@ fn differences(r: &Row<'_>, o: &ObservedUser) -> u8 {
     if !emails_match {
         diff |= DIFF_EMAILS;
     }
-    if let Some(keys) = &r.keys
+    if let Some(keys) = keys
         && !keys_match(&o.ssh_keys, keys)
     {
         diff |= DIFF_KEYS;

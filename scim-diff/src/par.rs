@@ -20,31 +20,6 @@ pub(crate) fn worth_threads(work: usize) -> bool {
     work >= MIN_WORK && threads() >= 2
 }
 
-/// Runs `f` on every item; on several threads if `work` is large.
-pub(crate) fn for_each_mut<T: Send>(items: &mut [T], work: usize, f: impl Fn(&mut T) + Sync) {
-    if !worth_threads(work) || items.len() < 2 {
-        items.iter_mut().for_each(f);
-        return;
-    }
-    let chunk = items.len().div_ceil(threads());
-    std::thread::scope(|s| {
-        let mut chunks = items.chunks_mut(chunk);
-        let first = chunks.next();
-        let handles: Vec<_> = chunks
-            .map(|c| {
-                let f = &f;
-                s.spawn(move || c.iter_mut().for_each(f))
-            })
-            .collect();
-        if let Some(c) = first {
-            c.iter_mut().for_each(&f);
-        }
-        for h in handles {
-            h.join().unwrap_or_else(|e| resume_unwind(e));
-        }
-    });
-}
-
 /// `items.iter().enumerate().map(f)` collected in order; on several threads if `work` is
 /// large. Each thread gets its own scratch state from `init`.
 pub(crate) fn map<T: Sync, S, R: Send>(
@@ -53,15 +28,29 @@ pub(crate) fn map<T: Sync, S, R: Send>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &T) -> R + Sync,
 ) -> Vec<R> {
-    let run = |offset: usize, part: &[T]| -> Vec<R> {
+    let mut parts = map_chunks(items, work, |offset, part| {
         let mut state = init();
         part.iter()
             .enumerate()
             .map(|(i, t)| f(&mut state, offset + i, t))
-            .collect()
-    };
+            .collect::<Vec<R>>()
+    })
+    .into_iter();
+    let mut out = parts.next().unwrap_or_default();
+    out.reserve(items.len() - out.len());
+    parts.for_each(|p| out.extend(p));
+    out
+}
+
+/// `f(offset, chunk)` on consecutive chunks of `items`, one per thread (or the whole slice
+/// on the calling thread if `work` is small), the results in order.
+pub(crate) fn map_chunks<T: Sync, R: Send>(
+    items: &[T],
+    work: usize,
+    f: impl Fn(usize, &[T]) -> R + Sync,
+) -> Vec<R> {
     if !worth_threads(work) || items.len() < 2 {
-        return run(0, items);
+        return vec![f(0, items)];
     }
     let chunk = items.len().div_ceil(threads());
     std::thread::scope(|s| {
@@ -70,15 +59,17 @@ pub(crate) fn map<T: Sync, S, R: Send>(
             .enumerate()
             .skip(1)
             .map(|(c, part)| {
-                let run = &run;
-                s.spawn(move || run(c * chunk, part))
+                let f = &f;
+                s.spawn(move || f(c * chunk, part))
             })
             .collect();
-        let mut out = run(0, &items[..chunk]);
-        out.reserve(items.len() - out.len());
-        for h in handles {
-            out.extend(h.join().unwrap_or_else(|e| resume_unwind(e)));
-        }
+        let mut out = Vec::with_capacity(handles.len() + 1);
+        out.push(f(0, &items[..chunk]));
+        out.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| resume_unwind(e))),
+        );
         out
     })
 }
@@ -100,9 +91,13 @@ mod tests {
                 },
             );
             assert_eq!(out, items.iter().map(|t| t * 2).collect::<Vec<_>>());
-            let mut v = items.clone();
-            super::for_each_mut(&mut v, work, |t| *t += 1);
-            assert_eq!(v, items.iter().map(|t| t + 1).collect::<Vec<_>>());
+            let chunks = super::map_chunks(&items, work, |offset, part| (offset, part.len()));
+            let mut next = 0;
+            for (offset, len) in chunks {
+                assert_eq!(offset, next, "consecutive chunks, in order");
+                next += len;
+            }
+            assert_eq!(next, items.len(), "every item in one chunk");
         }
     }
 }

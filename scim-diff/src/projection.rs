@@ -12,7 +12,7 @@ use crate::par;
 use crate::plan::{Conflict, ConflictKind, Warning};
 use crate::policy::{Policy, UsernameFrom};
 use crate::source::{SourceSnapshot, SourceUser};
-use crate::ssh::{KeyRef, normalize_key_refs};
+use crate::ssh::{KeyRef, normalize_key_refs_into};
 use crate::strindex::StrIndex;
 
 /// A user as the target should hold it.
@@ -101,61 +101,59 @@ pub(crate) enum Status {
 
 /// A source user as projected, borrowing from the snapshot: the planner keeps one per user
 /// and copies a value only into the operations that need it.
+///
+/// Small on purpose (40 bytes): at a million users the rows are written once each, and
+/// every byte of them is memory the kernel must first hand over. The email and name are
+/// read from the source user when needed; the keys live in [`Projection::keys`].
 #[derive(Debug)]
 pub(crate) struct Row<'a> {
     pub(crate) src: &'a SourceUser,
-    pub(crate) status: Status,
     pub(crate) user_name: &'a str,
-    pub(crate) email: Option<&'a str>,
-    /// The trimmed, non-blank full name.
-    pub(crate) full: Option<&'a str>,
-    /// Normalised keys, sorted; `None`: unknown.
-    pub(crate) keys: Option<Vec<KeyRef<'a>>>,
-    /// Invalid key lines: (line number, error).
-    invalid_keys: Vec<(usize, String)>,
+    /// Where this user's normalised keys are in [`Projection::keys`]: (start, count), sorted;
+    /// `start` is `UNKNOWN_KEYS` when they are unknown.
+    keys: (u32, u32),
+    pub(crate) status: Status,
 }
 
+/// See [`Row::keys`].
+const UNKNOWN_KEYS: u32 = u32::MAX;
+
 impl<'a> Row<'a> {
+    /// The trimmed, non-blank email.
+    pub(crate) fn email(&self) -> Option<&'a str> {
+        non_blank(self.src.email.as_deref())
+    }
+
+    /// The trimmed, non-blank full name.
+    pub(crate) fn full(&self) -> Option<&'a str> {
+        non_blank(self.src.name.as_deref())
+    }
+
     pub(crate) fn display_name(&self) -> &'a str {
-        self.full.unwrap_or(&self.src.username)
+        self.full().unwrap_or(&self.src.username)
     }
 
     /// Whether `name` is the name this user should have.
     pub(crate) fn name_matches(&self, name: &Name) -> bool {
-        let (given, family) = self.full.map(split_name_ref).unwrap_or((None, None));
-        name.formatted.as_deref() == self.full
+        let full = self.full();
+        let (given, family) = full.map(split_name_ref).unwrap_or((None, None));
+        name.formatted.as_deref() == full
             && name.given_name.as_deref() == given.as_deref()
             && name.family_name.as_deref() == family
     }
 
     pub(crate) fn name(&self) -> Name {
-        let (given, family) = self.full.map(split_name).unwrap_or((None, None));
+        let full = self.full();
+        let (given, family) = full.map(split_name).unwrap_or((None, None));
         Name {
-            formatted: self.full.map(str::to_owned),
+            formatted: full.map(str::to_owned),
             given_name: given,
             family_name: family,
         }
     }
 
     pub(crate) fn emails(&self) -> Vec<String> {
-        self.email.map(str::to_owned).into_iter().collect()
-    }
-
-    pub(crate) fn key_lines(&self) -> Option<Vec<String>> {
-        self.keys
-            .as_ref()
-            .map(|keys| keys.iter().map(KeyRef::line).collect())
-    }
-
-    pub(crate) fn to_desired(&self, external_id: String) -> DesiredUser {
-        DesiredUser {
-            external_id,
-            user_name: self.user_name.to_owned(),
-            display_name: self.display_name().to_owned(),
-            name: self.name(),
-            emails: self.emails(),
-            ssh_keys: self.key_lines(),
-        }
+        self.email().map(str::to_owned).into_iter().collect()
     }
 }
 
@@ -173,6 +171,8 @@ pub(crate) struct GroupRow<'a> {
 #[derive(Debug)]
 pub(crate) struct Projection<'a> {
     pub(crate) users: Vec<Row<'a>>,
+    /// The normalised keys of every user, each user's together (see [`Row::keys`]).
+    keys: Vec<KeyRef<'a>>,
     /// Lowercased username -> index in `users`.
     pub(crate) by_key: StrIndex,
     pub(crate) groups: Vec<GroupRow<'a>>,
@@ -184,6 +184,28 @@ pub(crate) struct Projection<'a> {
 }
 
 impl<'a> Projection<'a> {
+    /// A user's normalised keys, sorted; `None`: unknown.
+    pub(crate) fn keys(&self, r: &Row<'a>) -> Option<&[KeyRef<'a>]> {
+        let (start, count) = r.keys;
+        (start != UNKNOWN_KEYS).then(|| &self.keys[start as usize..(start + count) as usize])
+    }
+
+    pub(crate) fn key_lines(&self, r: &Row<'a>) -> Option<Vec<String>> {
+        self.keys(r)
+            .map(|keys| keys.iter().map(KeyRef::line).collect())
+    }
+
+    pub(crate) fn to_desired(&self, r: &Row<'a>, external_id: String) -> DesiredUser {
+        DesiredUser {
+            external_id,
+            user_name: r.user_name.to_owned(),
+            display_name: r.display_name().to_owned(),
+            name: r.name(),
+            emails: r.emails(),
+            ssh_keys: self.key_lines(r),
+        }
+    }
+
     /// The synced user with this `externalId`.
     pub(crate) fn user_by_external_id(&self, policy: &Policy, ext: &str) -> Option<u32> {
         let key = ext
@@ -293,18 +315,14 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
             }
             Ok(i) => {
                 debug_assert_eq!(i as usize, users.len(), "one row per key, in order");
-                let email = non_blank(u.email.as_deref());
                 users.push(Row {
                     src: u,
                     status: Status::Synced,
-                    user_name: match (policy.username_from, email) {
+                    user_name: match (policy.username_from, non_blank(u.email.as_deref())) {
                         (UsernameFrom::Email, Some(e)) => e,
                         _ => &u.username,
                     },
-                    email,
-                    full: non_blank(u.name.as_deref()),
-                    keys: None,
-                    invalid_keys: Vec::new(),
+                    keys: (UNKNOWN_KEYS, 0),
                 });
             }
         }
@@ -319,40 +337,63 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
         ));
     }
 
-    let work = users.len();
-    par::for_each_mut(&mut users, work, |r| {
-        if r.status == Status::Synced
-            && let Some(lines) = &r.src.ssh_keys
-        {
-            let (keys, invalid) = normalize_key_refs(lines);
-            r.keys = Some(keys);
-            r.invalid_keys = invalid;
+    // Keys, on every core: each thread's users' keys in one buffer, then the buffers joined.
+    let parsed = par::map_chunks(&users, users.len(), |offset, rows| {
+        let mut keys: Vec<KeyRef<'_>> = Vec::with_capacity(rows.len());
+        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(rows.len());
+        let mut invalid: Vec<(u32, usize, String)> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            match &r.src.ssh_keys {
+                Some(lines) if r.status == Status::Synced => {
+                    let start = keys.len();
+                    normalize_key_refs_into(lines, &mut keys, |line, e| {
+                        invalid.push(((offset + i) as u32, line, e));
+                    });
+                    spans.push((start as u32, (keys.len() - start) as u32));
+                }
+                _ => spans.push((UNKNOWN_KEYS, 0)),
+            }
         }
+        (keys, spans, invalid)
     });
-    for r in users.iter().filter(|r| r.status == Status::Synced) {
-        let no_email = policy.username_from == UsernameFrom::Email && r.email.is_none();
-        if !no_email && r.invalid_keys.is_empty() {
-            continue;
+    let mut keys: Vec<KeyRef<'_>> = Vec::new();
+    let mut invalid_keys: Vec<(u32, usize, String)> = Vec::new();
+    let mut rows = users.iter_mut();
+    for (part_keys, spans, invalid) in parsed {
+        let base = u32::try_from(keys.len()).expect("fewer than 2^32 keys");
+        keys.extend(part_keys);
+        // `spans` first: zip then stops without taking a row too many
+        for ((start, count), r) in spans.into_iter().zip(rows.by_ref()) {
+            r.keys = if start == UNKNOWN_KEYS {
+                (UNKNOWN_KEYS, 0)
+            } else {
+                (base + start, count)
+            };
         }
-        let ext = policy.user_external_id(&r.src.username);
-        if no_email {
-            warnings.push(Warning::new(
-                ext.clone(),
-                format!(
-                    "user {} has no email; userName falls back to the ACTIVATE username",
-                    r.src.username
-                ),
-            ));
+        invalid_keys.extend(invalid);
+    }
+    if policy.username_from == UsernameFrom::Email {
+        for r in users.iter().filter(|r| r.status == Status::Synced) {
+            if r.email().is_none() {
+                warnings.push(Warning::new(
+                    policy.user_external_id(&r.src.username),
+                    format!(
+                        "user {} has no email; userName falls back to the ACTIVATE username",
+                        r.src.username
+                    ),
+                ));
+            }
         }
-        for (line, err) in &r.invalid_keys {
-            warnings.push(Warning::new(
-                ext.clone(),
-                format!(
-                    "user {}: SSH key on line {line} is not a valid OpenSSH public key ({err}); it is skipped",
-                    r.src.username
-                ),
-            ));
-        }
+    }
+    for (i, line, err) in invalid_keys {
+        let r = &users[i as usize];
+        warnings.push(Warning::new(
+            policy.user_external_id(&r.src.username),
+            format!(
+                "user {}: SSH key on line {line} is not a valid OpenSSH public key ({err}); it is skipped",
+                r.src.username
+            ),
+        ));
     }
 
     // userName uniqueness among source users (case-insensitive, as on the server); which
@@ -368,6 +409,7 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
 
     Projection {
         users,
+        keys,
         by_key,
         groups: Vec::new(),
         conflicts,
@@ -586,7 +628,7 @@ pub fn project(
         .users
         .iter()
         .zip(&exts)
-        .filter_map(|(r, e)| e.as_ref().map(|e| r.to_desired(e.clone())))
+        .filter_map(|(r, e)| e.as_ref().map(|e| p.to_desired(r, e.clone())))
         .collect();
     users.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
     let groups = p

@@ -158,8 +158,20 @@ impl NormalizedKey {
 
 /// [`normalize_keys`], borrowing from `lines`.
 pub(crate) fn normalize_key_refs(lines: &[String]) -> (Vec<KeyRef<'_>>, Vec<(usize, String)>) {
-    let mut keys: Vec<KeyRef<'_>> = Vec::with_capacity(lines.len());
+    let mut keys = Vec::with_capacity(lines.len());
     let mut invalid = Vec::new();
+    normalize_key_refs_into(lines, &mut keys, |line, e| invalid.push((line, e)));
+    (keys, invalid)
+}
+
+/// [`normalize_key_refs`], appending the keys to `keys` (de-duplicated and sorted among
+/// themselves) and handing each invalid line to `invalid`.
+pub(crate) fn normalize_key_refs_into<'l>(
+    lines: &'l [String],
+    keys: &mut Vec<KeyRef<'l>>,
+    mut invalid: impl FnMut(usize, String),
+) {
+    let start = keys.len();
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') {
@@ -167,15 +179,14 @@ pub(crate) fn normalize_key_refs(lines: &[String]) -> (Vec<KeyRef<'_>>, Vec<(usi
         }
         match KeyRef::parse(t) {
             Ok(k) => {
-                if !keys.iter().any(|seen| seen.key == k.key) {
+                if !keys[start..].iter().any(|seen| seen.key == k.key) {
                     keys.push(k);
                 }
             }
-            Err(e) => invalid.push((i + 1, e)),
+            Err(e) => invalid(i + 1, e),
         }
     }
-    keys.sort_by(|a, b| a.key.cmp(&b.key));
-    (keys, invalid)
+    keys[start..].sort_by(|a, b| a.key.cmp(&b.key));
 }
 
 /// Parses, normalises, de-duplicates (by type and base64, keeping the first comment seen)
