@@ -408,8 +408,15 @@ fn plan_in<'s, 'e: 's>(
     }
     let mut holders: Vec<Vec<&ObservedUser>> = vec![Vec::new(); wanted_names.len()];
     if !pending.is_empty() {
-        for u in &observed.users {
-            if let Some(n) = wanted_names.get(&fold(&u.user_name)) {
+        // on every core: the names each target user holds, as numbers in `wanted_names`
+        let held = par::map(
+            &observed.users,
+            observed.users.len(),
+            || (),
+            |(), _, u| wanted_names.get(&fold(&u.user_name)).unwrap_or(u32::MAX),
+        );
+        for (u, n) in observed.users.iter().zip(held) {
+            if n != u32::MAX {
                 holders[n as usize].push(u);
             }
         }
