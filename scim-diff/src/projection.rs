@@ -300,6 +300,8 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
     let mut users: Vec<Row<'_>> = Vec::with_capacity(source.users.len());
     let mut by_key = StrIndex::with_capacity(source.users.len(), 16);
     let mut same_key: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+    // users whose userName falls back to the username for want of an email
+    let mut no_email: Vec<u32> = Vec::new();
     for u in source.users.iter().filter(|u| u.active) {
         let key = fold(&u.username);
         if in_scope.as_ref().is_some_and(|s| !s.contains(&key)) {
@@ -315,13 +317,18 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
             }
             Ok(i) => {
                 debug_assert_eq!(i as usize, users.len(), "one row per key, in order");
+                let user_name = match (policy.username_from, non_blank(u.email.as_deref())) {
+                    (UsernameFrom::Email, Some(e)) => e,
+                    (UsernameFrom::Email, None) => {
+                        no_email.push(i);
+                        &u.username
+                    }
+                    (UsernameFrom::Username, _) => &u.username,
+                };
                 users.push(Row {
                     src: u,
                     status: Status::Synced,
-                    user_name: match (policy.username_from, non_blank(u.email.as_deref())) {
-                        (UsernameFrom::Email, Some(e)) => e,
-                        _ => &u.username,
-                    },
+                    user_name,
                     keys: (UNKNOWN_KEYS, 0),
                 });
             }
@@ -356,7 +363,7 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
         }
         (keys, spans, invalid)
     });
-    let mut keys: Vec<KeyRef<'_>> = Vec::new();
+    let mut keys: Vec<KeyRef<'_>> = Vec::with_capacity(parsed.iter().map(|p| p.0.len()).sum());
     let mut invalid_keys: Vec<(u32, usize, String)> = Vec::new();
     let mut rows = users.iter_mut();
     for (part_keys, spans, invalid) in parsed {
@@ -372,17 +379,16 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
         }
         invalid_keys.extend(invalid);
     }
-    if policy.username_from == UsernameFrom::Email {
-        for r in users.iter().filter(|r| r.status == Status::Synced) {
-            if r.email().is_none() {
-                warnings.push(Warning::new(
-                    policy.user_external_id(&r.src.username),
-                    format!(
-                        "user {} has no email; userName falls back to the ACTIVATE username",
-                        r.src.username
-                    ),
-                ));
-            }
+    for i in no_email {
+        let r = &users[i as usize];
+        if r.status == Status::Synced {
+            warnings.push(Warning::new(
+                policy.user_external_id(&r.src.username),
+                format!(
+                    "user {} has no email; userName falls back to the ACTIVATE username",
+                    r.src.username
+                ),
+            ));
         }
     }
     for (i, line, err) in invalid_keys {
