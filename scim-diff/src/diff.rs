@@ -253,19 +253,17 @@ fn plan_in<'s, 'e: 's>(
 
     // Managed records sharing an externalId are left alone (and so are their memberships).
     let mut frozen: HashSet<&str, FxBuildHasher> = HashSet::default();
-    for (ext, slot) in managed_users.iter() {
-        if let Slot::Many(us) = slot {
-            frozen.insert(ext);
-            protected_member_ids.extend(us.iter().map(|u| u.id.as_str()));
-            conflicts.push(Conflict::new(
-                ext.to_owned(),
-                ConflictKind::DuplicateExternalId,
-                format!(
-                    "target users {} share this externalId; none of them is touched",
-                    sorted_ids(&us, |u| &u.id)
-                ),
-            ));
-        }
+    for (ext, us) in managed_users.shared() {
+        frozen.insert(ext);
+        protected_member_ids.extend(us.iter().map(|u| u.id.as_str()));
+        conflicts.push(Conflict::new(
+            ext.to_owned(),
+            ConflictKind::DuplicateExternalId,
+            format!(
+                "target users {} share this externalId; none of them is touched",
+                sorted_ids(&us, |u| &u.id)
+            ),
+        ));
     }
     if policy.enable_group_sync {
         for (ext, slot) in &managed_groups {
@@ -1029,6 +1027,19 @@ impl<'a> ManagedUsers<'a> {
             Some(row) => self.of_row(row),
             None => self.others.get(ext).and_then(Slot::one),
         }
+    }
+
+    /// Every `externalId` that several managed target users share, with those users.
+    fn shared(&self) -> impl Iterator<Item = (&str, Vec<&'a ObservedUser>)> {
+        let joined = self.shared.values().map(|us| {
+            let ext = us[0].external_id.as_deref().unwrap_or_default();
+            (ext, us.clone())
+        });
+        let others = self.others.iter().filter_map(|(ext, slot)| match slot {
+            Slot::Many(us) => Some((ext, us.clone())),
+            Slot::One(_) => None,
+        });
+        joined.chain(others)
     }
 
     /// Every managed `externalId` with its target user(s).
