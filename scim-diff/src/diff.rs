@@ -659,6 +659,17 @@ fn plan_in<'s, 'e: 's>(
         });
         // target groups a desired group is (the others may have to be emptied)
         let mut matched_groups = vec![false; observed.groups.len()];
+        // room for every group's operations at once: at 1M users they are 20 MB
+        member_ops.reserve(
+            diffs
+                .iter()
+                .map(|d| match d {
+                    GroupDiff::Existing { ops, .. } => ops.len(),
+                    GroupDiff::New { add } => add.len().div_ceil(chunk),
+                    GroupDiff::Frozen => 0,
+                })
+                .sum(),
+        );
         for (dg, diff) in desired.groups.iter().zip(diffs) {
             let ext = dg.external_id.as_str();
             match diff {
@@ -732,6 +743,7 @@ fn plan_in<'s, 'e: 's>(
     }
 
     // ---- order ----
+    ops.reserve(member_ops.len() + deactivations.len());
     ops.extend(member_ops);
     ops.extend(deactivations);
     // Stable sort: by phase, wave, externalId; chunks of one group keep their order.
