@@ -233,9 +233,10 @@ fn plan_in<'s, 'e: 's>(
     let mut conflicts: Vec<Conflict> = Vec::new();
 
     // ---- index the target, and project the users meanwhile ----
-    // For a large organisation, two jobs on other threads: the target's records by
-    // `externalId` and name (needed next), and its groups' members by SCIM id (needed last,
-    // so it may go on while the users are matched).
+    // For a large organisation, two jobs on other threads: the target's groups by
+    // `externalId` and name (needed next), and their members by SCIM id (needed last, so it
+    // may go on while the users are matched). Target users are joined to the projection
+    // once it exists.
     let threads = par::worth_threads(observed.users.len().max(source.users.len()));
     let members_job = (threads && policy.enable_group_sync)
         .then(|| s.spawn(move || GroupMembers::new(observed, policy)));
@@ -298,7 +299,7 @@ fn plan_in<'s, 'e: 's>(
         &holds_user_name,
         &holds_group_name,
     );
-    let desired = desired; // complete
+    let desired = desired; // the projection is complete
     let managed_user = |ext: &str| managed_users.one(&desired.by_key, ext);
     let source_conflicts = &desired.conflicts;
     let mut warnings = desired.warnings.clone();
