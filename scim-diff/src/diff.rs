@@ -615,7 +615,8 @@ fn plan_in<'s, 'e: 's>(
             if frozen.contains(ext) {
                 return GroupDiff::Frozen;
             }
-            // the projected users that should be members, by index (sorted)
+            // the projected users that should be members, by index (sorted): synced ones
+            // (`member` is `NOT_MEMBER` for the others)
             let wanted: Vec<u32> = dg
                 .members
                 .iter()

@@ -158,7 +158,8 @@ impl<'a> Row<'a> {
 }
 
 /// A group to sync, borrowing from the snapshot; members are indexes into
-/// [`Projection::users`] (synced users only), sorted.
+/// [`Projection::users`], sorted: every in-scope active user the group names, synced or
+/// not, so the lookups need not read the rows; whoever uses them keeps the synced ones.
 #[derive(Debug)]
 pub(crate) struct GroupRow<'a> {
     pub(crate) external_id: String,
@@ -513,9 +514,10 @@ pub(crate) fn project_groups(
         kept.push((ext, g));
     }
     drop(groups);
-    // Members: synced users, by index; names that are no source user at all are set aside.
+    // Members: projected users, by index; names that are no source user at all are set
+    // aside.
     let work = kept.iter().map(|(_, g)| g.members.len()).sum();
-    let (users, by_key) = (&p.users, &p.by_key);
+    let by_key = &p.by_key;
     let resolved = par::map(
         &kept,
         work,
@@ -525,8 +527,7 @@ pub(crate) fn project_groups(
             let mut missing: Vec<&str> = Vec::new();
             for m in &g.members {
                 match by_key.get(&fold(m)) {
-                    Some(i) if users[i as usize].status == Status::Synced => members.push(i),
-                    Some(_) => {} // a source conflict: known, not synced
+                    Some(i) => members.push(i),
                     None => missing.push(m),
                 }
             }
