@@ -115,6 +115,10 @@ impl ActivateClient {
     /// back short before `total` users were read, and no user may appear twice. Anything
     /// else is [`Error::Inconsistent`] — the list changed while it was read, so it is not
     /// reported at all rather than reported wrong.
+    ///
+    /// A server that caps the page size below the `limit` asked for is followed: the first
+    /// page's length (when it is short of both `limit` and `total`) becomes the page size
+    /// every later page but the last must fill.
     pub async fn users(&self) -> Result<Vec<OrgUser>, Error> {
         let org = self.organization().await?;
         let limit = self.inner.page_size;
@@ -122,6 +126,8 @@ impl ActivateClient {
         let mut ids = std::collections::HashSet::new();
         let mut names = std::collections::HashSet::new();
         let mut total: Option<u64> = None;
+        // the server's page size: `limit`, or less if the first page shows a cap
+        let mut page_len: Option<u64> = None;
         let mut skip: u64 = 0;
         loop {
             let query = format!("limit={limit}&skip={skip}&active=all");
@@ -164,9 +170,10 @@ impl ActivateClient {
             if read == expected {
                 return Ok(users);
             }
-            if returned < u64::from(limit) {
+            let page = *page_len.get_or_insert(returned.min(u64::from(limit)));
+            if returned == 0 || returned < page {
                 return Err(Error::Inconsistent(format!(
-                    "the users page at skip={skip} held {returned} users (limit {limit}) \
+                    "the users page at skip={skip} held {returned} users (pages hold {page}) \
                      although total says {expected} and only {read} were read: the list \
                      changed while it was read; run again"
                 )));

@@ -10,7 +10,8 @@
 //! `GET /api/auth/whoami/organization`. Then call [`ActivateClient::snapshot`]:
 //!
 //! 1. users: `GET /api/organizations/{org}/users?limit=500&skip=N&active=all`, every page,
-//!    checked for consistency (a list that changes while it is read is an error);
+//!    checked for consistency (a list that changes while it is read is an error); a server
+//!    that caps the page size lower is followed, its first page setting the page size;
 //! 2. groups: `GET /api/organizations/{org}/groups`, then the members of each group in
 //!    scope, `GET /api/organizations/{org}/groups/{name}/members` (name percent-encoded);
 //!    members are joined to users by username, case-insensitively, and members that are not
@@ -30,7 +31,8 @@
 //!
 //! **Cost.** A snapshot of N users and G groups in scope, K of the users active and in
 //! scope, costs `[1 whoami] + max(1, ceil(N / 500)) + 1 + G + K` requests without retries
-//! (`K` is 0 with the `pw` source, which runs `pw` K times instead). [`ActivateClient::stats`]
+//! (`K` is 0 with the `pw` source, which runs `pw` K times instead; a server capping pages at
+//! P < 500 makes the second term `ceil(N / P)`). [`ActivateClient::stats`]
 //! counts every attempt, retries included.
 //!
 //! **Secrets.** The key is sent as HTTP Basic (`<key>:`), marked sensitive; it never

@@ -327,6 +327,55 @@ async fn a_short_page_before_total_is_an_error() {
 }
 
 #[tokio::test]
+async fn a_server_that_caps_the_page_size_is_followed_and_still_checked() {
+    // asked for 5 per page, the server gives 2
+    let server = MockServer::start().await;
+    let users: Vec<Value> = (0..5).map(|i| user(&format!("u{i}"), true)).collect();
+    for (skip, range) in [(0, 0..2), (2, 2..4), (4, 4..5)] {
+        Mock::given(query_param("limit", "5"))
+            .and(query_param("skip", skip.to_string().as_str()))
+            .respond_with(users_page(5, &users[range]))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let client = builder(&server).page_size(5).build().unwrap();
+    let names: Vec<String> = client
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["u0", "u1", "u2", "u3", "u4"]);
+    assert_eq!(client.stats().requests, 3);
+
+    // a page short of the cap before total is still an error
+    let server = MockServer::start().await;
+    Mock::given(query_param("skip", "0"))
+        .respond_with(users_page(5, &users[0..2]))
+        .mount(&server)
+        .await;
+    Mock::given(query_param("skip", "2"))
+        .respond_with(users_page(5, &users[2..3]))
+        .mount(&server)
+        .await;
+    let client = builder(&server).page_size(5).build().unwrap();
+    let err = client.users().await.unwrap_err();
+    assert!(matches!(err, Error::Inconsistent(_)), "{err:?}");
+    assert!(err.to_string().contains("pages hold 2"), "{err}");
+
+    // and so is an empty first page when total says there are users
+    let server = MockServer::start().await;
+    Mock::given(query_param("skip", "0"))
+        .respond_with(users_page(5, &[]))
+        .mount(&server)
+        .await;
+    let client = builder(&server).page_size(5).build().unwrap();
+    assert!(matches!(client.users().await, Err(Error::Inconsistent(_))));
+}
+
+#[tokio::test]
 async fn a_user_repeated_across_pages_is_an_error() {
     let server = MockServer::start().await;
     let users: Vec<Value> = (0..4).map(|i| user(&format!("u{i}"), true)).collect();
