@@ -48,6 +48,18 @@ fn users_page(total: usize, users: &[Value]) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"total": total, "users": users}))
 }
 
+/// A server answering the users list at each `(skip, total, users)` page.
+async fn users_server(pages: &[(usize, usize, &[Value])]) -> MockServer {
+    let server = MockServer::start().await;
+    for &(skip, total, users) in pages {
+        Mock::given(query_param("skip", skip.to_string().as_str()))
+            .respond_with(users_page(total, users))
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
 fn group(id: &str, name: &str) -> Value {
     json!({"id": id, "name": name, "members": 0, "gid": 1000, "organization": "acme"})
 }
@@ -281,16 +293,8 @@ async fn an_empty_organization_and_a_null_users_array_are_one_request() {
 
 #[tokio::test]
 async fn users_list_changing_length_mid_walk_is_an_error() {
-    let server = MockServer::start().await;
     let users: Vec<Value> = (0..5).map(|i| user(&format!("u{i}"), true)).collect();
-    Mock::given(query_param("skip", "0"))
-        .respond_with(users_page(4, &users[0..2]))
-        .mount(&server)
-        .await;
-    Mock::given(query_param("skip", "2"))
-        .respond_with(users_page(5, &users[2..4]))
-        .mount(&server)
-        .await;
+    let server = users_server(&[(0, 4, &users[0..2]), (2, 5, &users[2..4])]).await;
     let client = builder(&server).page_size(2).build().unwrap();
     let err = client.users().await.unwrap_err();
     assert!(matches!(err, Error::Inconsistent(_)), "{err:?}");
@@ -299,29 +303,13 @@ async fn users_list_changing_length_mid_walk_is_an_error() {
 
 #[tokio::test]
 async fn a_short_page_before_total_is_an_error() {
-    let server = MockServer::start().await;
     let users: Vec<Value> = (0..5).map(|i| user(&format!("u{i}"), true)).collect();
-    Mock::given(query_param("skip", "0"))
-        .respond_with(users_page(5, &users[0..2]))
-        .mount(&server)
-        .await;
-    Mock::given(query_param("skip", "2"))
-        .respond_with(users_page(5, &users[2..3]))
-        .mount(&server)
-        .await;
+    let server = users_server(&[(0, 5, &users[0..2]), (2, 5, &users[2..3])]).await;
     let client = builder(&server).page_size(2).build().unwrap();
     let err = client.users().await.unwrap_err();
     assert!(matches!(err, Error::Inconsistent(_)), "{err:?}");
     // an empty page before total is the same error
-    let server = MockServer::start().await;
-    Mock::given(query_param("skip", "0"))
-        .respond_with(users_page(3, &users[0..2]))
-        .mount(&server)
-        .await;
-    Mock::given(query_param("skip", "2"))
-        .respond_with(users_page(3, &[]))
-        .mount(&server)
-        .await;
+    let server = users_server(&[(0, 3, &users[0..2]), (2, 3, &[])]).await;
     let client = builder(&server).page_size(2).build().unwrap();
     assert!(matches!(client.users().await, Err(Error::Inconsistent(_))));
 }
@@ -351,42 +339,22 @@ async fn a_server_that_caps_the_page_size_is_followed_and_still_checked() {
     assert_eq!(client.stats().requests, 3);
 
     // a page short of the cap before total is still an error
-    let server = MockServer::start().await;
-    Mock::given(query_param("skip", "0"))
-        .respond_with(users_page(5, &users[0..2]))
-        .mount(&server)
-        .await;
-    Mock::given(query_param("skip", "2"))
-        .respond_with(users_page(5, &users[2..3]))
-        .mount(&server)
-        .await;
+    let server = users_server(&[(0, 5, &users[0..2]), (2, 5, &users[2..3])]).await;
     let client = builder(&server).page_size(5).build().unwrap();
     let err = client.users().await.unwrap_err();
     assert!(matches!(err, Error::Inconsistent(_)), "{err:?}");
     assert!(err.to_string().contains("pages hold 2"), "{err}");
 
     // and so is an empty first page when total says there are users
-    let server = MockServer::start().await;
-    Mock::given(query_param("skip", "0"))
-        .respond_with(users_page(5, &[]))
-        .mount(&server)
-        .await;
+    let server = users_server(&[(0, 5, &[])]).await;
     let client = builder(&server).page_size(5).build().unwrap();
     assert!(matches!(client.users().await, Err(Error::Inconsistent(_))));
 }
 
 #[tokio::test]
 async fn a_user_repeated_across_pages_is_an_error() {
-    let server = MockServer::start().await;
     let users: Vec<Value> = (0..4).map(|i| user(&format!("u{i}"), true)).collect();
-    Mock::given(query_param("skip", "0"))
-        .respond_with(users_page(4, &users[0..2]))
-        .mount(&server)
-        .await;
-    Mock::given(query_param("skip", "2"))
-        .respond_with(users_page(4, &users[1..3]))
-        .mount(&server)
-        .await;
+    let server = users_server(&[(0, 4, &users[0..2]), (2, 4, &users[1..3])]).await;
     let client = builder(&server).page_size(2).build().unwrap();
     let err = client.users().await.unwrap_err();
     assert!(err.to_string().contains("appeared twice"), "{err}");
