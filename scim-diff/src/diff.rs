@@ -50,15 +50,6 @@ enum Slot<'a, T> {
     Many(Vec<&'a T>),
 }
 
-impl<T> Clone for Slot<'_, T> {
-    fn clone(&self) -> Self {
-        match self {
-            Slot::One(v) => Slot::One(v),
-            Slot::Many(all) => Slot::Many(all.clone()),
-        }
-    }
-}
-
 impl<'a, T> Slot<'a, T> {
     fn push(&mut self, v: &'a T) {
         match self {
@@ -489,8 +480,7 @@ fn plan_in<'s, 'e: 's>(
     drop(user_names);
     let mut active_managed = 0usize;
     let mut deactivations: Vec<Operation> = Vec::new();
-    for (ext, slot) in managed_users.iter() {
-        let Some(o) = slot.one() else { continue };
+    for (ext, o) in managed_users.unshared() {
         if o.active {
             active_managed += 1;
         }
@@ -1056,21 +1046,18 @@ impl<'a> ManagedUsers<'a> {
         joined.chain(others)
     }
 
-    /// Every managed `externalId` with its target user(s).
-    fn iter(&self) -> impl Iterator<Item = (&str, Slot<'a, ObservedUser>)> {
-        let joined = self.by_row.iter().enumerate().filter_map(|(row, &k)| {
-            let slot = match k {
-                NO_OBS => return None,
-                SHARED => Slot::Many(self.shared[&(row as u32)].clone()),
-                k => Slot::One(&self.observed.users[k as usize]),
-            };
-            let first = match &slot {
-                Slot::One(u) => *u,
-                Slot::Many(us) => us[0],
-            };
-            Some((first.external_id.as_deref().unwrap_or_default(), slot))
+    /// Every managed target user whose `externalId` is its own, with that `externalId`.
+    fn unshared(&self) -> impl Iterator<Item = (&str, &'a ObservedUser)> {
+        let joined = self.by_row.iter().filter_map(|&k| match k {
+            NO_OBS | SHARED => None,
+            k => Some(&self.observed.users[k as usize]),
         });
-        joined.chain(self.others.iter().map(|(ext, slot)| (ext, slot.clone())))
+        let joined = joined.map(|u| (u.external_id.as_deref().unwrap_or_default(), u));
+        joined.chain(
+            self.others
+                .iter()
+                .filter_map(|(ext, slot)| slot.one().map(|u| (ext, u))),
+        )
     }
 }
 
