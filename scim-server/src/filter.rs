@@ -19,7 +19,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::error::ScimError;
-use crate::schema::{Attr, ResourceKind, Ty};
+use crate::schema::{Attr, ResourceKind, Returned, Ty};
 
 /// An attribute path: optional schema URN, attribute name, optional sub-attribute.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,12 +99,17 @@ impl CompareOp {
 }
 
 /// A parsed filter expression.
+///
+/// Chains are flat: `a or b or c` is one `Or` of three terms, not a tree three levels deep,
+/// so the depth of a parsed filter is bounded by its nesting (parentheses, `not`, value
+/// paths; at most [`MAX_DEPTH`] levels), never by its length, and every walk over it
+/// (validation, evaluation, printing, dropping) recurses at most that deep.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    /// `a and b`
-    And(Box<Filter>, Box<Filter>),
-    /// `a or b`
-    Or(Box<Filter>, Box<Filter>),
+    /// `a and b and …` (two or more terms)
+    And(Vec<Filter>),
+    /// `a or b or …` (two or more terms)
+    Or(Vec<Filter>),
     /// `not (a)`
     Not(Box<Filter>),
     /// `attrPath op value`
@@ -119,14 +124,26 @@ pub enum Filter {
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Filter::And(a, b) => write!(f, "({a} and {b})"),
-            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::And(terms) => write_chain(f, terms, " and "),
+            Filter::Or(terms) => write_chain(f, terms, " or "),
             Filter::Not(a) => write!(f, "not ({a})"),
             Filter::Compare(p, op, v) => write!(f, "{p} {} {v}", op.as_str()),
             Filter::Present(p) => write!(f, "{p} pr"),
             Filter::ValuePath(p, inner) => write!(f, "{p}[{inner}]"),
         }
     }
+}
+
+/// `(a<sep>b<sep>…)`
+fn write_chain(f: &mut fmt::Formatter<'_>, terms: &[Filter], sep: &str) -> fmt::Result {
+    f.write_str("(")?;
+    for (i, t) in terms.iter().enumerate() {
+        if i > 0 {
+            f.write_str(sep)?;
+        }
+        write!(f, "{t}")?;
+    }
+    f.write_str(")")
 }
 
 /// A filter that could not be parsed; maps to `400 invalidFilter`.
@@ -288,9 +305,17 @@ struct Parser {
     i: usize,
     end: usize,
     depth: usize,
+    /// attribute expressions read so far
+    terms: usize,
 }
 
-const MAX_DEPTH: usize = 64;
+/// The deepest nesting of parentheses, `not (…)` and value paths a filter may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most attribute expressions (`attr op value`, `attr pr`) one filter may hold. Far
+/// above what a client asks for (a batched lookup of a few dozen names), far below what
+/// would make one request expensive to evaluate against every record.
+pub const MAX_TERMS: usize = 1000;
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
@@ -322,24 +347,22 @@ impl Parser {
         if self.depth > MAX_DEPTH {
             return Err(self.err("filter nested too deeply"));
         }
-        let mut left = self.and(in_value_path)?;
+        let mut terms = vec![self.and(in_value_path)?];
         while self.peek_word("or") {
             self.i += 1;
-            let right = self.and(in_value_path)?;
-            left = Filter::Or(Box::new(left), Box::new(right));
+            terms.push(self.and(in_value_path)?);
         }
         self.depth -= 1;
-        Ok(left)
+        Ok(chain(terms, Filter::Or))
     }
 
     fn and(&mut self, in_value_path: bool) -> Result<Filter, FilterError> {
-        let mut left = self.unary(in_value_path)?;
+        let mut terms = vec![self.unary(in_value_path)?];
         while self.peek_word("and") {
             self.i += 1;
-            let right = self.unary(in_value_path)?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            terms.push(self.unary(in_value_path)?);
         }
-        Ok(left)
+        Ok(chain(terms, Filter::And))
     }
 
     fn unary(&mut self, in_value_path: bool) -> Result<Filter, FilterError> {
@@ -359,6 +382,12 @@ impl Parser {
     }
 
     fn attr_exp(&mut self, in_value_path: bool) -> Result<Filter, FilterError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(self.err(format!(
+                "the filter has more than {MAX_TERMS} attribute expressions"
+            )));
+        }
         let Some(Tok::Word(w)) = self.peek().cloned() else {
             return Err(self.err("expected an attribute path"));
         };
@@ -411,8 +440,18 @@ impl Parser {
     }
 }
 
+/// One term alone, or the chain of them.
+fn chain(mut terms: Vec<Filter>, join: fn(Vec<Filter>) -> Filter) -> Filter {
+    if terms.len() == 1 {
+        terms.pop().expect("one term")
+    } else {
+        join(terms)
+    }
+}
+
 impl Filter {
-    /// Parse a filter; any syntax error is a [`FilterError`].
+    /// Parse a filter; any syntax error is a [`FilterError`]. A filter nested deeper than
+    /// [`MAX_DEPTH`] or longer than [`MAX_TERMS`] expressions is an error too.
     pub fn parse(src: &str) -> Result<Filter, FilterError> {
         let toks = Lexer { src, pos: 0 }.tokens()?;
         let mut p = Parser {
@@ -420,6 +459,7 @@ impl Filter {
             i: 0,
             end: src.len(),
             depth: 0,
+            terms: 0,
         };
         if p.toks.is_empty() {
             return Err(p.err("empty filter"));
@@ -439,6 +479,7 @@ impl Filter {
             i: 0,
             end: src.len(),
             depth: 0,
+            terms: 0,
         };
         let f = p.or(true)?;
         if p.i != p.toks.len() {
@@ -459,19 +500,20 @@ impl Filter {
         parent: Option<&'static Attr>,
     ) -> Result<(), FilterError> {
         match self {
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                a.validate_in(kind, parent)?;
-                b.validate_in(kind, parent)
+            Filter::And(terms) | Filter::Or(terms) => {
+                terms.iter().try_for_each(|t| t.validate_in(kind, parent))
             }
             Filter::Not(a) => a.validate_in(kind, parent),
-            Filter::Present(_) => Ok(()),
+            Filter::Present(p) => readable(kind, parent, p),
             Filter::ValuePath(p, inner) => {
+                readable(kind, parent, p)?;
                 let def = kind
                     .resolve(p.urn.as_deref(), &p.attr, None)
                     .map(|(d, _)| d);
                 inner.validate_in(kind, def)
             }
             Filter::Compare(p, op, _) => {
+                readable(kind, parent, p)?;
                 if matches!(
                     op,
                     CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
@@ -506,8 +548,8 @@ impl Filter {
         parent: Option<&'static Attr>,
     ) -> bool {
         match self {
-            Filter::And(a, b) => a.eval(record, kind, parent) && b.eval(record, kind, parent),
-            Filter::Or(a, b) => a.eval(record, kind, parent) || b.eval(record, kind, parent),
+            Filter::And(terms) => terms.iter().all(|t| t.eval(record, kind, parent)),
+            Filter::Or(terms) => terms.iter().any(|t| t.eval(record, kind, parent)),
             Filter::Not(a) => !a.eval(record, kind, parent),
             Filter::Present(p) => {
                 let mut any = false;
@@ -587,6 +629,42 @@ fn leaf_def(
         None if d.ty == Ty::Complex => d.sub_attr("value"),
         None => Some(d),
     }
+}
+
+/// An attribute that is never returned (`password`) is not usable in a filter or `sortBy`
+/// either: otherwise `password sw "a"`, `password sw "b"`, … reads it back one character at
+/// a time (RFC 7643 §7: "never" means never revealed).
+fn readable(
+    kind: ResourceKind,
+    parent: Option<&'static Attr>,
+    p: &AttrPath,
+) -> Result<(), FilterError> {
+    let (def, sub) = match parent {
+        Some(par) => match par.sub_attr(&p.attr) {
+            Some(d) => (Some(d), p.sub.as_deref().and_then(|s| d.sub_attr(s))),
+            None => (None, None),
+        },
+        None => match kind.resolve(p.urn.as_deref(), &p.attr, None) {
+            Some((d, _)) => (Some(d), p.sub.as_deref().and_then(|s| d.sub_attr(s))),
+            None => (None, None),
+        },
+    };
+    if [def, sub]
+        .into_iter()
+        .flatten()
+        .any(|d| d.returned == Returned::Never)
+    {
+        return Err(FilterError {
+            offset: 0,
+            message: format!("'{p}' is never returned, so it cannot be filtered or sorted by"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `sortBy` names an attribute that may be sorted by (see [`readable`]).
+pub(crate) fn check_sortable(kind: ResourceKind, p: &AttrPath) -> Result<(), FilterError> {
+    readable(kind, None, p)
 }
 
 /// Case-insensitive object lookup.

@@ -10,10 +10,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tower_service::Service;
 
 use crate::error::ScimError;
@@ -37,12 +37,38 @@ pub(crate) async fn serve(
     app: Arc<App>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let limits = app.config.limits.clone();
     let router = Router::new().fallback(dispatch).with_state(app);
     let mut tasks = tokio::task::JoinSet::new();
+    // One slot per open connection: at the cap, nothing more is accepted (new connections
+    // wait in the kernel's backlog) until one closes.
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut backoff = Duration::ZERO;
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            _ = async { shutdown.wait_for(|s| *s).await.is_ok() } => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _peer)) => {
+                        backoff = Duration::ZERO;
+                        stream
+                    }
+                    Err(e) => {
+                        // Out of file descriptors (or buffers): the pending connection stays
+                        // queued and accept fails again at once. Wait instead of spinning.
+                        backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
+                        tracing::warn!(error = %e, ?backoff, "accept failed; waiting before the next");
+                        drop(slot);
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = async { shutdown.wait_for(|s| *s).await.is_ok() } => break,
+                        }
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let kill = Arc::new(Notify::new());
                 let conn_ctx = Conn { kill: kill.clone() };
@@ -53,8 +79,16 @@ pub(crate) async fn serve(
                     async move { r.call(req.map(Body::new)).await }
                 });
                 let mut stop = shutdown.clone();
+                let idle_timeout = limits.idle_timeout;
                 tasks.spawn(async move {
+                    let _slot = slot;
+                    // The header read timeout runs from the moment the connection waits for a
+                    // request, so it is also the idle timeout of a kept-alive connection: a
+                    // client that connects and sends nothing (or trickles its headers) is
+                    // closed after it.
                     let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(idle_timeout)
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), svc);
                     let mut conn = std::pin::pin!(conn);
@@ -78,6 +112,10 @@ pub(crate) async fn serve(
     })
     .await;
 }
+
+/// The first wait after a failed accept; it doubles up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// What a request asks for.
 #[derive(Debug, Clone)]
@@ -221,18 +259,11 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let path = uri.path().to_string();
     let query = uri.query().map(str::to_string);
-    let mut record = RequestRecord {
-        method: method.as_str().to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        tenant: String::new(),
-        status: None,
-        fault: None,
-    };
+    let mut record = RequestRecord::summary(&method, &path, query.as_deref());
     let Some((tenant_name, segs)) = split_path(&path) else {
         let r = ScimError::status(
             404,
@@ -310,29 +341,90 @@ async fn dispatch(
         Route::ServiceProviderConfig | Route::ResourceTypes(_) | Route::Schemas(_)
     );
     let public = discovery && app.config.public_discovery;
+    // The credential is checked before a byte of the body is read: without it, a request
+    // costs the server its headers and a short log entry, nothing more.
     if !public && !authorized(&app, &headers) {
+        record.forget_query();
         let r = ScimError::status(401, "a valid bearer token is required").into_response();
         return finish(&app, record, r);
     }
+    let body = match read_body(body, &app.config.limits).await {
+        Ok(b) => b,
+        Err(e) => return finish(&app, record, e.into_response()),
+    };
 
-    let ctx = Ctx {
-        app: &app,
-        tenant_name: &tenant_name,
-        headers: &headers,
-        params: query_params(query.as_deref()),
-        ignore_filter,
-        shift,
+    // Handlers run on the blocking pool: a large PATCH or a filter over every record holds
+    // a thread there (and its tenant's lock), never one of the runtime's few workers, so
+    // requests to other tenants keep being answered.
+    let params = query_params(query.as_deref());
+    let handled = {
+        let app = app.clone();
+        let route = route.clone();
+        let method = method.clone();
+        tokio::task::spawn_blocking(move || {
+            let ctx = Ctx {
+                app: &app,
+                tenant_name: &tenant_name,
+                headers: &headers,
+                params,
+                ignore_filter,
+                shift,
+            };
+            handle(&ctx, &route, &method, &body).unwrap_or_else(IntoResponse::into_response)
+        })
+        .await
     };
-    let r = match handle(&ctx, &route, &method, &body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
+    let r = handled.unwrap_or_else(|_| {
+        ScimError::status(500, "the request could not be handled").into_response()
+    });
     if let Some(stall) = lost {
         record.fault = Some("ResponseLost".into());
         tokio::time::sleep(stall).await;
         return drop_connection(&app, record, conn).await;
     }
     finish(&app, record, r)
+}
+
+/// Reads a request body: at most `max_body_bytes` (413 beyond), within `body_timeout` (408
+/// when a client stalls its upload).
+async fn read_body(body: Body, limits: &crate::Limits) -> Result<Bytes, ScimError> {
+    match tokio::time::timeout(
+        limits.body_timeout,
+        axum::body::to_bytes(body, limits.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_length_limit(&e) => Err(ScimError::status(
+            413,
+            format!(
+                "the request body is larger than {} bytes",
+                limits.max_body_bytes
+            ),
+        )),
+        Ok(Err(e)) => Err(ScimError::bad_request(
+            "invalidSyntax",
+            format!("the request body could not be read: {e}"),
+        )),
+        Err(_) => Err(ScimError::status(
+            408,
+            format!(
+                "the request body did not arrive within {}",
+                humantime::format_duration(limits.body_timeout)
+            ),
+        )),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn finish(app: &App, mut record: RequestRecord, r: Response) -> Response {
@@ -576,9 +668,11 @@ fn build_query(
     };
     let sort_by = match sort_by {
         Some(s) if !s.trim().is_empty() => {
-            Some(filter::parse_attr_path(s.trim()).ok_or_else(|| {
+            let path = filter::parse_attr_path(s.trim()).ok_or_else(|| {
                 ScimError::bad_request("invalidPath", format!("invalid sortBy '{s}'"))
-            })?)
+            })?;
+            filter::check_sortable(kind, &path)?;
+            Some(path)
         }
         _ => None,
     };

@@ -110,6 +110,27 @@ pub struct ScimServerBuilder {
     persist: Option<PathBuf>,
     seed: u64,
     log_capacity: usize,
+    limits: Limits,
+}
+
+/// What one client can make the server spend: connections, time and bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+    pub(crate) max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            max_body_bytes: 2 * 1024 * 1024,
+        }
+    }
 }
 
 /// Entry point: `ScimServer::builder()...start(addr)`.
@@ -130,6 +151,7 @@ impl ScimServer {
             persist: None,
             seed: 0x5c1a_5e7e,
             log_capacity: 100_000,
+            limits: Limits::default(),
         }
     }
 }
@@ -177,8 +199,30 @@ impl ScimServerBuilder {
         self
     }
     /// How many requests the request log keeps (oldest dropped first; default 100 000).
+    /// Each entry is bounded (method, status, path and query cut to a few KiB).
     pub fn request_log_capacity(mut self, n: usize) -> Self {
         self.log_capacity = n;
+        self
+    }
+    /// The most connections served at once (default 1024); more wait to be accepted.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n.max(1);
+        self
+    }
+    /// How long a connection may wait for a request's headers, kept-alive connections
+    /// between requests included, before it is closed (default 60 s).
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.limits.idle_timeout = d;
+        self
+    }
+    /// How long a request body may take to arrive (default 30 s; then 408).
+    pub fn body_timeout(mut self, d: Duration) -> Self {
+        self.limits.body_timeout = d;
+        self
+    }
+    /// The largest request body accepted (default 2 MiB; larger is 413).
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.limits.max_body_bytes = n;
         self
     }
 
@@ -206,6 +250,7 @@ impl ScimServerBuilder {
                 patch_no_content: self.patch_no_content,
                 public_discovery: self.public_discovery,
                 seed: self.seed,
+                limits: self.limits,
             },
             faults: self.faults,
             tenants: RwLock::new(HashMap::new()),
@@ -239,6 +284,7 @@ pub(crate) struct Config {
     pub(crate) patch_no_content: bool,
     pub(crate) public_discovery: bool,
     pub(crate) seed: u64,
+    pub(crate) limits: Limits,
 }
 
 /// One tenant: its own store.
@@ -262,6 +308,59 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// The injected fault that shaped the answer, if any (its `Debug` form).
     pub fault: Option<String>,
+}
+
+/// How much of a request's path and query the log keeps: enough to tell requests apart,
+/// never so much that a client can fill the server's memory through the log.
+const LOGGED_PATH_BYTES: usize = 512;
+const LOGGED_QUERY_BYTES: usize = 2048;
+
+impl RequestRecord {
+    /// A bounded summary of a request: the method from a fixed set (anything else is
+    /// `OTHER`), the path and query cut to a few KiB.
+    pub(crate) fn summary(method: &axum::http::Method, path: &str, query: Option<&str>) -> Self {
+        Self {
+            method: method_label(method).to_string(),
+            path: truncated(path, LOGGED_PATH_BYTES),
+            query: query.map(|q| truncated(q, LOGGED_QUERY_BYTES)),
+            tenant: String::new(),
+            status: None,
+            fault: None,
+        }
+    }
+
+    /// Drops the query (a request without a valid credential keeps its path only).
+    pub(crate) fn forget_query(&mut self) {
+        self.query = None;
+    }
+}
+
+/// The method as logged and counted: one of a fixed set, so that the per-method counters
+/// cannot grow with whatever methods clients invent.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
+fn truncated(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 #[derive(Debug, Default)]
@@ -359,13 +458,26 @@ impl App {
             .map(|(k, t)| (k.clone(), t.data.read().expect("store lock").to_json()))
             .collect();
         let doc = serde_json::json!({"version": 1, "tenants": tenants});
-        let tmp = path.with_extension("tmp");
         let io = |source| Error::PersistIo {
             path: path.to_path_buf(),
             source,
         };
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&doc).expect("json")).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        // A fresh temporary file beside the store, created exclusively (never through a
+        // symlink someone left in the way) and readable by its owner only (mode 0600), then
+        // renamed over the store: a crash leaves the old store or the new one, whole.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".store-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        serde_json::to_writer_pretty(&mut tmp, &doc).map_err(|e| io(e.into()))?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
     }
 }
 

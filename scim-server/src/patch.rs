@@ -7,6 +7,8 @@
 //! `invalidPath`, `invalidFilter`, `noTarget`, `mutability`, `invalidValue`,
 //! `invalidSyntax`.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
@@ -38,6 +40,34 @@ pub(crate) struct Operation {
     op: OpKind,
     path: Option<PatchPath>,
     value: Option<Value>,
+}
+
+/// The most operations one PATCH request may hold.
+pub(crate) const MAX_OPERATIONS: usize = 1000;
+
+/// The most values one PATCH operation may carry (members to add, say); a client with more
+/// sends several requests.
+pub(crate) const MAX_OPERATION_VALUES: usize = 10_000;
+
+/// How many values an operation's value holds: the elements of an array, or of the arrays
+/// in an object of attributes (and in the extension objects within it).
+fn value_count(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => a.len(),
+        Value::Object(o) => o
+            .values()
+            .map(|x| match x {
+                Value::Array(a) => a.len(),
+                Value::Object(ext) => ext.values().map(|y| y.as_array().map_or(1, Vec::len)).sum(),
+                _ => 1,
+            })
+            .sum(),
+        _ => 1,
+    }
+}
+
+fn too_many(detail: String) -> ScimError {
+    ScimError::bad_request("tooMany", detail)
 }
 
 fn invalid_path(detail: String) -> ScimError {
@@ -171,6 +201,12 @@ pub(crate) fn parse_request(kind: ResourceKind, body: &Value) -> Result<Vec<Oper
     if ops.is_empty() {
         return Err(syntax("'Operations' is empty"));
     }
+    if ops.len() > MAX_OPERATIONS {
+        return Err(too_many(format!(
+            "the PATCH has {} operations; at most {MAX_OPERATIONS} are accepted in one request",
+            ops.len()
+        )));
+    }
     let mut out = Vec::with_capacity(ops.len());
     for o in ops {
         let op = match get_ci(o, "op").and_then(Value::as_str) {
@@ -191,6 +227,14 @@ pub(crate) fn parse_request(kind: ResourceKind, body: &Value) -> Result<Vec<Oper
             Some(_) => return Err(invalid_path("'path' must be a string".into())),
         };
         let value = get_ci(o, "value").cloned();
+        if let Some(v) = &value
+            && value_count(v) > MAX_OPERATION_VALUES
+        {
+            return Err(too_many(format!(
+                "an operation carries {} values; at most {MAX_OPERATION_VALUES} are accepted in one operation",
+                value_count(v)
+            )));
+        }
         if op != OpKind::Remove && value.is_none() {
             return Err(invalid_value(format!(
                 "a{} '{}' operation needs a 'value'",
@@ -329,10 +373,21 @@ fn norm(def: &'static Attr, v: &Value, at: &str, whole: bool) -> Result<Value, S
     Ok(out.unwrap_or(Value::Null))
 }
 
-fn same_element(a: &Value, b: &Value) -> bool {
-    match (a.get("value"), b.get("value")) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
+/// What makes two elements of a multi-valued attribute the same one: their `value` where
+/// they have one, else the whole element. Hashable, so that adding or removing n values
+/// among m is O(n + m), not O(n × m): a PATCH adding 40,000 members used to hold the
+/// tenant's write lock for 45 s.
+#[derive(PartialEq, Eq, Hash)]
+enum ElementKey {
+    Value(String),
+    Whole(String),
+}
+
+fn element_key(e: &Value) -> ElementKey {
+    match e.get("value") {
+        Some(Value::String(s)) => ElementKey::Value(format!("s{s}")),
+        Some(v) => ElementKey::Value(format!("j{v}")),
+        None => ElementKey::Whole(e.to_string()),
     }
 }
 
@@ -390,8 +445,9 @@ fn apply_path(
                         *entry = Value::Array(vec![]);
                     }
                     let arr = entry.as_array_mut().expect("array");
+                    let mut seen: HashSet<ElementKey> = arr.iter().map(element_key).collect();
                     for item in new {
-                        if !arr.iter().any(|e| same_element(e, &item)) {
+                        if seen.insert(element_key(&item)) {
                             arr.push(item);
                         }
                     }
@@ -424,9 +480,14 @@ fn apply_path(
                 match value {
                     Some(v) if attr.multi && !v.is_null() => {
                         let v = norm(attr, v, &shown, true)?;
-                        let gone: Vec<Value> = v.as_array().cloned().unwrap_or_default();
+                        let gone: HashSet<ElementKey> = v
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(element_key)
+                            .collect();
                         if let Some(Value::Array(arr)) = c.get_mut(name) {
-                            arr.retain(|e| !gone.iter().any(|g| same_element(e, g)));
+                            arr.retain(|e| !gone.contains(&element_key(e)));
                             if arr.is_empty() {
                                 c.remove(name);
                             }
@@ -505,9 +566,13 @@ fn apply_path(
                 .expect("matched");
             match (op, sub) {
                 (OpKind::Remove, None) => {
+                    let mut doomed = vec![false; arr.len()];
+                    for &i in &matching {
+                        doomed[i] = true;
+                    }
                     let mut i = 0;
                     arr.retain(|_| {
-                        let keep = !matching.contains(&i);
+                        let keep = !doomed[i];
                         i += 1;
                         keep
                     });

@@ -507,6 +507,14 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// The most values one multi-valued attribute holds (a group's `members`, say): far above
+/// any real organization's largest group, and low enough that no one record makes every
+/// request to its tenant wait.
+pub const MAX_VALUES: usize = 250_000;
+
+/// The most URNs a resource's `schemas` may list (a resource has two or three).
+pub const MAX_SCHEMAS: usize = 64;
+
 /// Normalise a PATCH value for a whole attribute (read-only sub-attributes dropped).
 pub(crate) fn normalize_attr(
     def: &'static Attr,
@@ -552,6 +560,15 @@ fn normalize_value(
                 kind_of(&v)
             )));
         };
+        if items.len() > MAX_VALUES {
+            return Err(ScimError::bad_request(
+                "tooMany",
+                format!(
+                    "attribute '{at}' would hold {} values; at most {MAX_VALUES} are kept",
+                    items.len()
+                ),
+            ));
+        }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             if let Some(n) = normalize_single(def, item, at, ro)? {
@@ -630,6 +647,15 @@ pub(crate) fn normalize(kind: ResourceKind, body: Value, ro: ReadOnly) -> Result
                     "'schemas' must be an array of URNs".into(),
                 ));
             };
+            if items.len() > MAX_SCHEMAS {
+                return Err(ScimError::bad_request(
+                    "tooMany",
+                    format!(
+                        "'schemas' lists {} URNs; at most {MAX_SCHEMAS} are accepted",
+                        items.len()
+                    ),
+                ));
+            }
             for i in items {
                 let Value::String(u) = i else {
                     return Err(ScimError::bad_request(

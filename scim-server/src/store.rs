@@ -98,6 +98,27 @@ type ListCache = (ResourceKind, String, u64, Arc<Vec<String>>);
 /// How many list results [`TenantData`] keeps (walks in flight at once).
 const LIST_CACHE_ENTRIES: usize = 4;
 
+/// A stored password is an Argon2id hash (PHC string, salted per record), never the text a
+/// client sent: the password is write-only (`returned: never`), and neither the store, its
+/// persistence file nor a filter can give it back. A value equal to the stored one (a PATCH
+/// that did not touch it) is kept as it is.
+fn protect_password(rec: &mut Value, cur: Option<&Value>) -> Result<(), ScimError> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let Some(Value::String(given)) = rec.get("password") else {
+        return Ok(());
+    };
+    if cur.and_then(|c| c.get("password")).and_then(Value::as_str) == Some(given.as_str()) {
+        return Ok(());
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(given.as_bytes(), &salt)
+        .map_err(|e| ScimError::status(500, format!("the password could not be hashed: {e}")))?
+        .to_string();
+    rec["password"] = Value::String(hash);
+    Ok(())
+}
+
 fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
@@ -337,6 +358,7 @@ impl TenantData {
         profile: Profile,
     ) -> Result<Value, ScimError> {
         let mut rec = schema::normalize(kind, body, ReadOnly::Ignore)?;
+        protect_password(&mut rec, None)?;
         self.check_unique(kind, &rec, None)?;
         if kind == ResourceKind::Group {
             self.check_group(&mut rec, None, profile, None)?;
@@ -370,6 +392,7 @@ impl TenantData {
         rec: &mut Value,
         profile: Profile,
     ) -> Result<Value, ScimError> {
+        protect_password(rec, Some(&cur))?;
         self.check_unique(kind, rec, Some(id))?;
         if kind == ResourceKind::Group {
             let old = cur.get("displayName").and_then(Value::as_str);

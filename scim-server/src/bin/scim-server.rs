@@ -44,6 +44,12 @@ struct Args {
     /// Add this many milliseconds of latency to every request.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// The most connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Close a connection that sends no request (or no complete headers) for this long.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    idle_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -70,7 +76,9 @@ async fn main() -> anyhow::Result<()> {
             ProfileArg::Coreweave => Profile::CoreWeave,
         })
         .patch_returns_no_content(args.patch_no_content)
-        .public_discovery(!args.private_discovery);
+        .public_discovery(!args.private_discovery)
+        .max_connections(args.max_connections)
+        .idle_timeout(args.idle_timeout);
     let mut plan = FaultPlan::new(args.fault_seed);
     if args.latency_ms > 0 {
         plan = plan.rule(FaultRule::new(Fault::Latency(
