@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -40,6 +40,27 @@ struct Inner {
     retry: RetryPolicy,
     pacer: Pacer,
     stats: RequestStats,
+    limits: ReadLimits,
+}
+
+/// How much one response, and one list walk, may hand this client: a target that never
+/// stops paging, or answers with one enormous page, is an error, not a process that grows
+/// until it is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadLimits {
+    pub(crate) max_response_bytes: u64,
+    pub(crate) max_list_records: u64,
+    pub(crate) max_list_pages: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            max_response_bytes: 32 * 1024 * 1024,
+            max_list_records: 2_000_000,
+            max_list_pages: 1_000_000,
+        }
+    }
 }
 
 impl fmt::Debug for ScimClient {
@@ -70,6 +91,7 @@ pub struct ClientBuilder {
     max_in_flight: usize,
     requests_per_second: Option<f64>,
     retry: RetryPolicy,
+    limits: ReadLimits,
 }
 
 impl ClientBuilder {
@@ -126,6 +148,27 @@ impl ClientBuilder {
     /// Retry policy for transient failures (default [`RetryPolicy::default`]).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// The largest response body read (default 32 MiB); a larger one is
+    /// [`Error::LimitExceeded`], and is not read further.
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.limits.max_response_bytes = bytes;
+        self
+    }
+
+    /// The most records one list walk reads (default 2,000,000, far above any real
+    /// directory): a list whose `totalResults` is larger is refused before its second page,
+    /// and a walk that goes past it ends with [`Error::LimitExceeded`].
+    pub fn max_list_records(mut self, records: u64) -> Self {
+        self.limits.max_list_records = records;
+        self
+    }
+
+    /// The most pages one list walk requests (default 1,000,000).
+    pub fn max_list_pages(mut self, pages: u64) -> Self {
+        self.limits.max_list_pages = pages;
         self
     }
 
@@ -206,6 +249,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 pacer: Pacer::new(self.max_in_flight, self.requests_per_second),
                 stats: RequestStats::new(),
+                limits: self.limits,
             }),
         })
     }
@@ -395,6 +439,7 @@ impl ScimClient {
             max_in_flight: 8,
             requests_per_second: None,
             retry: RetryPolicy::default(),
+            limits: ReadLimits::default(),
         }
     }
 
@@ -432,6 +477,11 @@ impl ScimClient {
     /// The live request counters (shared with all clones).
     pub fn stats_handle(&self) -> &RequestStats {
         &self.inner.stats
+    }
+
+    /// What one response and one list walk may hold.
+    pub(crate) fn limits(&self) -> ReadLimits {
+        self.inner.limits
     }
 
     /// The pacer shared by all clones.
@@ -514,7 +564,16 @@ impl ScimClient {
     pub(crate) fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
         let mut url = self.inner.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
+            path.pop_if_empty();
+            for segment in segments {
+                // `.` and `..` would be dropped (or climb a level) as URL path segments: an id
+                // of `..` must never turn `/Users/{id}` into `/Users`
+                match *segment {
+                    "." => path.push("%2E"),
+                    ".." => path.push("%2E%2E"),
+                    other => path.push(other),
+                };
+            }
         }
         if !query.is_empty() {
             let q: Vec<String> = query
@@ -610,21 +669,36 @@ impl ScimClient {
                     .header(CONTENT_TYPE, "application/scim+json")
                     .body(b.clone());
             }
+            let max_bytes = inner.limits.max_response_bytes;
             let result = async {
-                let resp = req.send().await?;
+                let mut resp = req.send().await?;
                 let status = resp.status();
                 let headers = resp.headers().clone();
-                let bytes = resp.bytes().await?;
-                Ok::<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error>((
-                    status,
-                    headers,
-                    bytes.to_vec(),
-                ))
+                if resp.content_length().is_some_and(|n| n > max_bytes) {
+                    return Ok(Err(TooLarge));
+                }
+                let mut body = Vec::new();
+                while let Some(chunk) = resp.chunk().await? {
+                    if (body.len() + chunk.len()) as u64 > max_bytes {
+                        return Ok(Err(TooLarge));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok::<_, reqwest::Error>(Ok((status, headers, body)))
             }
             .await;
             drop(permit);
             match result {
-                Ok((status, headers, bytes)) => {
+                Ok(Err(TooLarge)) => {
+                    inner.stats.record_failure(method.as_str(), sent);
+                    return Err(Error::LimitExceeded {
+                        url: url.to_string(),
+                        message: format!(
+                            "the response is larger than {max_bytes} bytes, the most this client reads"
+                        ),
+                    });
+                }
+                Ok(Ok((status, headers, bytes))) => {
                     let status = status.as_u16();
                     inner
                         .stats
@@ -692,6 +766,9 @@ impl ScimClient {
         }
     }
 }
+
+/// A response body above [`ReadLimits::max_response_bytes`].
+struct TooLarge;
 
 /// `reqwest::Error` displays its URL; ours is reported separately.
 trait WithoutUrlRef {

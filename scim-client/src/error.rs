@@ -95,6 +95,16 @@ pub enum Error {
         /// What was inconsistent.
         message: String,
     },
+    /// The server sent more than the client is configured to read: a response above
+    /// `max_response_bytes`, or a list above `max_list_records` / `max_list_pages` (or whose
+    /// `totalResults` says it would be). Nothing of it is returned.
+    #[error("{url}: {message}")]
+    LimitExceeded {
+        /// Request URL.
+        url: String,
+        /// Which limit, and by how much.
+        message: String,
+    },
     /// A plain `http://` URL to a non-loopback host, without `allow_insecure_http(true)`.
     #[error(
         "refusing plain http to {url}: the token would travel in clear text; use https or allow insecure http explicitly"

@@ -8,7 +8,7 @@ use reqwest::Method;
 use crate::client::ScimClient;
 use crate::error::Error;
 use crate::filter::Filter;
-use crate::list::{ListQuery, ListResponse, PageWalk};
+use crate::list::{ListQuery, ListResponse, PageWalk, WalkError};
 use crate::patch::PatchOp;
 use crate::resource::{Resource, write_body};
 
@@ -63,11 +63,12 @@ impl<T: Resource> Resources<T> {
     /// `totalResults` (the server's `itemsPerPage` is not trusted). A failed check ends the
     /// stream with [`Error::Paging`].
     pub fn list_stream(&self, query: &ListQuery) -> BoxStream<'static, Result<T, Error>> {
+        let limits = self.client.limits();
         let state = Walk {
             handler: self.clone(),
             query: query.clone(),
             count: query.page_size.unwrap_or(self.client.page_size()).max(1),
-            walk: PageWalk::new(),
+            walk: PageWalk::with_limits(limits.max_list_records, limits.max_list_pages),
         };
         stream::try_unfold(state, |mut st| async move {
             if st.walk.is_done() {
@@ -78,9 +79,15 @@ impl<T: Resource> Resources<T> {
             let url = st.handler.list_url(&st.query, start, st.count);
             st.walk
                 .accept(page.total_results, page.resources.iter().map(Resource::id))
-                .map_err(|message| Error::Paging {
-                    url: url.to_string(),
-                    message,
+                .map_err(|e| match e {
+                    WalkError::Inconsistent(message) => Error::Paging {
+                        url: url.to_string(),
+                        message,
+                    },
+                    WalkError::TooLarge(message) => Error::LimitExceeded {
+                        url: url.to_string(),
+                        message,
+                    },
                 })?;
             tracing::debug!(endpoint = %st.handler.endpoint, start, read = st.walk.collected(), total = ?page.total_results, "page");
             Ok(Some((page.resources, st)))
@@ -154,6 +161,7 @@ impl<T: Resource> Resources<T> {
     /// Replaces a resource (PUT) and returns it as stored. `meta` and read-only attributes
     /// are not sent; unknown attributes and extensions are.
     pub async fn replace(&self, id: &str, resource: &T) -> Result<T, Error> {
+        writable_id(id)?;
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let body = encode(resource)?;
         let resp = self.client.execute(Method::PUT, url, Some(body)).await?;
@@ -163,6 +171,7 @@ impl<T: Resource> Resources<T> {
     /// Applies a PATCH. `Ok(None)` when the server answered 204 (or 200 without a body),
     /// `Ok(Some(resource))` when it sent the resource back.
     pub async fn patch(&self, id: &str, op: &PatchOp) -> Result<Option<T>, Error> {
+        writable_id(id)?;
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let body = serde_json::to_vec(op)
             .map_err(|e| Error::Config(format!("cannot encode the PATCH: {e}")))?;
@@ -176,10 +185,22 @@ impl<T: Resource> Resources<T> {
 
     /// Deletes a resource.
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
+        writable_id(id)?;
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let resp = self.client.execute(Method::DELETE, url, None).await?;
         self.client.check(&Method::DELETE, resp).map(|_| ())
     }
+}
+
+/// An id a write may name: not empty, `.` or `..`, which as a path segment would make
+/// `/Users/{id}` the collection itself (or its parent).
+fn writable_id(id: &str) -> Result<(), Error> {
+    if matches!(id.trim(), "" | "." | "..") {
+        return Err(Error::Config(format!(
+            "refusing to write to a resource with the id {id:?}: it does not name one resource"
+        )));
+    }
+    Ok(())
 }
 
 fn encode<T: Resource>(resource: &T) -> Result<Vec<u8>, Error> {

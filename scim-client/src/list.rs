@@ -176,21 +176,44 @@ impl ListQuery {
     }
 }
 
+/// Why a walk cannot go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WalkError {
+    /// The pages contradict each other: the list cannot be trusted.
+    Inconsistent(String),
+    /// The list is larger than the client reads.
+    TooLarge(String),
+}
+
 /// The state of one paging walk: checks every page and says where to go next.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PageWalk {
     /// 1-based index to ask for next.
     pub(crate) next_start: u64,
     seen: HashSet<String>,
     total: Option<u64>,
     done: bool,
+    pages: u64,
+    max_records: u64,
+    max_pages: u64,
 }
 
 impl PageWalk {
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Self::with_limits(u64::MAX, u64::MAX)
+    }
+
+    /// A walk that reads at most `max_records` records in at most `max_pages` pages.
+    pub(crate) fn with_limits(max_records: u64, max_pages: u64) -> Self {
         Self {
             next_start: 1,
-            ..Self::default()
+            seen: HashSet::new(),
+            total: None,
+            done: false,
+            pages: 0,
+            max_records,
+            max_pages,
         }
     }
 
@@ -205,6 +228,38 @@ impl PageWalk {
     /// Checks a page; `ids` are the ids of its resources in order. Errors describe why the
     /// walk cannot be trusted.
     pub(crate) fn accept<'a>(
+        &mut self,
+        total_results: Option<u64>,
+        ids: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Result<(), WalkError> {
+        self.pages += 1;
+        if let Some(total) = total_results
+            && total > self.max_records
+        {
+            return Err(WalkError::TooLarge(format!(
+                "the list says it holds {total} records, more than the {} this client reads",
+                self.max_records
+            )));
+        }
+        self.check(total_results, ids)
+            .map_err(WalkError::Inconsistent)?;
+        if self.collected() > self.max_records {
+            return Err(WalkError::TooLarge(format!(
+                "the list goes on past {} records, the most this client reads",
+                self.max_records
+            )));
+        }
+        if !self.done && self.pages >= self.max_pages {
+            return Err(WalkError::TooLarge(format!(
+                "the list goes on past {} pages, the most this client requests",
+                self.max_pages
+            )));
+        }
+        Ok(())
+    }
+
+    /// The consistency checks of [`accept`](Self::accept).
+    fn check<'a>(
         &mut self,
         total_results: Option<u64>,
         ids: impl IntoIterator<Item = Option<&'a str>>,
@@ -281,7 +336,10 @@ mod tests {
         let mut w = PageWalk::new();
         w.accept(Some(4), ids(&["a", "b"])).unwrap();
         let e = w.accept(Some(4), ids(&["a", "b"])).unwrap_err();
-        assert!(e.contains("repeats id"), "{e}");
+        assert!(
+            matches!(&e, WalkError::Inconsistent(m) if m.contains("repeats id")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -313,6 +371,32 @@ mod tests {
         w.accept(None, ids(&["a"])).unwrap();
         assert!(!w.is_done());
         w.accept(None, ids(&[])).unwrap();
+        assert!(w.is_done());
+    }
+
+    #[test]
+    fn walks_stop_at_their_limits() {
+        // an absurd totalResults is refused on the first page
+        let mut w = PageWalk::with_limits(10, 100);
+        let e = w.accept(Some(1_000_000_000), ids(&["a"])).unwrap_err();
+        assert!(matches!(&e, WalkError::TooLarge(m) if m.contains("1000000000")), "{e:?}");
+        // without a total, records past the limit end the walk
+        let mut w = PageWalk::with_limits(3, 100);
+        w.accept(None, ids(&["a", "b"])).unwrap();
+        assert!(matches!(
+            w.accept(None, ids(&["c", "d"])),
+            Err(WalkError::TooLarge(_))
+        ));
+        // and so do pages past the page limit
+        let mut w = PageWalk::with_limits(100, 2);
+        w.accept(None, ids(&["a"])).unwrap();
+        assert!(matches!(
+            w.accept(None, ids(&["b"])),
+            Err(WalkError::TooLarge(_))
+        ));
+        // a walk that ends on its last allowed page is fine
+        let mut w = PageWalk::with_limits(2, 1);
+        w.accept(Some(2), ids(&["a", "b"])).unwrap();
         assert!(w.is_done());
     }
 

@@ -4,6 +4,7 @@
 
 mod discovery;
 mod groups;
+mod hostile;
 mod paging;
 mod retries;
 mod scim2_server;
