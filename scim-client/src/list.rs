@@ -379,7 +379,10 @@ mod tests {
         // an absurd totalResults is refused on the first page
         let mut w = PageWalk::with_limits(10, 100);
         let e = w.accept(Some(1_000_000_000), ids(&["a"])).unwrap_err();
-        assert!(matches!(&e, WalkError::TooLarge(m) if m.contains("1000000000")), "{e:?}");
+        assert!(
+            matches!(&e, WalkError::TooLarge(m) if m.contains("1000000000")),
+            "{e:?}"
+        );
         // without a total, records past the limit end the walk
         let mut w = PageWalk::with_limits(3, 100);
         w.accept(None, ids(&["a", "b"])).unwrap();

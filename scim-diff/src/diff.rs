@@ -294,9 +294,12 @@ fn plan_in<'s, 'e: 's>(
     let managed_user = |ext: &str| managed_users.one(&desired.by_key, ext);
     let source_conflicts = &desired.conflicts;
     let mut warnings = desired.warnings.clone();
+    // records the source has in conflict, or with identifiers that cannot be synced: not
+    // synced, and their target records (and memberships) left as they are
     let source_conflicted: HashSet<&str, FxBuildHasher> = source_conflicts
         .iter()
         .map(|c| c.external_id.as_str())
+        .chain(desired.held.iter().map(String::as_str))
         .collect();
     for ext in &source_conflicted {
         if let Some(u) = managed_user(ext) {

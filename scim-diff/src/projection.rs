@@ -182,6 +182,50 @@ pub(crate) struct Projection<'a> {
     scoped_groups: Vec<&'a crate::source::SourceGroup>,
     /// Lowercased `userName`s that several synced users would get -> those users.
     same_user_name: BTreeMap<String, Vec<u32>>,
+    /// `externalId`s of source records refused for their identifiers (see
+    /// [`unusable_identifier`]): not synced, and their target records left as they are.
+    pub(crate) held: Vec<String>,
+}
+
+/// Why an identifier (a username, an email, a name, a group's id or name) cannot be synced
+/// as it is: empty, or holding a character that would change what a terminal, a log line or
+/// a downstream file shows (a line break, an escape, a bidirectional override…).
+pub(crate) fn unusable_identifier(value: &str) -> Option<&'static str> {
+    if value.trim().is_empty() {
+        return Some("is empty");
+    }
+    // printable ASCII, the common case, needs no look at characters (a million users)
+    let printable_ascii = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+    (!printable_ascii && value.chars().any(is_hostile_char))
+        .then_some("contains a control or bidirectional formatting character")
+}
+
+/// Control characters (C0, DEL, C1), line and paragraph separators and the bidirectional
+/// formatting characters.
+fn is_hostile_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// The first unusable identifier of a user: which field, and why.
+fn unusable_user(u: &SourceUser) -> Option<(&'static str, &'static str)> {
+    if let Some(why) = unusable_identifier(&u.username) {
+        return Some(("username", why));
+    }
+    for (field, value) in [("email", &u.email), ("name", &u.name)] {
+        if let Some(v) = value
+            && !v.trim().is_empty()
+            && let Some(why) = unusable_identifier(v)
+        {
+            return Some((field, why));
+        }
+    }
+    None
 }
 
 impl<'a> Projection<'a> {
@@ -303,7 +347,21 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
     let mut same_key: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
     // users whose userName falls back to the username for want of an email
     let mut no_email: Vec<u32> = Vec::new();
+    let mut held: Vec<String> = Vec::new();
     for u in source.users.iter().filter(|u| u.active) {
+        if let Some((field, why)) = unusable_user(u) {
+            let ext = policy.user_external_id(&u.username);
+            warnings.push(Warning::new(
+                ext.clone(),
+                format!(
+                    "user {:?} is not synced: its {field} {why}; fix it in ACTIVATE (its \
+                     target record, if any, is left as it is)",
+                    u.username
+                ),
+            ));
+            held.push(ext);
+            continue;
+        }
         let key = fold(&u.username);
         if in_scope.as_ref().is_some_and(|s| !s.contains(&key)) {
             continue;
@@ -423,6 +481,7 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
         warnings,
         scoped_groups,
         same_user_name,
+        held,
     }
 }
 
@@ -496,6 +555,21 @@ pub(crate) fn project_groups(
             continue;
         }
         let g = gs[0].1;
+        if let Some((field, why)) = [("id", &g.id), ("name", &g.name)]
+            .into_iter()
+            .find_map(|(field, v)| unusable_identifier(v).map(|why| (field, why)))
+        {
+            p.warnings.push(Warning::new(
+                ext.clone(),
+                format!(
+                    "group {:?} is not synced: its {field} {why}; fix it in ACTIVATE (its \
+                     target record, if any, is left as it is)",
+                    g.name
+                ),
+            ));
+            p.held.push(ext);
+            continue;
+        }
         if policy
             .reserved_group_names
             .iter()

@@ -177,6 +177,15 @@ pub(crate) fn normalize_key_refs_into<'l>(
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
+        if has_control_bytes(t) {
+            invalid(
+                i + 1,
+                "it holds a line break or another control character, so it is not one \
+                 authorized_keys line"
+                    .to_owned(),
+            );
+            continue;
+        }
         match KeyRef::parse(t) {
             Ok(k) => {
                 if !keys[start..].iter().any(|seen| seen.key == k.key) {
@@ -187,6 +196,20 @@ pub(crate) fn normalize_key_refs_into<'l>(
         }
     }
     keys[start..].sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// Whether a key value holds a control character (C0 but tab, DEL, C1): a value with a line
+/// break inside would become two `authorized_keys` lines downstream, the second never
+/// checked. Sources that give keys as array elements (an export file, a SCIM directory)
+/// cannot be trusted to have split them.
+fn has_control_bytes(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        (b < 0x20 && b != b'\t')
+            || b == 0x7f
+            // C1 controls, U+0080..U+009F, are 0xC2 0x80..=0x9F in UTF-8
+            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
 }
 
 /// Parses, normalises, de-duplicates (by type and base64, keeping the first comment seen)

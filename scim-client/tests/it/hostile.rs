@@ -93,7 +93,10 @@ async fn an_enormous_page_is_not_read() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
     // the same page under a limit it fits in is read
     let c = builder(&server).max_response_bytes(size).build().unwrap();
-    assert_eq!(c.users().list(&ListQuery::new()).await.unwrap().len(), 2_000);
+    assert_eq!(
+        c.users().list(&ListQuery::new()).await.unwrap().len(),
+        2_000
+    );
 }
 
 #[tokio::test]

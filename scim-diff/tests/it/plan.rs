@@ -819,3 +819,120 @@ fn reserved_group_names_are_not_synced_and_are_named_in_a_warning() {
         3
     );
 }
+
+#[test]
+fn a_key_value_holding_a_line_break_is_rejected_whole() {
+    // one array element that would be two authorized_keys lines downstream
+    let injected = format!(
+        "{}\n{} command=\"/bin/sh\"",
+        key(1, "x@y"),
+        key(2, "injected")
+    );
+    for bad in [
+        injected,
+        format!("{}\r{}", key(1, "a"), key(2, "b")),
+        format!("{} comment\u{1b}[2Jwipe", key(3, "")),
+        format!("{} nul\0byte", key(4, "")),
+        format!("{} c1\u{85}next-line", key(5, "")),
+    ] {
+        let mut ada = su("ada");
+        ada.ssh_keys = Some(vec![bad.clone(), key(7, "good")]);
+        let p = plan(
+            &snapshot(vec![ada], vec![]),
+            &ObservedState::default(),
+            &Policy::default(),
+        );
+        let Operation::CreateUser { user, .. } = &p.operations[0] else {
+            panic!("{:?}", p.operations)
+        };
+        assert_eq!(user.ssh_keys, Some(vec![key(7, "good")]), "{bad:?}");
+        assert_eq!(p.warnings.len(), 1, "{bad:?}: {:?}", p.warnings);
+        let w = &p.warnings[0];
+        assert!(
+            w.message.contains("user ada") && w.message.contains("line break"),
+            "{w:?}"
+        );
+    }
+}
+
+#[test]
+fn records_with_hostile_or_empty_identifiers_are_not_synced_and_their_records_left_alone() {
+    let hostile = [
+        "a\nb",
+        "nul\0",
+        "esc\u{1b}[31m",
+        "rtl\u{202e}cod.exe",
+        "tab\tbed",
+        "   ",
+        "",
+    ];
+    for bad in hostile {
+        // as the username, the email and the name of a user who is already in the target
+        for field in ["username", "email", "name"] {
+            let mut u = su("ada");
+            match field {
+                "username" => u.username = bad.to_owned(),
+                "email" => u.email = Some(format!("ada{bad}@example.org")),
+                _ => u.name = Some(format!("Ada {bad} King")),
+            }
+            if field != "username" && bad.trim().is_empty() {
+                continue; // a blank email or name is simply absent
+            }
+            let existing = ou("u1", if field == "username" { bad } else { "ada" });
+            let mut managed = ou("u2", "bob");
+            managed.active = true;
+            let p = plan(
+                &snapshot(vec![u, su("bob")], vec![sg("g1", "team", &["ada", "bob"])]),
+                &observed(
+                    vec![existing, managed],
+                    vec![og("gid", "g1", "team", &["u1", "u2"])],
+                ),
+                &Policy::default(),
+            );
+            // nothing names the refused user: no create, no update, no deactivation, and it
+            // keeps its membership
+            let refused = format!(
+                "pw-activate:user:{}",
+                if field == "username" { bad } else { "ada" }.to_lowercase()
+            );
+            assert!(
+                p.operations.iter().all(|o| o.external_id() != refused
+                    && !matches!(o, Operation::DeactivateUser { .. })),
+                "{bad:?} as {field}: {:?}",
+                p.operations
+            );
+            assert!(
+                p.operations.iter().all(|o| !matches!(
+                    o,
+                    Operation::UpdateMembers { remove, .. } if !remove.is_empty()
+                )),
+                "{bad:?} as {field}: {:?}",
+                p.operations
+            );
+            assert!(
+                p.warnings
+                    .iter()
+                    .any(|w| w.message.contains("is not synced") && w.message.contains(field)),
+                "{bad:?} as {field}: {:?}",
+                p.warnings
+            );
+        }
+        // as a group's name
+        let name = if bad.trim().is_empty() {
+            bad.to_owned()
+        } else {
+            format!("team{bad}")
+        };
+        let p = plan(
+            &snapshot(vec![su("ada")], vec![sg("g1", &name, &["ada"])]),
+            &ObservedState::default(),
+            &Policy::default(),
+        );
+        assert!(
+            p.operations.iter().all(|o| o.kind() != "create_group"),
+            "{bad:?}: {:?}",
+            p.operations
+        );
+        assert!(p.warnings.iter().any(|w| w.message.contains("group")));
+    }
+}
