@@ -8,14 +8,23 @@ use scim_diff::source::SourceSnapshot;
 use crate::snapshot::{UserIndex, join_members};
 use crate::{Error, Snapshot};
 
-/// Reads an ACTIVATE export file.
+/// The largest export [`read_export`] reads: 1 GiB, several times a million-user
+/// organization with keys.
+pub const DEFAULT_EXPORT_MAX_BYTES: u64 = 1 << 30;
+
+/// Reads an ACTIVATE export file of at most [`DEFAULT_EXPORT_MAX_BYTES`].
 ///
 /// The file is checked like an API read: a member that is not a user of the export is left
 /// out with a warning (case-insensitive join, like the API). Duplicate usernames, or
-/// duplicate group ids, are errors.
+/// duplicate group ids, are errors. Only a regular file is read (see [`read_text_file`]).
 pub fn read_export(path: &Path) -> Result<Snapshot, Error> {
+    read_export_with_limit(path, DEFAULT_EXPORT_MAX_BYTES)
+}
+
+/// [`read_export`], reading at most `max_bytes`.
+pub fn read_export_with_limit(path: &Path, max_bytes: u64) -> Result<Snapshot, Error> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Export {
+    let text = read_text_file(path, max_bytes).map_err(|e| Error::Export {
         path: shown.clone(),
         message: format!("could not read it: {e}"),
     })?;
@@ -23,6 +32,50 @@ pub fn read_export(path: &Path) -> Result<Snapshot, Error> {
         path: shown,
         message,
     })
+}
+
+/// Reads a file the user named (an export, a secret, an env file) as UTF-8 text, safely:
+/// only a regular file (a FIFO would block forever, `/dev/zero` would never end), of at most
+/// `max_bytes` (checked before reading and enforced while reading, should it grow). The
+/// error says which of these failed; it never quotes the file.
+pub fn read_text_file(path: &Path, max_bytes: u64) -> std::io::Result<String> {
+    use std::io::{Error as IoError, ErrorKind, Read};
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading waits for a writer: open without waiting, then look at
+    // what was opened (not at the path, which could change in between).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(IoError::new(
+            ErrorKind::InvalidInput,
+            "it is not a regular file (a directory, a FIFO or a device); give the path of a file",
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(IoError::new(
+            ErrorKind::FileTooLarge,
+            format!(
+                "it holds {} bytes, more than the {max_bytes} allowed",
+                meta.len()
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(IoError::new(
+            ErrorKind::FileTooLarge,
+            format!("it grew past the {max_bytes} bytes allowed while it was read"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| IoError::new(ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
 /// Parses the text of an ACTIVATE export (see [`read_export`]); the error names the JSON path.
@@ -59,4 +112,38 @@ pub fn write_export(path: &Path, snapshot: &SourceSnapshot) -> Result<(), Error>
         path: path.display().to_string(),
         message: format!("could not write it: {e}"),
     })
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ok.json");
+        std::fs::write(&file, "{}").unwrap();
+        assert_eq!(read_text_file(&file, 2).unwrap(), "{}");
+        let e = read_text_file(&file, 1).unwrap_err();
+        assert!(e.to_string().contains("more than the 1 allowed"), "{e}");
+        let e = read_text_file(dir.path(), 10).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        #[cfg(unix)]
+        {
+            // /dev/zero never ends, a FIFO never answers: both refused at once
+            let e = read_text_file(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            let fifo = dir.path().join("fifo");
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .is_ok_and(|s| s.success());
+            if made {
+                let e = read_text_file(&fifo, 10).unwrap_err();
+                assert!(e.to_string().contains("not a regular file"), "{e}");
+            }
+        }
+        std::fs::write(&file, [0xff, 0xfe]).unwrap();
+        assert!(read_text_file(&file, 10).is_err());
+    }
 }

@@ -89,7 +89,10 @@ mod ssh_keys;
 pub use api_key::{API_KEY_PREFIX, base_url_from_api_key};
 pub use client::{ActivateClient, ClientBuilder, MAX_PAGE_SIZE};
 pub use error::Error;
-pub use export::{parse_export, read_export, write_export};
+pub use export::{
+    DEFAULT_EXPORT_MAX_BYTES, parse_export, read_export, read_export_with_limit, read_text_file,
+    write_export,
+};
 pub use scim_client::transport::{RetryPolicy, StatsSnapshot};
 pub use scim_diff::source::{SourceGroup, SourceSnapshot, SourceUser};
 pub use secrecy::SecretString;

@@ -605,7 +605,8 @@ impl ScimClient {
                 describe_body(&resp.headers, &resp.body)
             )),
         }
-        .map(|d| self.scrub(d));
+        .map(|d| self.scrub(d))
+        .map(|d| crate::transport::escape_controls(&d, false).into_owned());
         if matches!(resp.status, 401 | 403) {
             return Err(Error::Unauthorized {
                 status: resp.status,

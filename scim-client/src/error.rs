@@ -176,6 +176,11 @@ impl Error {
         self.status() == Some(404)
     }
 
+    /// The server sent more than the client reads (see [`Error::LimitExceeded`]).
+    pub fn is_limit_exceeded(&self) -> bool {
+        matches!(self, Self::LimitExceeded { .. })
+    }
+
     /// A write whose outcome is unknown (see [`Error::OutcomeUnknown`]).
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(self, Self::OutcomeUnknown { .. })

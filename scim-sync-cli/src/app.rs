@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use scim_client::ScimClient;
-use scim_client::transport::RetryPolicy;
+use scim_client::transport::{RetryPolicy, escape_controls};
 use scim_diff::apply::{ApplyOptions, Outcome as OpResult};
 use serde_json::{Value, json};
 
@@ -57,6 +57,7 @@ pub fn scim_client(target: &TargetConfig, config: &Config) -> Result<ScimClient,
         .requests_per_second(config.requests_per_second)
         .timeout(config.request_timeout)
         .retry_policy(RetryPolicy::default().with_total_budget(config.retry_budget))
+        .max_list_records(config.max_records)
         .user_agent(crate::USER_AGENT)
         .build()
         .map_err(|e| format!("SCIM client: {e}"))
@@ -161,23 +162,36 @@ pub async fn reconcile(
         move || scim.stats().requests + activate.as_ref().map_or(0, |a| a.stats().requests)
     });
     let read = tokio::select! {
-        read = reading => Some(read),
-        () = options.stop.raised() => None,
+        read = reading => Ok(read),
+        () = options.stop.raised() => Err("stopped by a signal while reading; nothing was written"),
+        () = options.stop.deadline_passed() => Err(
+            "the deadline (--deadline, SYNC_DEADLINE) passed while reading; nothing was written"
+        ),
     };
     progress.finish().await;
     report.phases_ms.read = elapsed_ms(phase);
-    let Some((snapshot, observed)) = read else {
-        report.error = Some("stopped by a signal while reading; nothing was written".to_owned());
-        report.finish(Outcome::ReadFailed);
-        count_requests(&mut report);
-        return report;
+    let (snapshot, observed) = match read {
+        Ok(read) => read,
+        Err(why) => {
+            report.error = Some(why.to_owned());
+            report.finish(Outcome::ReadFailed);
+            count_requests(&mut report);
+            return report;
+        }
     };
     let mut errors = Vec::new();
     if let Err(e) = &snapshot {
         errors.push(format!("could not read the source completely: {e}"));
     }
     if let Err(e) = &observed {
-        errors.push(format!("could not read the SCIM target completely: {e}"));
+        let hint = if e.is_limit_exceeded() {
+            " (raise --max-records, SYNC_MAX_RECORDS, if the target really holds that many)"
+        } else {
+            ""
+        };
+        errors.push(format!(
+            "could not read the SCIM target completely: {e}{hint}"
+        ));
     }
     let (Ok(snapshot), Ok((observed, notes))) = (snapshot, observed) else {
         report.error = Some(format!("{}; nothing was written", errors.join("; ")));
@@ -300,7 +314,9 @@ pub async fn reconcile(
 pub fn emit(output: OutputFormat, report: &Report) {
     match output {
         OutputFormat::Json => println!("{}", report.to_json()),
-        OutputFormat::Text => print!("{}", report.render_text()),
+        // the report quotes ACTIVATE's and the target's text: nothing in it may reach the
+        // terminal as a control sequence
+        OutputFormat::Text => print!("{}", escape_controls(&report.render_text(), true)),
     }
 }
 

@@ -117,7 +117,10 @@ pub async fn run(config: &Config) -> Outcome {
                 },
             })
         ),
-        OutputFormat::Text => print!("{}", render(&items.0, outcome)),
+        OutputFormat::Text => print!(
+            "{}",
+            scim_client::transport::escape_controls(&render(&items.0, outcome), true)
+        ),
     }
     let count = |v: Verdict| items.0.iter().filter(|i| i.verdict == v).count();
     tracing::info!(
@@ -204,7 +207,7 @@ async fn check_source(source: &Source, config: &SourceConfig, items: &mut Items)
                 Err(e) => items.push("activate", "groups", Verdict::Fail, e.to_string()),
             }
         }
-        Source::File(_) | Source::Text(_) => {
+        Source::File(..) | Source::Text(_) => {
             let _ = config;
             match source.read(None).await {
                 Ok(snap) => items.push(

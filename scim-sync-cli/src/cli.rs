@@ -85,6 +85,14 @@ pub struct Opts {
         help_heading = "ACTIVATE (source)"
     )]
     pub source_file: Option<String>,
+    /// The largest export file read, in bytes [default: 1073741824, 1 GiB].
+    #[arg(
+        long,
+        env = "ACTIVATE_SOURCE_FILE_MAX_BYTES",
+        global = true,
+        help_heading = "ACTIVATE (source)"
+    )]
+    pub source_file_max_bytes: Option<String>,
     /// Where SSH public keys come from: `rest` (the API) or `pw-cli` (`pw ssh-public-keys`)
     /// [default: rest].
     #[arg(
@@ -227,6 +235,10 @@ pub struct Opts {
     /// Writes issued at once [default: 4].
     #[arg(long, env = "SYNC_CONCURRENCY", global = true, help_heading = "Run")]
     pub concurrency: Option<String>,
+    /// The most records one list of the SCIM target may hold; a longer or endless list
+    /// fails the read, with nothing written [default: 2000000].
+    #[arg(long, env = "SYNC_MAX_RECORDS", global = true, help_heading = "Run")]
+    pub max_records: Option<String>,
     /// Stop issuing new writes after this long, e.g. `7m` [default: none].
     #[arg(long, env = "SYNC_DEADLINE", global = true, help_heading = "Run")]
     pub deadline: Option<String>,

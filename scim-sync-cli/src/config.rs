@@ -3,7 +3,7 @@
 //! the flag and the environment variable (the binary exits with code 2 on such an error).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -247,8 +247,12 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Plan only.
     pub dry_run: bool,
-    /// Stop issuing writes after this long.
+    /// Stop issuing writes after this long (and stop reading: nothing written).
     pub deadline: Option<Duration>,
+    /// The most records one list may hold (`--max-records`).
+    pub max_records: u64,
+    /// The largest export file read (`--source-file-max-bytes`).
+    pub source_file_max_bytes: u64,
     /// How long one HTTP request may take (both ends).
     pub request_timeout: Duration,
     /// How long one request may keep being retried (both ends).
@@ -267,6 +271,8 @@ pub struct Config {
 
 /// Default page size when listing the target.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The most records one list may hold (far above any real organization).
+pub const DEFAULT_MAX_RECORDS: u64 = 2_000_000;
 /// Default number of writes in flight.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Default number of users whose SSH keys are fetched at once.
@@ -318,6 +324,9 @@ where
     }
 }
 
+/// The largest secret file read: a token or key is well under 1 KiB.
+const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;
+
 /// Reads a secret from its value or its file; both set is an error, an empty result is unset.
 fn load_secret(
     value: &Option<SecretString>,
@@ -332,7 +341,7 @@ fn load_secret(
         (Some(_), Some(_)) => err(format!("set either {what} or {file_what}, not both")),
         (Some(secret), None) => Ok(Some(SecretString::from(secret.expose_secret().trim()))),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
+            let text = activate_client::read_text_file(Path::new(path), SECRET_FILE_MAX_BYTES)
                 .map_err(|e| ConfigError(format!("{file_what}: cannot read `{path}`: {e}")))?;
             let text = text.trim();
             if text.is_empty() {
@@ -434,6 +443,15 @@ impl Config {
         let retry_budget =
             parse_duration(&opts.retry_budget, "--retry-budget (SYNC_RETRY_BUDGET)")?
                 .unwrap_or(DEFAULT_RETRY_BUDGET);
+        let max_records =
+            parse_number::<u64>(&opts.max_records, "--max-records (SYNC_MAX_RECORDS)", 1)?
+                .unwrap_or(DEFAULT_MAX_RECORDS);
+        let source_file_max_bytes = parse_number::<u64>(
+            &opts.source_file_max_bytes,
+            "--source-file-max-bytes (ACTIVATE_SOURCE_FILE_MAX_BYTES)",
+            1,
+        )?
+        .unwrap_or(activate_client::DEFAULT_EXPORT_MAX_BYTES);
         let page_size = parse_number::<u32>(&opts.page_size, "--page-size (SCIM_PAGE_SIZE)", 1)?
             .unwrap_or(DEFAULT_PAGE_SIZE);
         let concurrency =
@@ -478,6 +496,8 @@ impl Config {
             policy,
             dry_run,
             deadline,
+            max_records,
+            source_file_max_bytes,
             request_timeout,
             retry_budget,
             output,

@@ -3,6 +3,7 @@
 //! `127.0.0.1:0` (CoreWeave profile); then a second pass shows that there is nothing left to
 //! do, counted from the server's own request log.
 
+use scim_client::transport::escape_controls;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use scim_client::ScimClient;
@@ -120,9 +121,9 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
             println!(
                 "== Pass 1: the sample ACTIVATE organization into an empty SCIM server ({base})\n"
             );
-            print!("{}", passes[0].render_text());
+            print!("{}", escape_controls(&passes[0].render_text(), true));
             println!("\n== Pass 2: the same source again\n");
-            print!("{}", passes[1].render_text());
+            print!("{}", escape_controls(&passes[1].render_text(), true));
             println!();
             if idempotent {
                 println!(

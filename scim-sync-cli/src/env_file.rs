@@ -4,16 +4,22 @@
 
 use std::path::Path;
 
+/// The largest env file read.
+const ENV_FILE_MAX_BYTES: u64 = 1024 * 1024;
+
 /// Loads the env file; an explicitly named file that cannot be read is an error.
 pub fn load(explicit: Option<&Path>) -> Result<(), String> {
-    let result = match explicit {
-        Some(path) => dotenvy::from_path(path).map(|_| ()),
-        None => match dotenvy::dotenv() {
-            Err(e) if e.not_found() => Ok(()),
-            other => other.map(|_| ()),
-        },
-    };
     let name = explicit.map_or_else(|| ".env".to_owned(), |p| p.display().to_string());
+    let path = explicit.unwrap_or(Path::new(".env"));
+    // read as any file the user names is read: a regular file, bounded
+    let text = match activate_client::read_text_file(path, ENV_FILE_MAX_BYTES) {
+        Ok(text) => text,
+        Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(());
+        }
+        Err(e) => return Err(format!("--env-file: cannot read `{name}`: {e}")),
+    };
+    let result = dotenvy::from_read(std::io::Cursor::new(text));
     result.map_err(|e| match e {
         dotenvy::Error::LineParse(_, index) => {
             format!("--env-file: `{name}` cannot be parsed near byte {index} of a line")

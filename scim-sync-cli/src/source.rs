@@ -14,8 +14,8 @@ use scim_client::transport::RetryPolicy;
 pub enum Source {
     /// The ACTIVATE API.
     Api(ActivateClient),
-    /// An ACTIVATE export file.
-    File(PathBuf),
+    /// An ACTIVATE export file, read up to this many bytes.
+    File(PathBuf, u64),
     /// An ACTIVATE export held in memory (the demo's sample organization).
     Text(&'static str),
 }
@@ -27,7 +27,7 @@ impl Source {
     /// Builds the source; an error here is a configuration error (exit 2).
     pub fn from_config(config: &SourceConfig, run: &Config) -> Result<Source, String> {
         match config {
-            SourceConfig::File(path) => Ok(Source::File(path.clone())),
+            SourceConfig::File(path) => Ok(Source::File(path.clone(), run.source_file_max_bytes)),
             SourceConfig::Api(api) => {
                 let mut builder = ActivateClient::builder(api.api_key.clone())
                     .allow_insecure_http(run.allow_insecure_http)
@@ -58,7 +58,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Api(client) => format!("ACTIVATE API at {}", client.base_url()),
-            Source::File(path) => format!("ACTIVATE export {}", path.display()),
+            Source::File(path, _) => format!("ACTIVATE export {}", path.display()),
             Source::Text(_) => "the built-in sample organization".to_owned(),
         }
     }
@@ -70,7 +70,9 @@ impl Source {
                 .snapshot(&SnapshotOptions { sync_groups })
                 .await
                 .map_err(|e| e.to_string()),
-            Source::File(path) => activate_client::read_export(path).map_err(|e| e.to_string()),
+            Source::File(path, max_bytes) => {
+                activate_client::read_export_with_limit(path, *max_bytes).map_err(|e| e.to_string())
+            }
             Source::Text(text) => activate_client::parse_export(text),
         };
         if let Ok(snap) = &result {
@@ -89,7 +91,7 @@ impl Source {
     pub fn api_client(&self) -> Option<ActivateClient> {
         match self {
             Source::Api(client) => Some(client.clone()),
-            Source::File(_) | Source::Text(_) => None,
+            Source::File(..) | Source::Text(_) => None,
         }
     }
 
@@ -97,7 +99,7 @@ impl Source {
     pub fn stats(&self) -> Option<StatsSnapshot> {
         match self {
             Source::Api(client) => Some(client.stats()),
-            Source::File(_) | Source::Text(_) => None,
+            Source::File(..) | Source::Text(_) => None,
         }
     }
 }

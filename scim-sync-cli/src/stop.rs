@@ -52,6 +52,14 @@ impl Stop {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Resolves when the deadline passes (never, without one).
+    pub async fn deadline_passed(&self) {
+        match self.deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Resolves when the flag is raised.
     pub async fn raised(&self) {
         loop {

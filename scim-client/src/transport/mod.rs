@@ -43,7 +43,9 @@
 mod pacer;
 mod retry;
 mod stats;
+mod text;
 
 pub use pacer::{Pacer, PacerPermit};
 pub use retry::{RetryBudget, RetryPolicy, retry_after, retry_after_at};
 pub use stats::{RequestStats, StatsSnapshot};
+pub use text::escape_controls;
