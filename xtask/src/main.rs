@@ -1,6 +1,6 @@
 //! Project automation, run as `cargo xtask <task>` (the alias lives in `.cargo/config.toml`).
 //!
-//! One module per task; every task shells out to cargo and the shared tools, so what CI does
+//! One module per task; every task shells out to cargo and the project's own scripts, so what CI does
 //! is exactly what a developer can run.
 
 mod bench;
@@ -48,13 +48,6 @@ fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
-}
-
-/// The shared reference folder: `$PW_SHARED_DIR`, or `../shared` beside the checkout.
-fn shared_dir() -> PathBuf {
-    std::env::var_os("PW_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("../shared"))
 }
 
 /// Runs a command in the project root, echoing it; an unsuccessful exit is an error.

@@ -1,10 +1,15 @@
-//! Starts and stops the real, independent scim2-server (python-scim) through the shared
-//! script, which installs it into a virtualenv on first use.
+//! Starts and stops the real, independent scim2-server (python-scim) through
+//! `xtask/scim2/scim2-server.sh`, which installs it into a virtualenv on first use.
 
 use std::net::TcpListener;
 use std::process::Command;
 
-use crate::shared_dir;
+use crate::project_root;
+
+/// The launcher, part of this repository (a fresh clone needs nothing beside it).
+fn script() -> std::path::PathBuf {
+    project_root().join("xtask/scim2/scim2-server.sh")
+}
 
 /// A running scim2-server; stopped when dropped.
 pub(crate) struct Scim2Server {
@@ -17,13 +22,7 @@ pub(crate) struct Scim2Server {
 
 impl Scim2Server {
     pub(crate) fn start() -> Result<Self, String> {
-        let script = shared_dir().join("tools/scim2-server.sh");
-        if !script.exists() {
-            return Err(format!(
-                "{} not found: set PW_SHARED_DIR to the shared/ folder",
-                script.display()
-            ));
-        }
+        let script = script();
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free loopback port: {e}"))?
@@ -49,9 +48,8 @@ impl Scim2Server {
 
 impl Drop for Scim2Server {
     fn drop(&mut self) {
-        let script = shared_dir().join("tools/scim2-server.sh");
         let _ = Command::new("bash")
-            .arg(script)
+            .arg(script())
             .args(["stop", &self.port.to_string()])
             .status();
     }

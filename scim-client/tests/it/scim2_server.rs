@@ -14,7 +14,7 @@ use secrecy::SecretString;
 
 fn tenant(name: &str) -> ScimClient {
     let base = std::env::var("SCIM2_SERVER_URL").expect(
-        "SCIM2_SERVER_URL is not set: start ../shared/tools/scim2-server.sh or run cargo xtask ci",
+        "SCIM2_SERVER_URL is not set: start xtask/scim2/scim2-server.sh or run cargo xtask ci",
     );
     let token = std::env::var("SCIM2_SERVER_TOKEN").expect("SCIM2_SERVER_TOKEN is not set");
     let nanos = SystemTime::now()
