@@ -238,6 +238,41 @@ impl ScimServerBuilder {
             addr: addr.to_string(),
             source,
         })?;
+        let app = self.app(format!("http://{local}"))?;
+        let (tx, rx) = watch::channel(false);
+        let join = tokio::spawn(http::serve(listener, app.clone(), rx));
+        tracing::info!(%local, "scim-server listening");
+        Ok(ServerHandle {
+            state: ServerState { app },
+            addr: local,
+            shutdown: tx,
+            join,
+        })
+    }
+
+    /// The server as an axum [`Router`](axum::Router), without a socket: to mount in another
+    /// axum application, or to drive request by request (it is a `tower` service).
+    /// `origin` is where clients reach the router's root (scheme, authority and the path it
+    /// is mounted at: `http://host:port/scim`), for `meta.location`; below it, tenants are
+    /// routed by path as in [`start`](Self::start). Loads the
+    /// persistence file, if any; saving is the caller's ([`ServerState::save`]). Connection
+    /// limits and timeouts are the hosting server's.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), scim_server::Error> {
+    /// let (router, state) = scim_server::ScimServer::builder().router("http://scim.internal")?;
+    /// let app = axum::Router::new().nest("/scim", router);
+    /// assert!(state.requests().is_empty());
+    /// # let _ = app;
+    /// # Ok(()) }
+    /// ```
+    pub fn router(self, origin: &str) -> Result<(axum::Router, ServerState), Error> {
+        let app = self.app(origin.trim_end_matches('/').to_string())?;
+        Ok((http::router(app.clone()), ServerState { app }))
+    }
+
+    fn app(self, origin: String) -> Result<Arc<App>, Error> {
         let max_page_size = self.max_page_size.unwrap_or(match self.profile {
             Profile::Rfc => 1000,
             Profile::CoreWeave => 50,
@@ -258,21 +293,13 @@ impl ScimServerBuilder {
                 capacity: self.log_capacity,
                 ..RequestLog::default()
             }),
-            origin: format!("http://{local}"),
+            origin,
             persist: self.persist,
         });
         if let Some(path) = &app.persist {
             app.load(path)?;
         }
-        let (tx, rx) = watch::channel(false);
-        let join = tokio::spawn(http::serve(listener, app.clone(), rx));
-        tracing::info!(%local, "scim-server listening");
-        Ok(ServerHandle {
-            app,
-            addr: local,
-            shutdown: tx,
-            join,
-        })
+        Ok(app)
     }
 }
 
@@ -484,7 +511,7 @@ impl App {
 /// A running server.
 #[derive(Debug)]
 pub struct ServerHandle {
-    app: Arc<App>,
+    state: ServerState,
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     join: JoinHandle<()>,
@@ -495,6 +522,66 @@ impl ServerHandle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+    /// What the server holds and saw: its tenants, its request log.
+    pub fn state(&self) -> &ServerState {
+        &self.state
+    }
+    /// Base URL of the default tenant, e.g. `http://127.0.0.1:PORT/v2`.
+    pub fn base_url(&self) -> String {
+        self.state.base_url()
+    }
+    /// Base URL of tenant `name`, e.g. `http://127.0.0.1:PORT/name/v2`.
+    pub fn tenant_url(&self, name: &str) -> String {
+        self.state.tenant_url(name)
+    }
+    /// Direct access to the store of tenant `name` (`""` is the default tenant).
+    pub fn tenant(&self, name: &str) -> TenantHandle {
+        self.state.tenant(name)
+    }
+    /// Direct access to the default tenant's store.
+    pub fn default_tenant(&self) -> TenantHandle {
+        self.state.default_tenant()
+    }
+    /// The request log (oldest first, bounded by the log capacity).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.requests()
+    }
+    /// Forget the logged requests (counters too).
+    pub fn clear_requests(&self) {
+        self.state.clear_requests()
+    }
+    /// Requests served since start (or the last clear), whatever the log capacity.
+    pub fn request_total(&self) -> u64 {
+        self.state.request_total()
+    }
+    /// How many requests had this method and status (`None`: dropped connection).
+    pub fn count(&self, method: &str, status: Option<u16>) -> u64 {
+        self.state.count(method, status)
+    }
+    /// The fault plan (with firing counts per rule).
+    pub fn faults(&self) -> &FaultPlan {
+        self.state.faults()
+    }
+    /// Save the store to the persistence file now (no-op without one).
+    pub fn save(&self) -> Result<(), Error> {
+        self.state.save()
+    }
+    /// Stop accepting, let in-flight requests finish (at most 5 s), save if persisting.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.join).await;
+        self.state.save()
+    }
+}
+
+/// A server's state, with or without a socket (see [`ScimServerBuilder::router`]): its
+/// tenants' stores and its request log. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ServerState {
+    app: Arc<App>,
+}
+
+impl ServerState {
     /// Base URL of the default tenant, e.g. `http://127.0.0.1:PORT/v2`.
     pub fn base_url(&self) -> String {
         self.app.tenant_base("")
@@ -552,15 +639,6 @@ impl ServerHandle {
     }
     /// Save the store to the persistence file now (no-op without one).
     pub fn save(&self) -> Result<(), Error> {
-        match &self.app.persist {
-            Some(p) => self.app.save(p),
-            None => Ok(()),
-        }
-    }
-    /// Stop accepting, let in-flight requests finish (at most 5 s), save if persisting.
-    pub async fn shutdown(self) -> Result<(), Error> {
-        let _ = self.shutdown.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.join).await;
         match &self.app.persist {
             Some(p) => self.app.save(p),
             None => Ok(()),

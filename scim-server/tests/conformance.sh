@@ -32,7 +32,7 @@ if [[ ! -x "$venv/bin/scim2" || ! -x "$venv/bin/scim-sanity" ]]; then
     "scim2-cli==0.6.0" "scim2-tester==0.5.2" "scim-sanity==0.7.4"
 fi
 
-(cd "$root" && cargo build --quiet -p scim-server --bin scim-server)
+(cd "$root" && cargo build --quiet -p scim-server-bin --bin scim-server)
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/scim-server"
 
 work="$(mktemp -d)"

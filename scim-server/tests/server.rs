@@ -744,50 +744,57 @@ fn httpdate_like(s: &str) -> bool {
 }
 
 #[tokio::test]
-async fn the_binary_serves_with_its_flags() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--profile",
-            "coreweave",
-            "--throttle-rate",
-            "1.0",
-        ])
-        .env("SCIM_SERVER_TOKEN", "bin-token")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+async fn the_router_serves_without_a_socket_and_mounted_in_another_app() {
+    use tower_service::Service;
+    let (router, state) = ScimServer::builder()
+        .bearer_token(Some("tok"))
+        .router("http://example.test/scim")
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("scim-server listening on ")
-        .unwrap()
-        .to_string();
-    let c = Client::new();
-    let r = c
-        .get(format!("{base}/Users"))
-        .bearer_auth("bin-token")
-        .send()
+    let mut app = axum::Router::new().nest("/scim", router);
+    let request = |method: &str, path: &str, body: Option<Value>| {
+        axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", "Bearer tok")
+            .header("content-type", "application/scim+json")
+            .body(axum::body::Body::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            ))
+            .unwrap()
+    };
+    let created = app
+        .call(request(
+            "POST",
+            "/scim/t1/v2/Users",
+            Some(json!({"schemas": [USER], "userName": "ada"})),
+        ))
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(r.headers()["retry-after"], "1");
-    let spc: Value = c
-        .get(format!("{base}/ServiceProviderConfig"))
-        .send()
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let body = axum::body::to_bytes(created.into_body(), 1 << 20)
         .await
-        .unwrap()
-        .json()
+        .unwrap();
+    let user: Value = serde_json::from_slice(&body).unwrap();
+    let id = user["id"].as_str().unwrap();
+    assert_eq!(
+        user["meta"]["location"],
+        format!("http://example.test/scim/t1/v2/Users/{id}")
+    );
+    assert_eq!(state.tenant("t1").users().len(), 1);
+    assert_eq!(state.requests().len(), 1);
+    let listed = app
+        .call(request(
+            "GET",
+            "/scim/t1/v2/Users?filter=userName%20eq%20%22ada%22",
+            None,
+        ))
         .await
-        .unwrap_or(Value::Null);
-    // discovery is throttled too (the rate is 1.0): the body is a SCIM error
-    assert_eq!(spc["status"], "429");
-    child.kill().unwrap();
-    let _ = child.wait();
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let mut no_token = request("GET", "/scim/t1/v2/Users", None);
+    no_token.headers_mut().remove("authorization");
+    assert_eq!(
+        app.call(no_token).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
