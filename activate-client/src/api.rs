@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use http_transport::{Exchange, Replay, SendError, Transport, error_chain};
+use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
-use scim_client::transport::{Pacer, RequestStats, RetryPolicy, retry_after};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -28,16 +29,18 @@ pub(crate) struct Fetched {
 /// The shared HTTP state of an [`crate::ActivateClient`].
 #[derive(Debug)]
 pub(crate) struct Api {
-    pub(crate) http: reqwest::Client,
+    /// Pacing, retries, accounting and the body bound (the workspace's one request loop).
+    pub(crate) transport: Transport,
     pub(crate) base: Url,
     pub(crate) auth: HeaderValue,
     /// Every form of the credential, redacted from anything shown.
     pub(crate) secrets: Vec<SecretString>,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) pacer: Pacer,
-    pub(crate) stats: RequestStats,
     pub(crate) timeout: Duration,
 }
+
+/// The largest response body read from ACTIVATE: a page of users, or the members of a very
+/// large group, is far below it.
+pub(crate) const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Everything but the RFC 3986 unreserved characters.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -58,7 +61,7 @@ pub(crate) fn is_dot_segment(segment: &str) -> bool {
 }
 
 /// Statuses retried: 429 and the transient 5xx (the official SDK's set).
-fn is_retryable(status: u16) -> bool {
+pub(crate) fn is_retryable(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 
@@ -98,74 +101,48 @@ impl Api {
     /// `Retry-After`), bounded by the retry policy. All GETs are idempotent.
     pub(crate) async fn get(&self, url: Url, accept: &'static str) -> Result<Fetched, Error> {
         let path = shown_path(&url);
-        let mut budget = self.retry.start();
-        loop {
-            let attempt = {
-                let _permit = self.pacer.acquire().await;
-                self.attempt(&url, accept).await
-            };
-            let (failure, retry_after) = match attempt {
-                Ok((status, headers, body)) => {
-                    self.stats
-                        .record_response("GET", status, 0, body.len() as u64);
-                    if (200..300).contains(&status) {
-                        let content_type = headers
-                            .get(CONTENT_TYPE)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned);
-                        return Ok(Fetched { content_type, body });
-                    }
-                    let error = self.status_error(status, &path, &headers, &body);
-                    if !is_retryable(status) {
-                        return Err(error);
-                    }
-                    (error, retry_after(&headers))
-                }
-                Err(AttemptError::Timeout) => {
-                    self.stats.record_failure("GET", 0);
-                    let error = Error::Timeout {
-                        path: path.clone(),
-                        timeout: self.timeout,
-                    };
-                    (error, None)
-                }
-                Err(AttemptError::Transport(message)) => {
-                    self.stats.record_failure("GET", 0);
-                    let error = Error::Transport {
-                        path: path.clone(),
-                        message: self.redact(&message),
-                    };
-                    (error, None)
-                }
-            };
-            match budget.next_delay(retry_after) {
-                Some(delay) => {
-                    self.stats.record_retry();
-                    tracing::debug!(path = %path, ?delay, error = %failure, "retrying ACTIVATE request");
-                    tokio::time::sleep(delay).await;
-                }
-                None => return Err(failure),
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, self.auth.clone());
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        let exchange = Exchange {
+            method: Method::GET,
+            url,
+            headers,
+            body: None,
+            replay: Replay::Always,
+        };
+        match self.transport.send(exchange).await {
+            Ok(response) if (200..300).contains(&response.status) => {
+                let content_type = response
+                    .headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                Ok(Fetched {
+                    content_type,
+                    body: response.body,
+                })
             }
+            Ok(response) => {
+                Err(self.status_error(response.status, &path, &response.headers, &response.body))
+            }
+            Err(SendError::Timeout) => Err(Error::Timeout {
+                path,
+                timeout: self.timeout,
+            }),
+            Err(SendError::TooLarge { limit }) => Err(Error::Transport {
+                path,
+                message: format!("the response is larger than {limit} bytes, the most read"),
+            }),
+            Err(SendError::Transport(e)) => Err(Error::Transport {
+                path,
+                message: self.redact(&error_chain(&e)),
+            }),
+            Err(SendError::OutcomeUnknown(reason)) => Err(Error::Transport {
+                path,
+                message: self.redact(&reason),
+            }),
         }
-    }
-
-    async fn attempt(
-        &self,
-        url: &Url,
-        accept: &'static str,
-    ) -> Result<(u16, HeaderMap, Vec<u8>), AttemptError> {
-        let response = self
-            .http
-            .get(url.clone())
-            .header(AUTHORIZATION, self.auth.clone())
-            .header(ACCEPT, accept)
-            .send()
-            .await
-            .map_err(AttemptError::from_reqwest)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(AttemptError::from_reqwest)?;
-        Ok((status, headers, body.to_vec()))
     }
 
     /// The error for a non-2xx response.
@@ -230,30 +207,6 @@ pub(crate) fn redact(text: &str, secrets: &[SecretString]) -> String {
         }
     }
     out
-}
-
-enum AttemptError {
-    Timeout,
-    Transport(String),
-}
-
-impl AttemptError {
-    fn from_reqwest(error: reqwest::Error) -> Self {
-        if error.is_timeout() {
-            return AttemptError::Timeout;
-        }
-        // the whole chain: reqwest's top-level message alone ("error sending request") hides
-        // the cause (connection refused, DNS, TLS)
-        let error = error.without_url();
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        AttemptError::Transport(message)
-    }
 }
 
 /// The path and query of a URL, for messages (never the host's credentials: there are none).

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scim_client::transport::{Pacer, RequestStats, RetryPolicy, StatsSnapshot};
+use http_transport::{Pacer, RetryPolicy, StatsSnapshot, Transport};
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 use url::{Host, Url};
@@ -77,7 +77,7 @@ impl ActivateClient {
 
     /// The request counters so far (every HTTP attempt, retries included).
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.api.stats.snapshot()
+        self.inner.api.transport.stats().snapshot()
     }
 
     /// The organization name: the configured one, else `GET /api/auth/whoami/organization`
@@ -364,14 +364,19 @@ impl ClientBuilder {
             .user_agent(self.user_agent)
             .build()
             .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
-        let api = Api {
+        let transport = Transport::new(
             http,
+            self.retry_policy,
+            Pacer::new(self.concurrency, self.requests_per_second),
+            "activate",
+        )
+        .with_retryable_statuses(crate::api::is_retryable)
+        .with_max_response_bytes(crate::api::MAX_RESPONSE_BYTES);
+        let api = Api {
+            transport,
             base,
             auth,
             secrets: api_key::secret_forms(&self.api_key),
-            retry: self.retry_policy,
-            pacer: Pacer::new(self.concurrency, self.requests_per_second),
-            stats: RequestStats::new(),
             timeout: self.timeout,
         };
         Ok(ActivateClient {

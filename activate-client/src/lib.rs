@@ -23,7 +23,7 @@
 //! **Never partial.** Any failure to read users, groups or members fails the snapshot
 //! (after bounded retries on 429, 500, 502, 503, 504, timeouts and connection errors, with
 //! full-jitter backoff honouring `Retry-After`; [`RetryPolicy`] from
-//! `scim_client::transport`). Only a per-user key fetch may fail softly: that user's
+//! `http_transport`). Only a per-user key fetch may fail softly: that user's
 //! `ssh_keys` is `None` ("unknown": the engine leaves the keys downstream untouched) and
 //! [`Snapshot::warnings`] says why. Key listings are kept line by line as read (comments and
 //! blank lines included, for the engine's line numbers); a listing with no valid key line
@@ -93,7 +93,7 @@ pub use export::{
     DEFAULT_EXPORT_MAX_BYTES, parse_export, read_export, read_export_with_limit, read_text_file,
     write_export,
 };
-pub use scim_client::transport::{RetryPolicy, StatsSnapshot};
+pub use http_transport::{RetryPolicy, StatsSnapshot};
 pub use scim_diff::source::{SourceGroup, SourceSnapshot, SourceUser};
 pub use secrecy::SecretString;
 pub use snapshot::{Snapshot, SnapshotOptions};

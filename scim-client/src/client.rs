@@ -19,7 +19,9 @@ use crate::group::Group;
 use crate::handler::Resources;
 use crate::list::{DirectPage, ListResponse};
 use crate::resource::Resource;
-use crate::transport::{Pacer, RequestStats, RetryPolicy, StatsSnapshot, retry_after};
+use crate::transport::{
+    Exchange, Pacer, Replay, RequestStats, RetryPolicy, SendError, StatsSnapshot, Transport,
+};
 use crate::user::User;
 
 const DEFAULT_USER_AGENT: &str = concat!("scim-client/", env!("CARGO_PKG_VERSION"));
@@ -33,13 +35,10 @@ pub struct ScimClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    transport: Transport,
     base: Url,
     token: Option<SecretString>,
     page_size: u32,
-    retry: RetryPolicy,
-    pacer: Pacer,
-    stats: RequestStats,
     limits: ReadLimits,
 }
 
@@ -72,8 +71,11 @@ impl fmt::Debug for ScimClient {
                 &self.inner.token.as_ref().map(|_| "[redacted]"),
             )
             .field("page_size", &self.inner.page_size)
-            .field("retry", &self.inner.retry)
-            .field("max_in_flight", &self.inner.pacer.max_in_flight())
+            .field("retry", self.inner.transport.retry_policy())
+            .field(
+                "max_in_flight",
+                &self.inner.transport.pacer().max_in_flight(),
+            )
             .finish()
     }
 }
@@ -240,15 +242,19 @@ impl ClientBuilder {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let transport = Transport::new(
+            http,
+            self.retry,
+            Pacer::new(self.max_in_flight, self.requests_per_second),
+            "scim",
+        )
+        .with_max_response_bytes(self.limits.max_response_bytes);
         Ok(ScimClient {
             inner: Arc::new(Inner {
-                http,
+                transport,
                 base,
                 token: self.token,
                 page_size: self.page_size,
-                retry: self.retry,
-                pacer: Pacer::new(self.max_in_flight, self.requests_per_second),
-                stats: RequestStats::new(),
                 limits: self.limits,
             }),
         })
@@ -471,12 +477,12 @@ impl ScimClient {
 
     /// A copy of the request counters.
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.stats.snapshot()
+        self.inner.transport.stats().snapshot()
     }
 
     /// The live request counters (shared with all clones).
     pub fn stats_handle(&self) -> &RequestStats {
-        &self.inner.stats
+        self.inner.transport.stats()
     }
 
     /// What one response and one list walk may hold.
@@ -486,7 +492,7 @@ impl ScimClient {
 
     /// The pacer shared by all clones.
     pub fn pacer(&self) -> &Pacer {
-        &self.inner.pacer
+        self.inner.transport.pacer()
     }
 
     /// `/ServiceProviderConfig`, or `None` if the server does not offer it (404 or 501).
@@ -649,146 +655,61 @@ impl ScimClient {
         body: Option<Vec<u8>>,
     ) -> Result<RawResponse, Error> {
         let inner = &self.inner;
-        let mut budget = inner.retry.start();
-        let sent = body.as_ref().map_or(0, |b| b.len() as u64);
-        loop {
-            let permit = inner.pacer.acquire().await;
-            let mut req = inner
-                .http
-                .request(method.clone(), url.clone())
-                .header(ACCEPT, ACCEPT_VALUE);
-            if let Some(token) = &inner.token {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-                    .map_err(|_| {
-                        Error::Config("the bearer token is not a valid header value".into())
-                    })?;
-                value.set_sensitive(true);
-                req = req.header(AUTHORIZATION, value);
-            }
-            if let Some(b) = &body {
-                req = req
-                    .header(CONTENT_TYPE, "application/scim+json")
-                    .body(b.clone());
-            }
-            let max_bytes = inner.limits.max_response_bytes;
-            let result = async {
-                let mut resp = req.send().await?;
-                let status = resp.status();
-                let headers = resp.headers().clone();
-                if resp.content_length().is_some_and(|n| n > max_bytes) {
-                    return Ok(Err(TooLarge));
-                }
-                let mut body = Vec::new();
-                while let Some(chunk) = resp.chunk().await? {
-                    if (body.len() + chunk.len()) as u64 > max_bytes {
-                        return Ok(Err(TooLarge));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok::<_, reqwest::Error>(Ok((status, headers, body)))
-            }
-            .await;
-            drop(permit);
-            match result {
-                Ok(Err(TooLarge)) => {
-                    inner.stats.record_failure(method.as_str(), sent);
-                    return Err(Error::LimitExceeded {
-                        url: url.to_string(),
-                        message: format!(
-                            "the response is larger than {max_bytes} bytes, the most this client reads"
-                        ),
-                    });
-                }
-                Ok(Ok((status, headers, bytes))) => {
-                    let status = status.as_u16();
-                    inner
-                        .stats
-                        .record_response(method.as_str(), status, sent, bytes.len() as u64);
-                    tracing::debug!(%method, %url, status, retry = budget.retries(), "scim response");
-                    if RetryPolicy::is_retryable_status(status) {
-                        if post_like(&method) && matches!(status, 502 | 504) {
-                            return Err(Error::OutcomeUnknown {
-                                method: method.to_string(),
-                                url: url.to_string(),
-                                reason: format!("a gateway answered {status}"),
-                            });
-                        }
-                        if let Some(delay) = budget.next_delay(retry_after(&headers)) {
-                            inner.stats.record_retry();
-                            tracing::info!(%method, %url, status, ?delay, "retrying after a transient status");
-                            tokio::time::sleep(delay).await;
-                            continue;
-                        }
-                    }
-                    return Ok(RawResponse {
-                        status,
-                        headers,
-                        body: bytes,
-                        url: url.to_string(),
-                    });
-                }
-                Err(e) => {
-                    inner.stats.record_failure(method.as_str(), sent);
-                    tracing::debug!(%method, %url, error = %e.without_url_ref(), "scim request failed");
-                    if post_like(&method) && !e.is_connect() {
-                        let reason = if e.is_timeout() {
-                            "no answer within the timeout".to_owned()
-                        } else {
-                            format!("the exchange failed after sending: {}", e.without_url_ref())
-                        };
-                        return Err(Error::OutcomeUnknown {
-                            method: method.to_string(),
-                            url: url.to_string(),
-                            reason,
-                        });
-                    }
-                    if !e.is_builder()
-                        && let Some(delay) = budget.next_delay(None)
-                    {
-                        inner.stats.record_retry();
-                        tracing::info!(%method, %url, ?delay, "retrying after a transport failure");
-                        tokio::time::sleep(delay).await;
-                        continue;
-                    }
-                    return Err(if e.is_timeout() {
-                        Error::Timeout {
-                            method: method.to_string(),
-                            url: url.to_string(),
-                        }
-                    } else {
-                        Error::Transport {
-                            method: method.to_string(),
-                            url: url.to_string(),
-                            source: e.without_url(),
-                        }
-                    });
-                }
-            }
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_VALUE));
+        if let Some(token) = &inner.token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| {
+                    Error::Config("the bearer token is not a valid header value".into())
+                })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
         }
-    }
-}
-
-/// A response body above [`ReadLimits::max_response_bytes`].
-struct TooLarge;
-
-/// `reqwest::Error` displays its URL; ours is reported separately.
-trait WithoutUrlRef {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrlRef for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut s = self.to_string();
-        if let Some(u) = self.url() {
-            s = s.replace(&format!(" ({u})"), "");
+        if body.is_some() {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/scim+json"),
+            );
         }
-        let mut source = std::error::Error::source(self);
-        while let Some(inner) = source {
-            s.push_str(": ");
-            s.push_str(&inner.to_string());
-            source = inner.source();
+        let exchange = Exchange {
+            replay: if post_like(&method) {
+                Replay::IfUnsent
+            } else {
+                Replay::Always
+            },
+            method: method.clone(),
+            url: url.clone(),
+            headers,
+            body,
+        };
+        match inner.transport.send(exchange).await {
+            Ok(response) => Ok(RawResponse {
+                status: response.status,
+                headers: response.headers,
+                body: response.body,
+                url: url.to_string(),
+            }),
+            Err(SendError::OutcomeUnknown(reason)) => Err(Error::OutcomeUnknown {
+                method: method.to_string(),
+                url: url.to_string(),
+                reason,
+            }),
+            Err(SendError::TooLarge { limit }) => Err(Error::LimitExceeded {
+                url: url.to_string(),
+                message: format!(
+                    "the response is larger than {limit} bytes, the most this client reads"
+                ),
+            }),
+            Err(SendError::Timeout) => Err(Error::Timeout {
+                method: method.to_string(),
+                url: url.to_string(),
+            }),
+            Err(SendError::Transport(source)) => Err(Error::Transport {
+                method: method.to_string(),
+                url: url.to_string(),
+                source,
+            }),
         }
-        s
     }
 }
 

@@ -108,7 +108,8 @@ mod list;
 mod patch;
 mod resource;
 pub mod schemas;
-pub mod transport;
+/// The workspace's shared HTTP plumbing ([`http_transport`]), re-exported.
+pub use http_transport as transport;
 mod user;
 
 pub use client::{ClientBuilder, RawResponse, ScimClient};

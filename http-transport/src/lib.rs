@@ -1,13 +1,15 @@
-//! Generic HTTP plumbing shared by this crate and other API clients in the workspace
-//! (`activate-client` reuses it): retry policy with full-jitter exponential backoff,
-//! `Retry-After` parsing, request pacing and request accounting.
+//! The HTTP plumbing of the workspace's API clients (`scim-client`, `activate-client`): one
+//! request loop, [`Transport::send`], over a retry policy with full-jitter exponential
+//! backoff and `Retry-After`, request pacing, request accounting and a bound on response
+//! bodies; plus [`error_chain`] and [`escape_controls`] for the messages built from what a
+//! peer sent.
 //!
-//! Nothing in this module knows about SCIM. The pieces are deliberately small and
-//! independent so that a client can combine them in its own request loop:
+//! Nothing here knows about SCIM or ACTIVATE: what a status means is the client's. The
+//! pieces also work on their own, for a client with a loop of its own:
 //!
 //! ```
 //! use std::time::Duration;
-//! use scim_client::transport::{Pacer, RequestStats, RetryPolicy};
+//! use http_transport::{Pacer, RequestStats, RetryPolicy};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let policy = RetryPolicy::default()
@@ -40,11 +42,13 @@
 //! # }
 //! ```
 
+mod exchange;
 mod pacer;
 mod retry;
 mod stats;
 mod text;
 
+pub use exchange::{Exchange, Replay, Response, SendError, Transport, error_chain};
 pub use pacer::{Pacer, PacerPermit};
 pub use retry::{RetryBudget, RetryPolicy, retry_after, retry_after_at};
 pub use stats::{RequestStats, StatsSnapshot};
