@@ -13,6 +13,10 @@ use crate::model::{Group, GroupList, Member, OrgUser, UsersPage, WhoamiOrganizat
 use crate::ssh_keys::{KeySource, parse_rest_listing, pw_listing};
 use crate::{Error, api_key};
 
+/// The most users an organization listing may hold (far above any real organization): a
+/// `total` above it is refused on the first page rather than walked.
+pub const MAX_USERS: u64 = 2_000_000;
+
 /// The largest page the users route serves.
 pub const MAX_PAGE_SIZE: u32 = 500;
 
@@ -137,6 +141,12 @@ impl ActivateClient {
                 .url(&["organizations", &org, "users"], Some(&query));
             let page: UsersPage = self.inner.api.get_json(url).await?;
             let expected = *total.get_or_insert(page.total);
+            if expected > MAX_USERS {
+                return Err(Error::Inconsistent(format!(
+                    "the organization says it has {expected} users, more than the {MAX_USERS} \
+                     this client reads; nothing was read"
+                )));
+            }
             if page.total != expected {
                 return Err(Error::Inconsistent(format!(
                     "the users list changed while it was read: total was {expected}, then \

@@ -66,8 +66,11 @@ pub fn read_text_file(path: &Path, max_bytes: u64) -> std::io::Result<String> {
             ),
         ));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    // reserve what the file says it holds, but never more than a little up front: the
+    // file may shrink, and the size is the user's claim until it is read
+    let mut bytes = Vec::with_capacity(meta.len().min(64 << 20) as usize);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_bytes {
         return Err(IoError::new(
             ErrorKind::FileTooLarge,

@@ -87,7 +87,7 @@ mod snapshot;
 mod ssh_keys;
 
 pub use api_key::{API_KEY_PREFIX, base_url_from_api_key};
-pub use client::{ActivateClient, ClientBuilder, MAX_PAGE_SIZE};
+pub use client::{ActivateClient, ClientBuilder, MAX_PAGE_SIZE, MAX_USERS};
 pub use error::Error;
 pub use export::{
     DEFAULT_EXPORT_MAX_BYTES, parse_export, read_export, read_export_with_limit, read_text_file,

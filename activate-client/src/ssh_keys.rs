@@ -111,6 +111,29 @@ pub(crate) fn parse_rest_listing(
     parse_key_listing(text)
 }
 
+/// The most a `pw ssh-public-keys` may print: a user's keys are a few KiB.
+const MAX_PW_STDOUT: u64 = 1024 * 1024;
+/// How much of its stderr is read (a message quotes the first 200 characters).
+const MAX_PW_STDERR: u64 = 64 * 1024;
+
+/// A child's pipe read to its end, or an error past `max` bytes.
+async fn read_bounded(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    max: u64,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    if let Some(pipe) = pipe {
+        pipe.take(max + 1).read_to_end(&mut out).await?;
+    }
+    if out.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "it printed more than {max} bytes"
+        )));
+    }
+    Ok(out)
+}
+
 /// Runs `<pw> ssh-public-keys <username>` and reads its output.
 ///
 /// A non-zero exit, a timeout (the process is killed), output that is not UTF-8 or not a key
@@ -123,7 +146,7 @@ pub(crate) async fn pw_listing(
     if username.starts_with('-') {
         return Err("the username starts with `-` and would be read as an option by pw".to_owned());
     }
-    let child = tokio::process::Command::new(pw)
+    let mut child = tokio::process::Command::new(pw)
         .arg("ssh-public-keys")
         .arg(username)
         .stdin(Stdio::null())
@@ -132,10 +155,28 @@ pub(crate) async fn pw_listing(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("could not run {}: {e}", pw.display()))?;
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let run = async {
+        // both pipes at once (a child blocked on a full stderr would never finish stdout),
+        // each read up to its bound
+        let (stdout, stderr) = futures_util::future::join(
+            read_bounded(stdout, MAX_PW_STDOUT),
+            read_bounded(stderr, MAX_PW_STDERR),
+        )
+        .await;
+        (stdout, stderr, child.wait().await)
+    };
     // dropping the future on timeout drops the child, and kill_on_drop kills it
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Err(format!("waiting for {} failed: {e}", pw.display())),
+    let output = match tokio::time::timeout(timeout, run).await {
+        Ok((Ok(stdout), Ok(stderr), Ok(status))) => std::process::Output {
+            status,
+            stdout,
+            stderr,
+        },
+        Ok((Err(e), _, _)) => return Err(format!("{} ssh-public-keys: {e}", pw.display())),
+        Ok((_, Err(e), _)) | Ok((_, _, Err(e))) => {
+            return Err(format!("waiting for {} failed: {e}", pw.display()));
+        }
         Err(_) => {
             return Err(format!(
                 "{} ssh-public-keys did not finish within {timeout:?} and was killed",

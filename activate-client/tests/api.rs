@@ -302,6 +302,16 @@ async fn users_list_changing_length_mid_walk_is_an_error() {
 }
 
 #[tokio::test]
+async fn an_absurd_total_is_refused_on_the_first_page() {
+    let users: Vec<Value> = (0..2).map(|i| user(&format!("u{i}"), true)).collect();
+    let server = users_server(&[(0, 1_000_000_000, &users[..])]).await;
+    let client = builder(&server).page_size(2).build().unwrap();
+    let err = client.users().await.unwrap_err();
+    assert!(err.to_string().contains("1000000000 users"), "{err}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_short_page_before_total_is_an_error() {
     let users: Vec<Value> = (0..5).map(|i| user(&format!("u{i}"), true)).collect();
     let server = users_server(&[(0, 5, &users[0..2]), (2, 5, &users[2..3])]).await;
@@ -1057,6 +1067,23 @@ echo '{ED}'"#
         assert_eq!(snap.snapshot.users[0].ssh_keys, None);
         assert!(snap.snapshot.users[1].ssh_keys.is_some());
         assert!(snap.warnings[0].contains("killed"), "{:?}", snap.warnings);
+    }
+
+    #[tokio::test]
+    async fn endless_output_is_cut_off_and_a_failure() {
+        // `yes` prints forever: the read stops past 1 MiB instead of growing without end
+        let script = format!(
+            r#"if [ "$2" = ada ]; then exec yes '{ED}'; fi
+echo '{ED}'"#
+        );
+        let (snap, _) = pw_snapshot(&script, Duration::from_secs(20)).await;
+        assert_eq!(snap.snapshot.users[0].ssh_keys, None);
+        assert!(snap.snapshot.users[1].ssh_keys.is_some());
+        assert!(
+            snap.warnings[0].contains("more than 1048576 bytes"),
+            "{:?}",
+            snap.warnings
+        );
     }
 
     #[tokio::test]

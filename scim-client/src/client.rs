@@ -13,7 +13,7 @@ use serde_json::Value;
 use url::{Host, Url};
 
 use crate::discovery::{ResourceType, Schema, ServiceProviderConfig};
-use crate::error::{Error, ScimErrorBody};
+use crate::error::{Error, ReadLimit, ScimErrorBody};
 use crate::filter::QUERY_VALUE;
 use crate::group::Group;
 use crate::handler::Resources;
@@ -55,7 +55,8 @@ pub(crate) struct ReadLimits {
 impl Default for ReadLimits {
     fn default() -> Self {
         Self {
-            max_response_bytes: 32 * 1024 * 1024,
+            // a page of 100 groups holding one of 250,000 members is ~40 MB
+            max_response_bytes: 128 * 1024 * 1024,
             max_list_records: 2_000_000,
             max_list_pages: 1_000_000,
         }
@@ -153,7 +154,7 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest response body read (default 32 MiB); a larger one is
+    /// The largest response body read (default 128 MiB); a larger one is
     /// [`Error::LimitExceeded`], and is not read further.
     pub fn max_response_bytes(mut self, bytes: u64) -> Self {
         self.limits.max_response_bytes = bytes;
@@ -237,6 +238,9 @@ impl ClientBuilder {
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
+            // below the idle timeouts servers and load balancers commonly use (60 s), so that
+            // a request is not sent on a connection the server is closing
+            .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(self.user_agent)
             // never follow redirects: a redirect could carry the token elsewhere
             .redirect(reqwest::redirect::Policy::none())
@@ -570,16 +574,9 @@ impl ScimClient {
     pub(crate) fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
         let mut url = self.inner.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            for segment in segments {
-                // `.` and `..` would be dropped (or climb a level) as URL path segments: an id
-                // of `..` must never turn `/Users/{id}` into `/Users`
-                match *segment {
-                    "." => path.push("%2E"),
-                    ".." => path.push("%2E%2E"),
-                    other => path.push(other),
-                };
-            }
+            // `.` and `..` cannot be path segments at all (URL parsers resolve them, encoded
+            // or not): the handlers refuse such ids before building a URL
+            path.pop_if_empty().extend(segments);
         }
         if !query.is_empty() {
             let q: Vec<String> = query
@@ -623,7 +620,9 @@ impl ScimClient {
         }
         Err(Error::Api {
             status: resp.status,
-            scim_type: body.and_then(|b| b.scim_type),
+            scim_type: body
+                .and_then(|b| b.scim_type)
+                .map(|t| crate::transport::escape_controls(&self.scrub(t), false).into_owned()),
             detail,
             method: method.to_string(),
             url: resp.url,
@@ -696,6 +695,7 @@ impl ScimClient {
             }),
             Err(SendError::TooLarge { limit }) => Err(Error::LimitExceeded {
                 url: url.to_string(),
+                limit: ReadLimit::ResponseBytes,
                 message: format!(
                     "the response is larger than {limit} bytes, the most this client reads"
                 ),

@@ -102,7 +102,9 @@ pub enum Error {
     LimitExceeded {
         /// Request URL.
         url: String,
-        /// Which limit, and by how much.
+        /// Which limit.
+        limit: ReadLimit,
+        /// What went past it, and by how much.
         message: String,
     },
     /// A plain `http://` URL to a non-loopback host, without `allow_insecure_http(true)`.
@@ -176,15 +178,30 @@ impl Error {
         self.status() == Some(404)
     }
 
-    /// The server sent more than the client reads (see [`Error::LimitExceeded`]).
-    pub fn is_limit_exceeded(&self) -> bool {
-        matches!(self, Self::LimitExceeded { .. })
+    /// The limit the server's answer ran into (see [`Error::LimitExceeded`]).
+    pub fn exceeded_limit(&self) -> Option<ReadLimit> {
+        match self {
+            Self::LimitExceeded { limit, .. } => Some(*limit),
+            _ => None,
+        }
     }
 
     /// A write whose outcome is unknown (see [`Error::OutcomeUnknown`]).
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(self, Self::OutcomeUnknown { .. })
     }
+}
+
+/// The limit an [`Error::LimitExceeded`] ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadLimit {
+    /// `max_response_bytes`: one response body.
+    ResponseBytes,
+    /// `max_list_records` (also an absurd `totalResults`).
+    ListRecords,
+    /// `max_list_pages`.
+    ListPages,
 }
 
 /// The SCIM error response body (RFC 7644 §3.12).

@@ -84,8 +84,9 @@ impl<T: Resource> Resources<T> {
                         url: url.to_string(),
                         message,
                     },
-                    WalkError::TooLarge(message) => Error::LimitExceeded {
+                    WalkError::TooLarge(limit, message) => Error::LimitExceeded {
                         url: url.to_string(),
+                        limit,
                         message,
                     },
                 })?;
@@ -144,6 +145,7 @@ impl<T: Resource> Resources<T> {
     /// The resource with this id (a missing one is [`Error::Api`] with status 404; see
     /// [`Error::is_not_found`]).
     pub async fn get(&self, id: &str) -> Result<T, Error> {
+        addressable_id(id)?;
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let resp = self.client.execute(Method::GET, url, None).await?;
         self.client.check(&Method::GET, resp)?.resource()
@@ -161,7 +163,7 @@ impl<T: Resource> Resources<T> {
     /// Replaces a resource (PUT) and returns it as stored. `meta` and read-only attributes
     /// are not sent; unknown attributes and extensions are.
     pub async fn replace(&self, id: &str, resource: &T) -> Result<T, Error> {
-        writable_id(id)?;
+        addressable_id(id)?;
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let body = encode(resource)?;
         let resp = self.client.execute(Method::PUT, url, Some(body)).await?;
@@ -171,7 +173,7 @@ impl<T: Resource> Resources<T> {
     /// Applies a PATCH. `Ok(None)` when the server answered 204 (or 200 without a body),
     /// `Ok(Some(resource))` when it sent the resource back.
     pub async fn patch(&self, id: &str, op: &PatchOp) -> Result<Option<T>, Error> {
-        writable_id(id)?;
+        addressable_id(id)?;
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let body = serde_json::to_vec(op)
             .map_err(|e| Error::Config(format!("cannot encode the PATCH: {e}")))?;
@@ -185,19 +187,20 @@ impl<T: Resource> Resources<T> {
 
     /// Deletes a resource.
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
-        writable_id(id)?;
+        addressable_id(id)?;
         let url = self.client.url(&[&self.endpoint, id], &[]);
         let resp = self.client.execute(Method::DELETE, url, None).await?;
         self.client.check(&Method::DELETE, resp).map(|_| ())
     }
 }
 
-/// An id a write may name: not empty, `.` or `..`, which as a path segment would make
-/// `/Users/{id}` the collection itself (or its parent).
-fn writable_id(id: &str) -> Result<(), Error> {
+/// An id a request may name: not empty, `.` or `..`, which as a path segment would make
+/// `/Users/{id}` the collection itself (or its parent); URLs cannot carry them, not even
+/// percent-encoded.
+fn addressable_id(id: &str) -> Result<(), Error> {
     if matches!(id.trim(), "" | "." | "..") {
         return Err(Error::Config(format!(
-            "refusing to write to a resource with the id {id:?}: it does not name one resource"
+            "refusing a request for the resource id {id:?}: it does not name one resource"
         )));
     }
     Ok(())

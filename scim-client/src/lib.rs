@@ -117,7 +117,7 @@ pub use discovery::{
     BulkConfig, FilterConfig, ResourceType, Schema, SchemaAttribute, SchemaExtension,
     ServiceProviderConfig, Supported,
 };
-pub use error::{Error, ScimErrorBody};
+pub use error::{Error, ReadLimit, ScimErrorBody};
 pub use filter::{CompareOp, Filter, member_value_path};
 pub use group::{CoreWeaveGroup, Group, Member};
 pub use handler::Resources;

@@ -181,8 +181,8 @@ impl ListQuery {
 pub(crate) enum WalkError {
     /// The pages contradict each other: the list cannot be trusted.
     Inconsistent(String),
-    /// The list is larger than the client reads.
-    TooLarge(String),
+    /// The list is larger than the client reads (records, or pages).
+    TooLarge(crate::ReadLimit, String),
 }
 
 /// The state of one paging walk: checks every page and says where to go next.
@@ -236,24 +236,33 @@ impl PageWalk {
         if let Some(total) = total_results
             && total > self.max_records
         {
-            return Err(WalkError::TooLarge(format!(
-                "the list says it holds {total} records, more than the {} this client reads",
-                self.max_records
-            )));
+            return Err(WalkError::TooLarge(
+                crate::ReadLimit::ListRecords,
+                format!(
+                    "the list says it holds {total} records, more than the {} this client reads",
+                    self.max_records
+                ),
+            ));
         }
         self.check(total_results, ids)
             .map_err(WalkError::Inconsistent)?;
         if self.collected() > self.max_records {
-            return Err(WalkError::TooLarge(format!(
-                "the list goes on past {} records, the most this client reads",
-                self.max_records
-            )));
+            return Err(WalkError::TooLarge(
+                crate::ReadLimit::ListRecords,
+                format!(
+                    "the list goes on past {} records, the most this client reads",
+                    self.max_records
+                ),
+            ));
         }
         if !self.done && self.pages >= self.max_pages {
-            return Err(WalkError::TooLarge(format!(
-                "the list goes on past {} pages, the most this client requests",
-                self.max_pages
-            )));
+            return Err(WalkError::TooLarge(
+                crate::ReadLimit::ListPages,
+                format!(
+                    "the list goes on past {} pages, the most this client requests",
+                    self.max_pages
+                ),
+            ));
         }
         Ok(())
     }
@@ -380,7 +389,7 @@ mod tests {
         let mut w = PageWalk::with_limits(10, 100);
         let e = w.accept(Some(1_000_000_000), ids(&["a"])).unwrap_err();
         assert!(
-            matches!(&e, WalkError::TooLarge(m) if m.contains("1000000000")),
+            matches!(&e, WalkError::TooLarge(_, m) if m.contains("1000000000")),
             "{e:?}"
         );
         // without a total, records past the limit end the walk
@@ -388,14 +397,14 @@ mod tests {
         w.accept(None, ids(&["a", "b"])).unwrap();
         assert!(matches!(
             w.accept(None, ids(&["c", "d"])),
-            Err(WalkError::TooLarge(_))
+            Err(WalkError::TooLarge(..))
         ));
         // and so do pages past the page limit
         let mut w = PageWalk::with_limits(100, 2);
         w.accept(None, ids(&["a"])).unwrap();
         assert!(matches!(
             w.accept(None, ids(&["b"])),
-            Err(WalkError::TooLarge(_))
+            Err(WalkError::TooLarge(..))
         ));
         // a walk that ends on its last allowed page is fine
         let mut w = PageWalk::with_limits(2, 1);

@@ -260,6 +260,16 @@ impl Operation {
     }
 }
 
+/// `text` on one line: a line break inside (from a target's `userName`, say) is shown as
+/// `\n`, so that no record can add a line of its own to the plan table.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(['\n', '\r']) {
+        std::borrow::Cow::Owned(text.replace('\n', "\\n").replace('\r', "\\r"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// What kind of conflict a [`Conflict`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -432,8 +442,8 @@ impl Plan {
                     out,
                     "{:w_op$}  {:w_ext$}  {}",
                     op.kind(),
-                    op.external_id(),
-                    op.detail()
+                    one_line(op.external_id()),
+                    one_line(&op.detail())
                 );
             }
         }
@@ -444,22 +454,22 @@ impl Plan {
                 let _ = writeln!(
                     out,
                     "  {} [{}] {}",
-                    c.external_id,
+                    one_line(&c.external_id),
                     kind.as_str().unwrap_or_default(),
-                    c.message
+                    one_line(&c.message)
                 );
             }
         }
         if !self.warnings.is_empty() {
             let _ = writeln!(out, "\nWarnings ({}):", self.warnings.len());
             for w in &self.warnings {
-                let _ = writeln!(out, "  {}: {}", w.record, w.message);
+                let _ = writeln!(out, "  {}: {}", one_line(&w.record), one_line(&w.message));
             }
         }
         if let Some(r) = &self.refusal {
             let _ = writeln!(out, "\nREFUSED: this plan will not be applied:");
             for reason in &r.reasons {
-                let _ = writeln!(out, "  - {}", reason.message);
+                let _ = writeln!(out, "  - {}", one_line(&reason.message));
             }
         }
         let counts: Vec<String> = self

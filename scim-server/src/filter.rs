@@ -191,6 +191,11 @@ impl Lexer<'_> {
         let mut out = Vec::new();
         while self.pos < bytes.len() {
             let start = self.pos;
+            // a filter of MAX_TERMS expressions has far fewer tokens than this; stop before
+            // a 2 MiB body becomes a million of them
+            if out.len() >= MAX_TOKENS {
+                return Err(self.err(start, "the filter is too long"));
+            }
             let b = bytes[self.pos];
             match b {
                 b' ' | b'\t' | b'\r' | b'\n' => self.pos += 1,
@@ -316,6 +321,10 @@ pub const MAX_DEPTH: usize = 64;
 /// above what a client asks for (a batched lookup of a few dozen names), far below what
 /// would make one request expensive to evaluate against every record.
 pub const MAX_TERMS: usize = 1000;
+
+/// The most tokens the lexer reads: room for [`MAX_TERMS`] expressions with their values,
+/// operators, `and`/`or` and parentheses.
+const MAX_TOKENS: usize = 16 * MAX_TERMS;
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {

@@ -276,7 +276,7 @@ async fn dispatch(
         .into_response();
         return finish(&app, record, r);
     };
-    record.tenant = tenant_name.clone();
+    record.tenant = crate::truncated(&tenant_name, crate::LOGGED_PATH_BYTES);
     let Some(route) = parse_route(&segs) else {
         let r = ScimError::status(404, format!("no SCIM endpoint at '{path}'")).into_response();
         return finish(&app, record, r);

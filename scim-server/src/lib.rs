@@ -206,13 +206,14 @@ impl ScimServerBuilder {
     }
     /// The most connections served at once (default 1024); more wait to be accepted.
     pub fn max_connections(mut self, n: usize) -> Self {
-        self.limits.max_connections = n.max(1);
+        self.limits.max_connections = n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
     /// How long a connection may wait for a request's headers, kept-alive connections
     /// between requests included, before it is closed (default 60 s).
     pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.limits.idle_timeout = d;
+        // zero would close every connection before its first request
+        self.limits.idle_timeout = d.max(Duration::from_millis(100));
         self
     }
     /// How long a request body may take to arrive (default 30 s; then 408).
@@ -339,7 +340,7 @@ pub struct RequestRecord {
 
 /// How much of a request's path and query the log keeps: enough to tell requests apart,
 /// never so much that a client can fill the server's memory through the log.
-const LOGGED_PATH_BYTES: usize = 512;
+pub(crate) const LOGGED_PATH_BYTES: usize = 512;
 const LOGGED_QUERY_BYTES: usize = 2048;
 
 impl RequestRecord {
@@ -379,7 +380,7 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 }
 
 /// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
-fn truncated(s: &str, max: usize) -> String {
+pub(crate) fn truncated(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

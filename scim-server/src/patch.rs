@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use crate::error::ScimError;
-use crate::filter::{Filter, get_ci, parse_attr_path};
+use crate::filter::{CompareOp, Filter, get_ci, parse_attr_path};
 use crate::schema::{self, Attr, Mutability, ResourceKind, Schema, Ty};
 
 /// The kind of a PATCH operation.
@@ -257,11 +257,86 @@ pub(crate) fn apply(
     record: &mut Map<String, Value>,
     ops: &[Operation],
 ) -> Result<(), ScimError> {
-    for op in ops {
+    let mut rest = ops;
+    while let Some(op) = rest.first() {
+        // a run of `remove members[value eq "…"]` (how clients remove members, one operation
+        // each) is one pass over the attribute, not one per operation
+        if let Some(target) = removal_by_value(op) {
+            let run = rest
+                .iter()
+                .take_while(|o| removal_by_value(o) == Some(target))
+                .count();
+            remove_by_values(record, target, &rest[..run]);
+            rest = &rest[run..];
+            continue;
+        }
         apply_one(kind, record, op)?;
+        rest = &rest[1..];
     }
     tidy_extensions(kind, record);
     Ok(())
+}
+
+/// The attribute (and its extension's URN) a `remove attr[value eq "literal"]` operation on
+/// a writable multi-valued attribute targets; `None` for any other operation.
+fn removal_by_value(op: &Operation) -> Option<(&'static str, Option<&'static str>)> {
+    let path = op.path.as_ref()?;
+    let attr = path.attr?;
+    let Some(Filter::Compare(p, CompareOp::Eq, Value::String(_))) = &path.filter else {
+        return None;
+    };
+    let plain = op.op == OpKind::Remove
+        && path.sub.is_none()
+        && attr.multi
+        && attr.mutability != Mutability::ReadOnly
+        && p.urn.is_none()
+        && p.sub.is_none()
+        && p.attr.eq_ignore_ascii_case("value");
+    plain.then(|| (attr.name, path.ext.map(|e| e.id)))
+}
+
+/// Applies a run of [`removal_by_value`] operations in one pass: the elements whose `value`
+/// equals one of theirs (case-insensitively unless `value` is case-exact) go.
+fn remove_by_values(
+    record: &mut Map<String, Value>,
+    (name, ext): (&'static str, Option<&'static str>),
+    ops: &[Operation],
+) {
+    let Some(attr) = ops
+        .first()
+        .and_then(|op| op.path.as_ref())
+        .and_then(|p| p.attr)
+    else {
+        return;
+    };
+    let case_exact = attr.sub_attr("value").is_some_and(|d| d.case_exact);
+    let fold = |s: &str| {
+        if case_exact {
+            s.to_owned()
+        } else {
+            s.to_lowercase()
+        }
+    };
+    let gone: HashSet<String> = ops
+        .iter()
+        .filter_map(|op| match &op.path.as_ref()?.filter {
+            Some(Filter::Compare(_, _, Value::String(v))) => Some(fold(v)),
+            _ => None,
+        })
+        .collect();
+    let container = match ext {
+        None => Some(record),
+        Some(id) => record.get_mut(id).and_then(Value::as_object_mut),
+    };
+    let Some(c) = container else { return };
+    if let Some(Value::Array(arr)) = c.get_mut(name) {
+        arr.retain(
+            |e| !matches!(get_ci(e, "value"), Some(Value::String(v)) if gone.contains(&fold(v))),
+        );
+        if arr.is_empty() {
+            c.remove(name);
+        }
+    }
 }
 
 fn apply_one(
@@ -374,19 +449,20 @@ fn norm(def: &'static Attr, v: &Value, at: &str, whole: bool) -> Result<Value, S
 }
 
 /// What makes two elements of a multi-valued attribute the same one: their `value` where
-/// they have one, else the whole element. Hashable, so that adding or removing n values
-/// among m is O(n + m), not O(n × m): a PATCH adding 40,000 members used to hold the
-/// tenant's write lock for 45 s.
+/// they have one, else the whole element. Hashable and borrowed for the common string
+/// `value`, so that adding or removing n values among m is O(n + m) without an allocation per
+/// element: a PATCH adding 40,000 members used to hold the tenant's write lock for 45 s.
 #[derive(PartialEq, Eq, Hash)]
-enum ElementKey {
+enum ElementKey<'a> {
+    Str(&'a str),
     Value(String),
     Whole(String),
 }
 
-fn element_key(e: &Value) -> ElementKey {
+fn element_key(e: &Value) -> ElementKey<'_> {
     match e.get("value") {
-        Some(Value::String(s)) => ElementKey::Value(format!("s{s}")),
-        Some(v) => ElementKey::Value(format!("j{v}")),
+        Some(Value::String(s)) => ElementKey::Str(s),
+        Some(v) => ElementKey::Value(v.to_string()),
         None => ElementKey::Whole(e.to_string()),
     }
 }
@@ -445,12 +521,18 @@ fn apply_path(
                         *entry = Value::Array(vec![]);
                     }
                     let arr = entry.as_array_mut().expect("array");
-                    let mut seen: HashSet<ElementKey> = arr.iter().map(element_key).collect();
-                    for item in new {
-                        if seen.insert(element_key(&item)) {
-                            arr.push(item);
-                        }
-                    }
+                    let fresh: Vec<bool> = {
+                        let mut seen: HashSet<ElementKey<'_>> =
+                            arr.iter().map(element_key).collect();
+                        new.iter()
+                            .map(|item| seen.insert(element_key(item)))
+                            .collect()
+                    };
+                    arr.extend(
+                        new.into_iter()
+                            .zip(fresh)
+                            .filter_map(|(item, fresh)| fresh.then_some(item)),
+                    );
                 } else if attr.ty == Ty::Complex {
                     let entry = c.entry(name).or_insert_with(|| Value::Object(Map::new()));
                     merge_object(entry, v);
@@ -480,7 +562,7 @@ fn apply_path(
                 match value {
                     Some(v) if attr.multi && !v.is_null() => {
                         let v = norm(attr, v, &shown, true)?;
-                        let gone: HashSet<ElementKey> = v
+                        let gone: HashSet<ElementKey<'_>> = v
                             .as_array()
                             .into_iter()
                             .flatten()
@@ -968,5 +1050,51 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod removal_runs {
+    use super::*;
+    use serde_json::json;
+
+    fn group(values: &[&str]) -> Map<String, Value> {
+        let members: Vec<Value> = values.iter().map(|v| json!({"value": v})).collect();
+        json!({"displayName": "g", "members": members})
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn a_run_of_value_eq_removals_is_one_pass_with_the_same_result() {
+        let body = json!({"schemas": [schema::PATCH_OP], "Operations": [
+            {"op": "remove", "path": "members[value eq \"A\"]"},
+            {"op": "remove", "path": "members[value eq \"c\"]"},
+            {"op": "remove", "path": "members[value eq \"nobody\"]"},
+            {"op": "add", "path": "members", "value": [{"value": "e"}]},
+            {"op": "remove", "path": "members[value eq \"e\"]"},
+            {"op": "remove", "path": "members[value eq \"b\"]"},
+        ]});
+        let ops = parse_request(ResourceKind::Group, &body).unwrap();
+        assert!(removal_by_value(&ops[0]).is_some());
+        assert!(removal_by_value(&ops[3]).is_none());
+        // the same operations one at a time, the way they were applied before
+        let mut one_by_one = group(&["a", "b", "c", "d"]);
+        for op in &ops {
+            apply_one(ResourceKind::Group, &mut one_by_one, op).unwrap();
+        }
+        let mut batched = group(&["a", "b", "c", "d"]);
+        apply(ResourceKind::Group, &mut batched, &ops).unwrap();
+        assert_eq!(batched["members"], one_by_one["members"]);
+        // `value` is not case-exact: "A" removed "a"
+        assert_eq!(batched["members"], json!([{"value": "d"}]));
+        // removing the last member removes the attribute, as one at a time does
+        let body = json!({"schemas": [schema::PATCH_OP], "Operations": [
+            {"op": "remove", "path": "members[value eq \"d\"]"},
+        ]});
+        let ops = parse_request(ResourceKind::Group, &body).unwrap();
+        apply(ResourceKind::Group, &mut batched, &ops).unwrap();
+        assert!(!batched.contains_key("members"));
     }
 }

@@ -101,22 +101,56 @@ const LIST_CACHE_ENTRIES: usize = 4;
 /// A stored password is an Argon2id hash (PHC string, salted per record), never the text a
 /// client sent: the password is write-only (`returned: never`), and neither the store, its
 /// persistence file nor a filter can give it back. A value equal to the stored one (a PATCH
-/// that did not touch it) is kept as it is.
+/// that did not touch it), or that the stored hash verifies (a PUT sending it again), keeps
+/// the stored hash, so that an unchanged record keeps its version.
 fn protect_password(rec: &mut Value, cur: Option<&Value>) -> Result<(), ScimError> {
-    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
     let Some(Value::String(given)) = rec.get("password") else {
         return Ok(());
     };
-    if cur.and_then(|c| c.get("password")).and_then(Value::as_str) == Some(given.as_str()) {
-        return Ok(());
+    if let Some(stored) = cur.and_then(|c| c.get("password")).and_then(Value::as_str) {
+        let unchanged = stored == given
+            || PasswordHash::new(stored).is_ok_and(|h| {
+                password_hasher()
+                    .verify_password(given.as_bytes(), &h)
+                    .is_ok()
+            });
+        if unchanged {
+            rec["password"] = Value::String(stored.to_owned());
+            return Ok(());
+        }
     }
-    let salt = SaltString::generate(&mut OsRng);
-    let hash = argon2::Argon2::default()
-        .hash_password(given.as_bytes(), &salt)
-        .map_err(|e| ScimError::status(500, format!("the password could not be hashed: {e}")))?
-        .to_string();
+    let hash = hash_password(given)?;
     rec["password"] = Value::String(hash);
     Ok(())
+}
+
+/// A seeded or loaded record's password, hashed unless it already is a hash (a store saved
+/// before passwords were hashed is not kept in clear either).
+fn protect_seeded_password(rec: &mut Value) -> Result<(), ScimError> {
+    if let Some(Value::String(p)) = rec.get("password")
+        && !p.starts_with("$argon2")
+    {
+        let hash = hash_password(p)?;
+        rec["password"] = Value::String(hash);
+    }
+    Ok(())
+}
+
+fn hash_password(password: &str) -> Result<String, ScimError> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(password_hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| ScimError::status(500, format!("the password could not be hashed: {e}")))?
+        .to_string())
+}
+
+/// Argon2id with 8 MiB and two passes: a few milliseconds per hash, since it runs under the
+/// tenant's write lock of a simulator, and still a memory-hard salted hash.
+fn password_hasher() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(8 * 1024, 2, 1, None).expect("valid Argon2 parameters");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
 fn now() -> String {
@@ -506,6 +540,7 @@ impl TenantData {
         if rec["meta"].get("version").is_none() {
             rec["meta"]["version"] = Value::String(version);
         }
+        protect_seeded_password(&mut rec)?;
         let seq = self.take(kind, &id).map(|(s, _)| s);
         Ok(self.put(kind, id, rec, seq))
     }

@@ -208,6 +208,33 @@ async fn a_password_is_never_filterable_sortable_or_stored_in_clear() {
         .unwrap()
         .to_string();
     assert!(rehashed.starts_with("$argon2id$") && rehashed != stored);
+    // a PUT sending the same password again changes nothing: same hash, same version
+    let before = s.default_tenant().users()[0].clone();
+    let (status, _) = send(
+        reqwest::Method::PUT,
+        &format!("{base}/Users/{id}"),
+        Some(
+            json!({"schemas": [USER], "userName": "ada", "active": false,
+                    "password": "other-secret"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.default_tenant().users()[0], before);
+    // and a seeded clear-text password is stored hashed
+    let seeded = s
+        .default_tenant()
+        .seed(
+            ResourceKind::User,
+            json!({"userName": "old", "password": "from-an-old-store"}),
+        )
+        .unwrap();
+    assert!(
+        seeded["password"]
+            .as_str()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
     s.shutdown().await.unwrap();
     let text = std::fs::read_to_string(&store).unwrap();
     assert!(!text.contains("secret"), "the store holds a clear password");

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use scim_client::ScimClient;
 use scim_client::transport::{RetryPolicy, escape_controls};
+use scim_client::{ReadLimit, ScimClient};
 use scim_diff::apply::{ApplyOptions, Outcome as OpResult};
 use serde_json::{Value, json};
 
@@ -58,6 +58,7 @@ pub fn scim_client(target: &TargetConfig, config: &Config) -> Result<ScimClient,
         .timeout(config.request_timeout)
         .retry_policy(RetryPolicy::default().with_total_budget(config.retry_budget))
         .max_list_records(config.max_records)
+        .max_response_bytes(config.max_response_bytes)
         .user_agent(crate::USER_AGENT)
         .build()
         .map_err(|e| format!("SCIM client: {e}"))
@@ -184,10 +185,14 @@ pub async fn reconcile(
         errors.push(format!("could not read the source completely: {e}"));
     }
     if let Err(e) = &observed {
-        let hint = if e.is_limit_exceeded() {
-            " (raise --max-records, SYNC_MAX_RECORDS, if the target really holds that many)"
-        } else {
-            ""
+        let hint = match e.exceeded_limit() {
+            Some(ReadLimit::ResponseBytes) => {
+                " (raise --max-response-bytes, SYNC_MAX_RESPONSE_BYTES, if the target's pages are that large)"
+            }
+            Some(_) => {
+                " (raise --max-records, SYNC_MAX_RECORDS, if the target really holds that many)"
+            }
+            None => "",
         };
         errors.push(format!(
             "could not read the SCIM target completely: {e}{hint}"

@@ -239,6 +239,15 @@ pub struct Opts {
     /// fails the read, with nothing written [default: 2000000].
     #[arg(long, env = "SYNC_MAX_RECORDS", global = true, help_heading = "Run")]
     pub max_records: Option<String>,
+    /// The largest response the SCIM target may send, in bytes; a larger one fails the read,
+    /// with nothing written [default: 134217728, 128 MiB].
+    #[arg(
+        long,
+        env = "SYNC_MAX_RESPONSE_BYTES",
+        global = true,
+        help_heading = "Run"
+    )]
+    pub max_response_bytes: Option<String>,
     /// Stop issuing new writes after this long, e.g. `7m` [default: none].
     #[arg(long, env = "SYNC_DEADLINE", global = true, help_heading = "Run")]
     pub deadline: Option<String>,

@@ -251,6 +251,8 @@ pub struct Config {
     pub deadline: Option<Duration>,
     /// The most records one list may hold (`--max-records`).
     pub max_records: u64,
+    /// The largest response read from the target (`--max-response-bytes`).
+    pub max_response_bytes: u64,
     /// The largest export file read (`--source-file-max-bytes`).
     pub source_file_max_bytes: u64,
     /// How long one HTTP request may take (both ends).
@@ -273,6 +275,8 @@ pub struct Config {
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// The most records one list may hold (far above any real organization).
 pub const DEFAULT_MAX_RECORDS: u64 = 2_000_000;
+/// The largest response read from the target (a page of groups with very large ones).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 128 * 1024 * 1024;
 /// Default number of writes in flight.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Default number of users whose SSH keys are fetched at once.
@@ -446,6 +450,12 @@ impl Config {
         let max_records =
             parse_number::<u64>(&opts.max_records, "--max-records (SYNC_MAX_RECORDS)", 1)?
                 .unwrap_or(DEFAULT_MAX_RECORDS);
+        let max_response_bytes = parse_number::<u64>(
+            &opts.max_response_bytes,
+            "--max-response-bytes (SYNC_MAX_RESPONSE_BYTES)",
+            1024,
+        )?
+        .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
         let source_file_max_bytes = parse_number::<u64>(
             &opts.source_file_max_bytes,
             "--source-file-max-bytes (ACTIVATE_SOURCE_FILE_MAX_BYTES)",
@@ -497,6 +507,7 @@ impl Config {
             dry_run,
             deadline,
             max_records,
+            max_response_bytes,
             source_file_max_bytes,
             request_timeout,
             retry_budget,

@@ -1,5 +1,5 @@
-//! The `.env` file for local development: `--env-file PATH` (must exist), else `.env` in the
-//! working directory if there is one. Variables already set in the environment win. Errors
+//! The `.env` file for local development: `--env-file PATH` (must exist), else the first
+//! `.env` in the working directory or one of its parents, if there is one. Variables already set in the environment win. Errors
 //! never quote the file's lines (they may hold secrets).
 
 use std::path::Path;
@@ -9,8 +9,22 @@ const ENV_FILE_MAX_BYTES: u64 = 1024 * 1024;
 
 /// Loads the env file; an explicitly named file that cannot be read is an error.
 pub fn load(explicit: Option<&Path>) -> Result<(), String> {
-    let name = explicit.map_or_else(|| ".env".to_owned(), |p| p.display().to_string());
-    let path = explicit.unwrap_or(Path::new(".env"));
+    let found;
+    let path = match explicit {
+        Some(path) => path,
+        // like dotenv: the first `.env` in the working directory or one of its parents
+        None => match std::env::current_dir()
+            .ok()
+            .and_then(|dir| dir.ancestors().map(|d| d.join(".env")).find(|p| p.exists()))
+        {
+            Some(path) => {
+                found = path;
+                &found
+            }
+            None => return Ok(()),
+        },
+    };
+    let name = path.display().to_string();
     // read as any file the user names is read: a regular file, bounded
     let text = match activate_client::read_text_file(path, ENV_FILE_MAX_BYTES) {
         Ok(text) => text,

@@ -129,7 +129,7 @@ fn refused_filter(e: &Error) -> bool {
 pub fn observed_user(user: User, notes: &mut ReadNotes) -> Option<ObservedUser> {
     let Some(id) = user.id else {
         notes.warnings.push(format!(
-            "the target listed user `{}` without an id; ignored",
+            "the target listed user {:?} without an id; ignored",
             user.user_name
         ));
         return None;
@@ -174,7 +174,7 @@ pub fn observed_user(user: User, notes: &mut ReadNotes) -> Option<ObservedUser> 
 pub fn observed_group(group: Group, notes: &mut ReadNotes) -> Option<ObservedGroup> {
     let Some(id) = group.id else {
         notes.warnings.push(format!(
-            "the target listed group `{}` without an id; ignored",
+            "the target listed group {:?} without an id; ignored",
             group.display_name
         ));
         return None;
