@@ -8,17 +8,16 @@ use std::time::Instant;
 
 use scim_client::transport::{RetryPolicy, escape_controls};
 use scim_client::{ReadLimit, ScimClient};
-use scim_diff::apply::{ApplyOptions, Outcome as OpResult};
+use scim_diff::{Outcome as OpResult, StopReason};
+use scim_sync::{Observer, Phase, Reconciler, RunError, RunOutcome, RunReport, Source};
 use serde_json::{Value, json};
 
 use crate::config::{Config, Mode, OutputFormat, TargetConfig};
 use crate::exit::Outcome;
 use crate::progress::Progress;
-use crate::report::{FailedOp, OpOutcome, Report, SideRequests};
+use crate::report::{FailedOp, OpOutcome, Phases, Report, SideRequests};
 use crate::settings::{self, Effective};
-use crate::source::Source;
 use crate::stop::Stop;
-use crate::target::{self, ScimTarget};
 
 /// Runs the configured subcommand to its end and returns how it ended.
 pub async fn run(config: Config) -> Outcome {
@@ -26,7 +25,7 @@ pub async fn run(config: Config) -> Outcome {
         tracing::warn!(variable = %name, "unknown environment variable ignored (a typo?)");
     }
     let stop = Stop::new(config.deadline);
-    stop.listen_for_signals();
+    crate::stop::listen_for_signals(&stop);
     match config.mode {
         Mode::Reconcile => reconcile_command(&config, &stop).await,
         Mode::Check => crate::check::run(&config).await,
@@ -69,7 +68,7 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
     let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
         unreachable!("a reconcile configuration always names both ends");
     };
-    let ends = Source::from_config(source_config, config)
+    let ends = crate::source::from_config(source_config, config)
         .and_then(|source| Ok((source, scim_client(target_config, config)?)));
     let (source, scim) = match ends {
         Ok(ends) => ends,
@@ -130,8 +129,7 @@ fn side(stats: &scim_client::transport::StatsSnapshot) -> SideRequests {
     }
 }
 
-/// One full pass: read both ends completely (or write nothing), plan, apply unless refused or
-/// a dry run.
+/// One full pass through [`scim_sync::Reconciler`], rendered as the CLI's [`Report`].
 pub async fn reconcile(
     source: &Source,
     scim: &ScimClient,
@@ -142,163 +140,75 @@ pub async fn reconcile(
     let mut report = Report::new(command, options.dry_run);
     report.settings = serde_json::to_value(&effective.settings).unwrap_or(Value::Null);
     report.warnings.extend(effective.fallback_warning());
-    let prefix = effective.policy.external_id_prefix.clone();
-    let count_requests = |report: &mut Report| {
-        report.requests.scim = side(&scim.stats());
-        if let Some(stats) = source.stats() {
-            report.requests.activate = side(&stats);
-        }
-    };
+    let reconciler = Reconciler::new(source.clone(), scim.clone(), effective.policy.clone())
+        .dry_run(options.dry_run)
+        .concurrency(options.concurrency)
+        .stop_handle(options.stop.clone())
+        .observer(Arc::new(ProgressLines::new(
+            options.progress,
+            scim.clone(),
+            source.activate_client().cloned(),
+        )));
+    let run = reconciler.run().await;
+    fill_report(&mut report, &run);
+    report
+}
 
-    // 1. read both ends completely; a stop signal here ends the run with nothing written
-    let phase = Instant::now();
-    let reading = async {
-        tokio::join!(
-            source.read(effective.policy.sync_groups.clone()),
-            target::read_observed(scim, &prefix)
-        )
+/// The CLI's report of a run: the same fields, counts and messages as always, from the
+/// library's typed [`RunReport`].
+fn fill_report(report: &mut Report, run: &RunReport) {
+    report.phases_ms = Phases {
+        read: millis(run.phases.read),
+        plan: millis(run.phases.plan),
+        apply: millis(run.phases.apply),
     };
-    let progress = Progress::start(options.progress, "reading ACTIVATE and the target", None, {
-        let (scim, activate) = (scim.clone(), source.api_client());
-        move || scim.stats().requests + activate.as_ref().map_or(0, |a| a.stats().requests)
-    });
-    let read = tokio::select! {
-        read = reading => Ok(read),
-        () = options.stop.raised() => Err("stopped by a signal while reading; nothing was written"),
-        () = options.stop.deadline_passed() => Err(
-            "the deadline (--deadline, SYNC_DEADLINE) passed while reading; nothing was written"
-        ),
-    };
-    progress.finish().await;
-    report.phases_ms.read = elapsed_ms(phase);
-    let (snapshot, observed) = match read {
-        Ok(read) => read,
-        Err(why) => {
-            report.error = Some(why.to_owned());
-            report.finish(Outcome::ReadFailed);
-            count_requests(&mut report);
-            return report;
-        }
-    };
-    let mut errors = Vec::new();
-    if let Err(e) = &snapshot {
-        errors.push(format!("could not read the source completely: {e}"));
+    report.requests.scim = side(&run.requests.target);
+    if let Some(stats) = &run.requests.source {
+        report.requests.activate = side(stats);
     }
-    if let Err(e) = &observed {
-        let hint = match e.exceeded_limit() {
-            Some(ReadLimit::ResponseBytes) => {
-                " (raise --max-response-bytes, SYNC_MAX_RESPONSE_BYTES, if the target's pages are that large)"
-            }
-            Some(_) => {
-                " (raise --max-records, SYNC_MAX_RECORDS, if the target really holds that many)"
-            }
-            None => "",
-        };
-        errors.push(format!(
-            "could not read the SCIM target completely: {e}{hint}"
-        ));
+    report
+        .warnings
+        .extend(run.warnings.iter().map(ToString::to_string));
+    if let Some(error) = &run.error {
+        report.error = Some(read_error_message(error));
     }
-    let (Ok(snapshot), Ok((observed, notes))) = (snapshot, observed) else {
-        report.error = Some(format!("{}; nothing was written", errors.join("; ")));
-        report.finish(Outcome::ReadFailed);
-        count_requests(&mut report);
-        return report;
-    };
-    report.warnings.extend(snapshot.warnings);
-    report.warnings.extend(notes.warnings);
-
-    // 2. plan
-    let phase = Instant::now();
-    let plan = Arc::new(scim_diff::plan(
-        &snapshot.snapshot,
-        &observed,
-        &effective.policy,
-    ));
-    // the inputs are not needed any more: free them before the writes
-    drop(snapshot.snapshot);
-    drop(observed);
-    report.phases_ms.plan = elapsed_ms(phase);
-    report.conflicts = plan
-        .conflicts
-        .iter()
-        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
-        .collect();
-    report.warnings.extend(
-        plan.warnings
+    if let Some(plan) = &run.plan {
+        report.conflicts = plan
+            .conflicts
             .iter()
-            .map(|w| format!("{}: {}", w.record, w.message)),
-    );
-    report.set_plan(plan.clone());
-    tracing::info!(
-        operations = plan.operations.len(),
-        conflicts = plan.conflicts.len(),
-        warnings = plan.warnings.len(),
-        refused = plan.is_refused(),
-        "planned"
-    );
-    if let Some(refusal) = &plan.refusal {
+            .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+            .collect();
+        report.set_plan(Arc::clone(plan));
+    }
+    if let Some(refusal) = run.refusal() {
         let message: Vec<&str> = refusal.reasons.iter().map(|r| r.message.as_str()).collect();
         report.refusal = Some(json!({
             "reasons": refusal.reasons,
             "message": message.join("; "),
         }));
-        report.finish(Outcome::Refused);
-        count_requests(&mut report);
-        return report;
     }
-    if options.dry_run || plan.is_empty() {
-        report.finish(Outcome::Ok);
-        count_requests(&mut report);
-        return report;
-    }
-
-    // 3. apply
-    let target = ScimTarget::new(scim.clone());
-    let apply_options = ApplyOptions {
-        concurrency: options.concurrency,
-        deadline: options.stop.deadline(),
-        stop: Some(options.stop.flag()),
-        external_id_prefix: prefix,
-    };
-    let phase = Instant::now();
-    let writes_before = side(&scim.stats()).writes;
-    let progress = Progress::start(
-        options.progress,
-        "applying",
-        Some(plan.operations.len() as u64),
-        {
-            let scim = scim.clone();
-            move || side(&scim.stats()).writes.saturating_sub(writes_before)
-        },
-    );
-    let applied = scim_diff::apply(&plan, &target, &apply_options).await;
-    report.phases_ms.apply = elapsed_ms(phase);
-    progress.finish().await;
-    for op in &applied.operations {
-        match &op.outcome {
-            OpResult::Done => report.record(&op.op, OpOutcome::Done),
-            OpResult::Failed { error, .. } => {
-                report.record(&op.op, OpOutcome::Failed);
-                report.failed.push(FailedOp {
-                    op: op.op.clone(),
-                    external_id: op.external_id.clone(),
-                    error: error.clone(),
-                });
+    if let Some(applied) = &run.applied {
+        for op in &applied.operations {
+            match &op.outcome {
+                OpResult::Done => report.record(&op.op, OpOutcome::Done),
+                OpResult::Failed { error, .. } => {
+                    report.record(&op.op, OpOutcome::Failed);
+                    report.failed.push(FailedOp {
+                        op: op.op.clone(),
+                        external_id: op.external_id.clone(),
+                        error: error.clone(),
+                    });
+                }
+                OpResult::Skipped { .. } => report.record(&op.op, OpOutcome::Skipped),
             }
-            OpResult::Skipped { .. } => report.record(&op.op, OpOutcome::Skipped),
-        }
-        for note in &op.notes {
-            report.warnings.push(format!("{}: {note}", op.external_id));
         }
     }
-    if let Some(stopped) = &applied.stopped {
+    if let Some(stopped) = run.stopped() {
         let why = match stopped {
-            scim_diff::apply::StopReason::Refused => "the plan was refused".to_owned(),
-            scim_diff::apply::StopReason::Fatal { error } => {
-                format!("a systemic target error: {error}")
-            }
-            scim_diff::apply::StopReason::Deadline => "the deadline (--deadline) passed".to_owned(),
-            scim_diff::apply::StopReason::StopRequested => "a stop signal arrived".to_owned(),
+            StopReason::Refused => "the plan was refused".to_owned(),
+            StopReason::Fatal { error } => format!("a systemic target error: {error}"),
+            StopReason::Deadline => "the deadline (--deadline) passed".to_owned(),
+            StopReason::StopRequested => "a stop signal arrived".to_owned(),
         };
         let skipped = report.summary.skipped;
         report.warnings.push(format!(
@@ -306,13 +216,109 @@ pub async fn reconcile(
              picks them up"
         ));
     }
-    report.finish(if applied.is_success() {
-        Outcome::Ok
-    } else {
-        Outcome::Failed
+    report.finish(match run.outcome {
+        RunOutcome::Ok => Outcome::Ok,
+        RunOutcome::Failed => Outcome::Failed,
+        RunOutcome::Refused => Outcome::Refused,
+        RunOutcome::ReadFailed => Outcome::ReadFailed,
     });
-    count_requests(&mut report);
-    report
+}
+
+/// Why a run ended before planning, in the operator's words (the options to set).
+fn read_error_message(error: &RunError) -> String {
+    match error {
+        RunError::StoppedWhileReading => {
+            "stopped by a signal while reading; nothing was written".to_owned()
+        }
+        RunError::DeadlineWhileReading => {
+            "the deadline (--deadline, SYNC_DEADLINE) passed while reading; nothing was written"
+                .to_owned()
+        }
+        RunError::Read { source, target } => {
+            let mut errors = Vec::new();
+            if let Some(e) = source {
+                errors.push(format!("could not read the source completely: {e}"));
+            }
+            if let Some(e) = target {
+                let hint = match e.exceeded_limit() {
+                    Some(ReadLimit::ResponseBytes) => {
+                        " (raise --max-response-bytes, SYNC_MAX_RESPONSE_BYTES, if the target's pages are that large)"
+                    }
+                    Some(_) => {
+                        " (raise --max-records, SYNC_MAX_RECORDS, if the target really holds that many)"
+                    }
+                    None => "",
+                };
+                errors.push(format!(
+                    "could not read the SCIM target completely: {e}{hint}"
+                ));
+            }
+            format!("{}; nothing was written", errors.join("; "))
+        }
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Progress lines on a terminal while reading (requests so far) and applying (writes).
+struct ProgressLines {
+    enabled: bool,
+    scim: ScimClient,
+    activate: Option<activate_client::ActivateClient>,
+    current: tokio::sync::Mutex<Option<Progress>>,
+}
+
+impl ProgressLines {
+    fn new(
+        enabled: bool,
+        scim: ScimClient,
+        activate: Option<activate_client::ActivateClient>,
+    ) -> Self {
+        Self {
+            enabled,
+            scim,
+            activate,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Observer for ProgressLines {
+    async fn phase_started(&self, phase: Phase) {
+        let progress = match phase {
+            Phase::Reading => {
+                let (scim, activate) = (self.scim.clone(), self.activate.clone());
+                Progress::start(
+                    self.enabled,
+                    "reading ACTIVATE and the target",
+                    None,
+                    move || {
+                        scim.stats().requests + activate.as_ref().map_or(0, |a| a.stats().requests)
+                    },
+                )
+            }
+            Phase::Applying { operations } => {
+                let scim = self.scim.clone();
+                let writes_before = side(&scim.stats()).writes;
+                Progress::start(
+                    self.enabled,
+                    "applying",
+                    Some(operations as u64),
+                    move || side(&scim.stats()).writes.saturating_sub(writes_before),
+                )
+            }
+        };
+        *self.current.lock().await = Some(progress);
+    }
+
+    async fn phase_finished(&self, _phase: Phase) {
+        if let Some(progress) = self.current.lock().await.take() {
+            progress.finish().await;
+        }
+    }
 }
 
 /// Prints a report on stdout in the configured format.

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::app::{elapsed_ms, finish_early, scim_client};
 use crate::config::{Config, OutputFormat, SourceConfig};
 use crate::exit::Outcome;
-use crate::source::Source;
+use scim_sync::Source;
 
 /// How one probe went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,7 +79,7 @@ pub async fn run(config: &Config) -> Outcome {
     let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
         unreachable!("a check configuration always names both ends");
     };
-    let source = match Source::from_config(source_config, config) {
+    let source = match crate::source::from_config(source_config, config) {
         Ok(s) => s,
         Err(e) => return finish_early(config, "check", e, Outcome::Usage),
     };
@@ -164,7 +164,7 @@ fn render(items: &[Item], outcome: Outcome) -> String {
 
 async fn check_source(source: &Source, config: &SourceConfig, items: &mut Items) {
     match source {
-        Source::Api(client) => {
+        Source::Activate(client) => {
             match client.organization().await {
                 Ok(org) => items.push(
                     "activate",
@@ -207,7 +207,7 @@ async fn check_source(source: &Source, config: &SourceConfig, items: &mut Items)
                 Err(e) => items.push("activate", "groups", Verdict::Fail, e.to_string()),
             }
         }
-        Source::File(..) | Source::Text(_) => {
+        Source::ExportFile { .. } | Source::ExportText(_) => {
             let _ = config;
             match source.read(None).await {
                 Ok(snap) => items.push(
@@ -374,7 +374,7 @@ async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &m
                 );
             }
         }
-        Err(e) if e.status() == Some(400) || e.status() == Some(501) => items.push(
+        Err(e) if scim_sync::target::refused_filter(&e) => items.push(
             "scim",
             "externalId sw filter",
             Verdict::Warn,

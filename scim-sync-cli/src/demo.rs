@@ -16,8 +16,8 @@ use crate::config::{Config, DynamicConfig, OutputFormat};
 use crate::exit::Outcome;
 use crate::report::Report;
 use crate::settings;
-use crate::source::Source;
 use crate::stop::Stop;
+use scim_sync::Source;
 
 /// The sample organization (an ACTIVATE export), compiled into the binary.
 pub const SAMPLE_ORG: &str = include_str!("../../examples/sample-org.json");
@@ -59,7 +59,7 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
             .user_agent(crate::USER_AGENT)
             .build()
     };
-    let source = Source::Text(SAMPLE_ORG);
+    let source = Source::ExportText(SAMPLE_ORG.into());
     // the demo never reads cluster settings: it must behave the same everywhere
     let no_lookup = DynamicConfig {
         enabled: false,

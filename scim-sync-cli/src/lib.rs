@@ -43,7 +43,6 @@ pub mod report;
 pub mod settings;
 pub mod source;
 pub mod stop;
-pub mod target;
 
 /// The `User-Agent` of every request this binary sends.
 pub const USER_AGENT: &str = concat!("pw-activate-scim-sync/", env!("CARGO_PKG_VERSION"));

@@ -45,6 +45,12 @@ pub(crate) fn ci() -> Result<(), String> {
         &envs,
     )?;
     run("cargo", &["test", "--workspace", "--doc"], &envs)?;
+    // the embedder's starting point runs, not only builds
+    run(
+        "cargo",
+        &["run", "--quiet", "-p", "scim-sync", "--example", "embed"],
+        &[],
+    )?;
     drop(server);
     // the embedded server against the independent checkers (scim2-tester, scim-sanity)
     run("bash", &["scim-server/tests/conformance.sh"], &[])?;

@@ -114,8 +114,10 @@ async fn list_converted<T: Resource, O>(
     Ok(side)
 }
 
-/// A `400` with `scimType` `invalidFilter` (or a 501): the server does not do `sw`.
-fn refused_filter(e: &Error) -> bool {
+/// Whether the target refused a filter (rather than failing): a `400` with `scimType`
+/// `invalidFilter`, or a `501`. The one rule for "the server does not do this filter", used
+/// when listing and by the CLI's `check`.
+pub fn refused_filter(e: &Error) -> bool {
     match e.status() {
         Some(400) => e
             .scim_type()

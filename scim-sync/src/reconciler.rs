@@ -1,0 +1,254 @@
+//! One run: read both ends completely, plan, apply unless refused or a dry run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use scim_client::ScimClient;
+use scim_diff::{ApplyOptions, Policy};
+
+use crate::report::{RunError, RunOutcome, RunReport, RunWarning, WarningOrigin};
+use crate::source::Source;
+use crate::stop::StopHandle;
+use crate::target::{self, ScimTarget};
+
+/// The phases of a run, as an [`Observer`] sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading both ends.
+    Reading,
+    /// Applying a plan of this many operations.
+    Applying {
+        /// Operations in the plan.
+        operations: usize,
+    },
+}
+
+/// Told when a phase starts and ends (progress lines, metrics); every method has a default
+/// that does nothing.
+#[async_trait::async_trait]
+pub trait Observer: Send + Sync {
+    /// `phase` begins.
+    async fn phase_started(&self, _phase: Phase) {}
+    /// `phase` is over.
+    async fn phase_finished(&self, _phase: Phase) {}
+}
+
+/// Syncs one identity source into one SCIM target under a [`Policy`].
+///
+/// ```no_run
+/// # async fn example(scim: scim_client::ScimClient) {
+/// use scim_sync::{Reconciler, RunOutcome, Source};
+/// let report = Reconciler::new(Source::export_file("org.json"), scim, Default::default())
+///     .dry_run(true)
+///     .run()
+///     .await;
+/// assert_eq!(report.outcome, RunOutcome::Ok);
+/// # }
+/// ```
+pub struct Reconciler {
+    source: Source,
+    scim: ScimClient,
+    policy: Policy,
+    dry_run: bool,
+    concurrency: usize,
+    stop: StopHandle,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("source", &self.source.describe())
+            .field("scim", &self.scim)
+            .field("dry_run", &self.dry_run)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reconciler {
+    /// A run of `source` into `scim` under `policy`: not a dry run, 4 writes in flight, no
+    /// deadline.
+    pub fn new(source: Source, scim: ScimClient, policy: Policy) -> Self {
+        Self {
+            source,
+            scim,
+            policy,
+            dry_run: false,
+            concurrency: 4,
+            stop: StopHandle::default(),
+            observer: None,
+        }
+    }
+
+    /// Plan only, write nothing.
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
+
+    /// Writes in flight at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The handle that stops the run, with its deadline.
+    pub fn stop_handle(mut self, stop: StopHandle) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Who is told about the phases.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The SCIM client.
+    pub fn scim(&self) -> &ScimClient {
+        &self.scim
+    }
+
+    /// Reads both ends completely and plans; writes nothing, whatever `dry_run` says.
+    pub async fn plan(&self) -> RunReport {
+        self.reconcile(true).await
+    }
+
+    /// Reads both ends completely, plans, and applies the plan unless it is refused (or this
+    /// is a dry run).
+    pub async fn run(&self) -> RunReport {
+        self.reconcile(self.dry_run).await
+    }
+
+    async fn reconcile(&self, dry_run: bool) -> RunReport {
+        let mut report = RunReport::new(dry_run);
+        self.pass(dry_run, &mut report).await;
+        report.requests.source = self.source.stats();
+        report.requests.target = self.scim.stats();
+        report
+    }
+
+    async fn pass(&self, dry_run: bool, report: &mut RunReport) {
+        let prefix = self.policy.external_id_prefix.clone();
+
+        // 1. read both ends completely; a stop here ends the run with nothing written
+        let phase = Instant::now();
+        self.started(Phase::Reading).await;
+        let reading = async {
+            tokio::join!(
+                self.source.read(self.policy.sync_groups.clone()),
+                target::read_observed(&self.scim, &prefix)
+            )
+        };
+        let read = tokio::select! {
+            read = reading => Ok(read),
+            () = self.stop.raised() => Err(RunError::StoppedWhileReading),
+            () = self.stop.deadline_passed() => Err(RunError::DeadlineWhileReading),
+        };
+        self.finished(Phase::Reading).await;
+        report.phases.read = phase.elapsed();
+        let (snapshot, observed) = match read {
+            Ok((Ok(snapshot), Ok(observed))) => (snapshot, observed),
+            Ok((snapshot, observed)) => {
+                report.error = Some(RunError::Read {
+                    source: snapshot.err(),
+                    target: observed.err(),
+                });
+                report.outcome = RunOutcome::ReadFailed;
+                return;
+            }
+            Err(stopped) => {
+                report.error = Some(stopped);
+                report.outcome = RunOutcome::ReadFailed;
+                return;
+            }
+        };
+        let (observed, notes) = observed;
+        let source_warnings = snapshot.warnings.into_iter();
+        report
+            .warnings
+            .extend(source_warnings.map(|w| RunWarning::new(WarningOrigin::Source, w)));
+        let target_warnings = notes.warnings.into_iter();
+        report
+            .warnings
+            .extend(target_warnings.map(|w| RunWarning::new(WarningOrigin::Target, w)));
+
+        // 2. plan, on the blocking pool (it is CPU-bound and spreads over threads); the
+        // inputs are dropped there once planned, before any write
+        let phase = Instant::now();
+        let policy = self.policy.clone();
+        let source = snapshot.snapshot;
+        let planned =
+            tokio::task::spawn_blocking(move || scim_diff::plan(&source, &observed, &policy)).await;
+        let plan = Arc::new(planned.expect("planning does not panic"));
+        report.phases.plan = phase.elapsed();
+        report.warnings.extend(
+            plan.warnings
+                .iter()
+                .map(|w| RunWarning::about(WarningOrigin::Engine, &w.record, w.message.clone())),
+        );
+        report.plan = Some(Arc::clone(&plan));
+        tracing::info!(
+            operations = plan.operations.len(),
+            conflicts = plan.conflicts.len(),
+            warnings = plan.warnings.len(),
+            refused = plan.is_refused(),
+            "planned"
+        );
+        if plan.is_refused() {
+            report.outcome = RunOutcome::Refused;
+            return;
+        }
+        if dry_run || plan.is_empty() {
+            return;
+        }
+
+        // 3. apply
+        let phase = Instant::now();
+        let applying = Phase::Applying {
+            operations: plan.operations.len(),
+        };
+        self.started(applying).await;
+        let options = ApplyOptions {
+            concurrency: self.concurrency,
+            deadline: self.stop.deadline(),
+            stop: Some(self.stop.flag()),
+            external_id_prefix: prefix,
+        };
+        let target = ScimTarget::new(self.scim.clone());
+        let applied = scim_diff::apply(&plan, &target, &options).await;
+        self.finished(applying).await;
+        report.phases.apply = phase.elapsed();
+        for op in &applied.operations {
+            report.warnings.extend(
+                op.notes
+                    .iter()
+                    .map(|n| RunWarning::about(WarningOrigin::Target, &op.external_id, n.clone())),
+            );
+        }
+        report.outcome = if applied.is_success() {
+            RunOutcome::Ok
+        } else {
+            RunOutcome::Failed
+        };
+        report.applied = Some(applied);
+    }
+
+    async fn started(&self, phase: Phase) {
+        if let Some(o) = &self.observer {
+            o.phase_started(phase).await;
+        }
+    }
+
+    async fn finished(&self, phase: Phase) {
+        if let Some(o) = &self.observer {
+            o.phase_finished(phase).await;
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! What a run did, typed: the [`RunReport`] a [`Reconciler`](crate::Reconciler) returns.
+//! Front ends render it (the CLI as text or one JSON object); nothing here is formatted for
+//! one of them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_transport::StatsSnapshot;
+use scim_diff::{ApplyReport, Conflict, Plan, Refusal, StopReason};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Everything planned was done (or nothing was to do, or it was a dry run).
+    Ok,
+    /// Some operations failed or were not issued (a stop, the deadline, a systemic error).
+    Failed,
+    /// A safety limit refused the plan: nothing was written.
+    Refused,
+    /// An end could not be read completely: nothing was written.
+    ReadFailed,
+}
+
+/// Where a warning comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningOrigin {
+    /// The identity source (a member that is no user, keys that could not be read).
+    Source,
+    /// The SCIM target (a refused filter, a record without an id, a note from a write).
+    Target,
+    /// The planner (an invalid key, a record not synced and why).
+    Engine,
+    /// The run itself (writes stopped early).
+    Run,
+}
+
+/// Something an operator should know; never fatal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunWarning {
+    /// Where it comes from.
+    pub origin: WarningOrigin,
+    /// The record it is about, if one (an `externalId`, a group scope name).
+    pub record: Option<String>,
+    /// What happened.
+    pub message: String,
+}
+
+impl RunWarning {
+    pub(crate) fn new(origin: WarningOrigin, message: impl Into<String>) -> Self {
+        Self {
+            origin,
+            record: None,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn about(origin: WarningOrigin, record: &str, message: impl Into<String>) -> Self {
+        Self {
+            origin,
+            record: Some(record.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for RunWarning {
+    /// `record: message`, or the message alone.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.record {
+            Some(record) => write!(f, "{record}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Why a run ended before planning.
+#[derive(Debug)]
+pub enum RunError {
+    /// The stop handle was raised while reading.
+    StoppedWhileReading,
+    /// The deadline passed while reading.
+    DeadlineWhileReading,
+    /// One end, or both, could not be read completely.
+    Read {
+        /// Why the source could not be read, if it could not.
+        source: Option<String>,
+        /// Why the target could not be read, if it could not.
+        target: Option<scim_client::Error>,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::StoppedWhileReading => {
+                f.write_str("stopped while reading; nothing was written")
+            }
+            RunError::DeadlineWhileReading => {
+                f.write_str("the deadline passed while reading; nothing was written")
+            }
+            RunError::Read { source, target } => {
+                let mut parts = Vec::new();
+                if let Some(e) = source {
+                    parts.push(format!("could not read the source completely: {e}"));
+                }
+                if let Some(e) = target {
+                    parts.push(format!("could not read the SCIM target completely: {e}"));
+                }
+                write!(f, "{}; nothing was written", parts.join("; "))
+            }
+        }
+    }
+}
+
+/// Requests made to each end.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounts {
+    /// The ACTIVATE API (`None` for an export).
+    pub source: Option<StatsSnapshot>,
+    /// The SCIM target.
+    pub target: StatsSnapshot,
+}
+
+/// Wall-clock time of each phase (zero for a phase not reached).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTimings {
+    /// Reading both ends completely.
+    pub read: Duration,
+    /// Planning.
+    pub plan: Duration,
+    /// Applying the plan.
+    pub apply: Duration,
+}
+
+/// Everything a run did.
+#[derive(Debug)]
+pub struct RunReport {
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// Whether it wrote nothing by request.
+    pub dry_run: bool,
+    /// The plan, if the run got as far as planning (with its conflicts, warnings, refusal).
+    pub plan: Option<Arc<Plan>>,
+    /// Each planned operation with how it ended, in plan order, and why writes stopped
+    /// early if they did (`None`: nothing was applied: a dry run, a refusal, an empty plan,
+    /// a failed read).
+    pub applied: Option<ApplyReport>,
+    /// What ended the run before planning, if anything did.
+    pub error: Option<RunError>,
+    /// Warnings, in the order they arose: source, target, engine, apply, run.
+    pub warnings: Vec<RunWarning>,
+    /// Requests made to each end.
+    pub requests: RequestCounts,
+    /// Time spent in each phase.
+    pub phases: PhaseTimings,
+}
+
+impl RunReport {
+    pub(crate) fn new(dry_run: bool) -> Self {
+        Self {
+            outcome: RunOutcome::Ok,
+            dry_run,
+            plan: None,
+            applied: None,
+            error: None,
+            warnings: Vec::new(),
+            requests: RequestCounts::default(),
+            phases: PhaseTimings::default(),
+        }
+    }
+
+    /// The records the plan would not touch.
+    pub fn conflicts(&self) -> &[Conflict] {
+        self.plan.as_deref().map_or(&[], |p| p.conflicts.as_slice())
+    }
+
+    /// The safety limit that refused the plan, if one did.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.plan.as_deref().and_then(|p| p.refusal.as_ref())
+    }
+
+    /// Why writes stopped before the end, if they did.
+    pub fn stopped(&self) -> Option<&StopReason> {
+        self.applied.as_ref().and_then(|a| a.stopped.as_ref())
+    }
+}

@@ -1,0 +1,80 @@
+//! Where a run's snapshot comes from: the ACTIVATE API, an ACTIVATE export file, or an export
+//! held in memory. Each gives a complete snapshot or an error, never part of one.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use activate_client::{ActivateClient, Snapshot, SnapshotOptions, StatsSnapshot};
+
+/// The identity source of a run.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The ACTIVATE API.
+    Activate(ActivateClient),
+    /// An ACTIVATE export file, read only if it is a regular file of at most `max_bytes`.
+    ExportFile {
+        /// The file.
+        path: PathBuf,
+        /// The largest file read ([`activate_client::DEFAULT_EXPORT_MAX_BYTES`] is 1 GiB).
+        max_bytes: u64,
+    },
+    /// The text of an ACTIVATE export (a sample compiled into a program, say).
+    ExportText(Cow<'static, str>),
+}
+
+impl Source {
+    /// An export file, read up to the default size.
+    pub fn export_file(path: impl Into<PathBuf>) -> Source {
+        Source::ExportFile {
+            path: path.into(),
+            max_bytes: activate_client::DEFAULT_EXPORT_MAX_BYTES,
+        }
+    }
+
+    /// A short description for logs (never a credential).
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Activate(client) => format!("ACTIVATE API at {}", client.base_url()),
+            Source::ExportFile { path, .. } => format!("ACTIVATE export {}", path.display()),
+            Source::ExportText(_) => "an ACTIVATE export held in memory".to_owned(),
+        }
+    }
+
+    /// Reads a complete snapshot, scoped to the groups named in `sync_groups` (all when
+    /// `None`), or fails; the error says what could not be read.
+    pub async fn read(&self, sync_groups: Option<Vec<String>>) -> Result<Snapshot, String> {
+        let result = match self {
+            Source::Activate(client) => client
+                .snapshot(&SnapshotOptions { sync_groups })
+                .await
+                .map_err(|e| e.to_string()),
+            Source::ExportFile { path, max_bytes } => {
+                activate_client::read_export_with_limit(path, *max_bytes).map_err(|e| e.to_string())
+            }
+            Source::ExportText(text) => activate_client::parse_export(text),
+        };
+        if let Ok(snap) = &result {
+            tracing::info!(
+                source = %self.describe(),
+                users = snap.snapshot.users.len(),
+                groups = snap.snapshot.groups.len(),
+                warnings = snap.warnings.len(),
+                "read the source"
+            );
+        }
+        result
+    }
+
+    /// The API client (it shares its counters), when reading the API.
+    pub fn activate_client(&self) -> Option<&ActivateClient> {
+        match self {
+            Source::Activate(client) => Some(client),
+            Source::ExportFile { .. } | Source::ExportText(_) => None,
+        }
+    }
+
+    /// Requests made to ACTIVATE so far (`None` for an export).
+    pub fn stats(&self) -> Option<StatsSnapshot> {
+        self.activate_client().map(ActivateClient::stats)
+    }
+}

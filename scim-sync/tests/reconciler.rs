@@ -1,0 +1,101 @@
+//! The library's run, against the embedded server over real HTTP: what `plan` and `run`
+//! promise, as an embedder relies on it.
+
+use scim_client::ScimClient;
+use scim_server::{Profile, ResourceKind, ScimServer, ServerHandle};
+use scim_sync::{Reconciler, RunError, RunOutcome, Source, StopHandle, WarningOrigin};
+
+const ORG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sample-org.json");
+
+async fn server() -> (ServerHandle, ScimClient) {
+    let server = ScimServer::builder()
+        .bearer_token(Some("tok"))
+        .profile(Profile::CoreWeave)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let scim = ScimClient::builder(&server.base_url())
+        .bearer_token("tok".into())
+        .build()
+        .unwrap();
+    (server, scim)
+}
+
+fn writes(server: &ServerHandle) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_writes_nothing_run_converges_and_a_second_run_plans_nothing() {
+    let (server, scim) = server().await;
+    let reconciler = Reconciler::new(Source::export_file(ORG), scim, Default::default());
+
+    let planned = reconciler.plan().await;
+    assert_eq!(planned.outcome, RunOutcome::Ok);
+    assert!(planned.dry_run);
+    let operations = planned.plan.as_ref().unwrap().operations.len();
+    assert!(operations > 40, "{operations}");
+    assert!(planned.applied.is_none());
+    assert_eq!(writes(&server), 0);
+    // the sample's invalid key and user without email, named by the engine
+    assert!(
+        planned
+            .warnings
+            .iter()
+            .any(|w| w.origin == WarningOrigin::Engine && w.to_string().contains("leslie"))
+    );
+
+    let run = reconciler.run().await;
+    assert_eq!(run.outcome, RunOutcome::Ok, "{:?}", run.error);
+    let applied = run.applied.as_ref().unwrap();
+    assert_eq!(applied.operations.len(), operations);
+    assert_eq!(applied.totals().done, operations);
+    assert_eq!(
+        run.requests.target.requests as usize,
+        server.request_total() as usize
+    );
+    assert!(run.requests.source.is_none());
+    assert!(server.default_tenant().len(ResourceKind::User) > 30);
+
+    let again = reconciler.run().await;
+    assert!(again.plan.as_ref().unwrap().is_empty());
+    assert!(again.applied.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_before_the_end_of_the_read_writes_nothing_and_says_why() {
+    let (server, scim) = server().await;
+    let stop = StopHandle::new(None);
+    stop.raise();
+    let run = Reconciler::new(Source::export_file(ORG), scim.clone(), Default::default())
+        .stop_handle(stop)
+        .run()
+        .await;
+    assert_eq!(run.outcome, RunOutcome::ReadFailed);
+    assert!(matches!(run.error, Some(RunError::StoppedWhileReading)));
+    assert_eq!(writes(&server), 0);
+
+    // an unreadable source is a read failure too, with the source's error
+    let run = Reconciler::new(
+        Source::export_file("/nonexistent.json"),
+        scim,
+        Default::default(),
+    )
+    .run()
+    .await;
+    assert_eq!(run.outcome, RunOutcome::ReadFailed);
+    let Some(RunError::Read {
+        source: Some(e),
+        target: None,
+    }) = &run.error
+    else {
+        panic!("{:?}", run.error)
+    };
+    assert!(e.contains("nonexistent"), "{e}");
+    assert!(run.plan.is_none());
+    assert_eq!(writes(&server), 0);
+}
