@@ -147,9 +147,11 @@ impl Reconciler {
             )
         };
         let read = tokio::select! {
-            read = reading => Ok(read),
+            // a stop already raised wins over a read that happens to be done
+            biased;
             () = self.stop.raised() => Err(RunError::StoppedWhileReading),
             () = self.stop.deadline_passed() => Err(RunError::DeadlineWhileReading),
+            read = reading => Ok(read),
         };
         self.finished(Phase::Reading).await;
         report.phases.read = phase.elapsed();
