@@ -4,6 +4,13 @@ use crate::run;
 use crate::scim2::Scim2Server;
 
 pub(crate) fn ci() -> Result<(), String> {
+    // what the gate runs, installed when missing, so that a fresh machine with only Rust and
+    // Python needs nothing else (the Python tools install into virtualenvs on first use)
+    let _ = std::process::Command::new("rustup")
+        .args(["component", "add", "rustfmt", "clippy"])
+        .output();
+    ensure_cargo_tool("nextest", "cargo-nextest")?;
+    ensure_cargo_tool("deny", "cargo-deny")?;
     run("cargo", &["fmt", "--all", "--check"], &[])?;
     // dependency policy (deny.toml); advisories need the network, so they are not checked here
     run(
@@ -57,4 +64,16 @@ pub(crate) fn ci() -> Result<(), String> {
     crate::k8s::validate()?;
     // every benchmark at a tiny size, so none of them rots
     crate::bench::bench(&["--smoke".to_string()])
+}
+
+/// `cargo <subcommand>` works, or `cargo install <krate> --locked` makes it work.
+fn ensure_cargo_tool(subcommand: &str, krate: &str) -> Result<(), String> {
+    let present = std::process::Command::new("cargo")
+        .args([subcommand, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    run("cargo", &["install", krate, "--locked"], &[])
 }
