@@ -195,9 +195,25 @@ pub(crate) fn unusable_identifier(value: &str) -> Option<&'static str> {
         return Some("is empty");
     }
     // printable ASCII, the common case, needs no look at characters (a million users)
-    let printable_ascii = value.bytes().all(|b| (0x20..0x7f).contains(&b));
-    (!printable_ascii && value.chars().any(is_hostile_char))
+    (!printable_ascii(value.as_bytes()) && value.chars().any(is_hostile_char))
         .then_some("contains a control or bidirectional formatting character")
+}
+
+/// Whether every byte is printable ASCII (0x20..=0x7E), eight bytes at a time.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let v = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // with no high bit set (non-ASCII), a byte below 0x20 borrows when 0x20 is
+        // subtracted, and 0x7F is the one byte whose increment sets the high bit
+        let below_space = v.wrapping_sub(0x2020_2020_2020_2020) & !v;
+        let del = v.wrapping_add(0x0101_0101_0101_0101);
+        if (v | below_space | del) & HIGH != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|b| (0x20..0x7f).contains(b))
 }
 
 /// Control characters (C0, DEL, C1), line and paragraph separators and the bidirectional
@@ -745,6 +761,22 @@ pub fn project(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_ascii_agrees_with_the_byte_by_byte_check() {
+        let simple = |b: &[u8]| b.iter().all(|b| (0x20..0x7f).contains(b));
+        let mut samples: Vec<Vec<u8>> = (0u8..=255).map(|b| vec![b; 9]).collect();
+        for b in 0u8..=255 {
+            for at in 0..17 {
+                let mut v = b"ada.lovelace@example.org".to_vec();
+                v.insert(at, b);
+                samples.push(v);
+            }
+        }
+        for s in samples {
+            assert_eq!(printable_ascii(&s), simple(&s), "{s:?}");
+        }
+    }
 
     #[test]
     fn names_split_best_effort() {

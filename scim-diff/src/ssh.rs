@@ -177,7 +177,14 @@ pub(crate) fn normalize_key_refs_into<'l>(
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        if has_control_bytes(t) {
+        // the plain fast path has decoded the type and the Base64 (neither can hold a
+        // control byte), so only its comment needs a look; a line left to the full parser is
+        // looked at whole, before it is parsed
+        let parsed = match KeyRef::parse_plain(t) {
+            Some(k) => (!has_control_bytes(&k.comment)).then_some(Ok(k)),
+            None => (!has_control_bytes(t)).then(|| KeyRef::parse_full(t)),
+        };
+        let Some(parsed) = parsed else {
             invalid(
                 i + 1,
                 "it holds a line break or another control character, so it is not one \
@@ -185,8 +192,8 @@ pub(crate) fn normalize_key_refs_into<'l>(
                     .to_owned(),
             );
             continue;
-        }
-        match KeyRef::parse(t) {
+        };
+        match parsed {
             Ok(k) => {
                 if !keys[start..].iter().any(|seen| seen.key == k.key) {
                     keys.push(k);
