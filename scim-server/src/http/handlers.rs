@@ -1,0 +1,462 @@
+//! The SCIM handlers: CRUD, lists and searches, discovery.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::ScimError;
+use crate::filter::{self, Filter};
+use crate::schema::{self, ResourceKind};
+use crate::store::ListQuery;
+use crate::{App, Tenant};
+
+use super::*;
+
+pub(super) struct Ctx<'a> {
+    pub(super) app: &'a App,
+    pub(super) tenant_name: &'a str,
+    pub(super) headers: &'a HeaderMap,
+    pub(super) params: Vec<(String, String)>,
+    pub(super) ignore_filter: bool,
+    pub(super) shift: i64,
+}
+
+impl Ctx<'_> {
+    pub(super) fn base(&self) -> String {
+        self.app.tenant_base(self.tenant_name)
+    }
+    pub(super) fn tenant(&self) -> Arc<Tenant> {
+        self.app.tenant(self.tenant_name)
+    }
+    pub(super) fn if_match(&self) -> Option<&str> {
+        self.headers
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+    }
+}
+
+pub(super) fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
+    if body.is_empty() {
+        return Err(ScimError::bad_request(
+            "invalidSyntax",
+            "the request needs a JSON body".into(),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ScimError::bad_request("invalidSyntax", format!("the body is not valid JSON: {e}"))
+    })
+}
+
+pub(super) fn method_not_allowed(method: &Method) -> ScimError {
+    ScimError::status(405, format!("method {method} is not allowed here"))
+}
+
+pub(super) fn handle(
+    ctx: &Ctx<'_>,
+    route: &Route,
+    method: &Method,
+    body: &Bytes,
+) -> Result<Response, ScimError> {
+    let base = ctx.base();
+    match route {
+        Route::NotImplemented(what) => Err(ScimError::status(501, *what)),
+        Route::ServiceProviderConfig | Route::ResourceTypes(_) | Route::Schemas(_) => {
+            if method != Method::GET {
+                return Err(method_not_allowed(method));
+            }
+            if param(&ctx.params, "filter").is_some() {
+                return Err(ScimError::status(
+                    403,
+                    "filtering is not supported on discovery endpoints (RFC 7644 §4)",
+                ));
+            }
+            discovery(ctx, route, &base)
+        }
+        Route::Collection(kind) => match *method {
+            Method::GET => {
+                let q = list_query_from_params(ctx, *kind)?;
+                let proj = Projection::from_params(&ctx.params, *kind);
+                list_response(ctx, &[*kind], &q, &proj)
+            }
+            Method::POST => {
+                let v = parse_body(body)?;
+                let tenant = ctx.tenant();
+                let rec = tenant.data.write().expect("store lock").create(
+                    *kind,
+                    v,
+                    ctx.app.config.profile,
+                )?;
+                let proj = Projection::from_params(&ctx.params, *kind);
+                let out = render(ctx, *kind, &rec, &proj);
+                let mut r = scim_json(StatusCode::CREATED, &out);
+                set_location_etag(&mut r, &out);
+                Ok(r)
+            }
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Search(kind) => {
+            if method != Method::POST {
+                return Err(method_not_allowed(method));
+            }
+            let v = parse_body(body)?;
+            let kinds: Vec<ResourceKind> = match kind {
+                Some(k) => vec![*k],
+                None => vec![ResourceKind::User, ResourceKind::Group],
+            };
+            let (q, proj) = search_request(ctx, &v, kinds[0])?;
+            list_response(ctx, &kinds, &q, &proj)
+        }
+        Route::Resource(kind, id) => {
+            let tenant = ctx.tenant();
+            let proj = Projection::from_params(&ctx.params, *kind);
+            let profile = ctx.app.config.profile;
+            match *method {
+                Method::GET => {
+                    let data = tenant.data.read().expect("store lock");
+                    let rec = data
+                        .get(*kind, id)
+                        .ok_or_else(|| ScimError::not_found(kind.name(), id))?;
+                    if let Some(inm) = ctx
+                        .headers
+                        .get(header::IF_NONE_MATCH)
+                        .and_then(|v| v.to_str().ok())
+                        && rec["meta"]["version"].as_str().is_some_and(|v| {
+                            inm.split(',').any(|x| x.trim() == v || x.trim() == "*")
+                        })
+                    {
+                        let mut r = StatusCode::NOT_MODIFIED.into_response();
+                        if let Ok(h) =
+                            HeaderValue::from_str(rec["meta"]["version"].as_str().unwrap_or(""))
+                        {
+                            r.headers_mut().insert(header::ETAG, h);
+                        }
+                        return Ok(r);
+                    }
+                    let out = render_with(ctx, *kind, rec, &proj, &data);
+                    let mut r = scim_json(StatusCode::OK, &out);
+                    set_etag(&mut r, &out);
+                    Ok(r)
+                }
+                Method::PUT => {
+                    let v = parse_body(body)?;
+                    let rec = tenant.data.write().expect("store lock").replace(
+                        *kind,
+                        id,
+                        v,
+                        ctx.if_match(),
+                        profile,
+                    )?;
+                    let out = render(ctx, *kind, &rec, &proj);
+                    let mut r = scim_json(StatusCode::OK, &out);
+                    set_location_etag(&mut r, &out);
+                    Ok(r)
+                }
+                Method::PATCH => {
+                    let v = parse_body(body)?;
+                    let rec = tenant.data.write().expect("store lock").patch(
+                        *kind,
+                        id,
+                        &v,
+                        ctx.if_match(),
+                        profile,
+                    )?;
+                    let out = render(ctx, *kind, &rec, &proj);
+                    let mut r = if ctx.app.config.patch_no_content {
+                        StatusCode::NO_CONTENT.into_response()
+                    } else {
+                        scim_json(StatusCode::OK, &out)
+                    };
+                    set_location_etag(&mut r, &out);
+                    Ok(r)
+                }
+                Method::DELETE => {
+                    tenant
+                        .data
+                        .write()
+                        .expect("store lock")
+                        .delete(*kind, id, ctx.if_match())?;
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                }
+                _ => Err(method_not_allowed(method)),
+            }
+        }
+    }
+}
+
+pub(super) fn set_etag(r: &mut Response, out: &Value) {
+    if let Some(v) = out["meta"]["version"].as_str()
+        && let Ok(h) = HeaderValue::from_str(v)
+    {
+        r.headers_mut().insert(header::ETAG, h);
+    }
+}
+
+pub(super) fn set_location_etag(r: &mut Response, out: &Value) {
+    set_etag(r, out);
+    if let Some(l) = out["meta"]["location"].as_str()
+        && let Ok(h) = HeaderValue::from_str(l)
+    {
+        r.headers_mut().insert(header::LOCATION, h);
+    }
+}
+
+pub(super) fn parse_usize(v: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) => s.trim().parse::<i64>().map(Some).map_err(|_| {
+            ScimError::bad_request(
+                "invalidValue",
+                format!("'{name}' must be an integer, got '{s}'"),
+            )
+        }),
+    }
+}
+
+pub(super) fn build_query(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    filter_text: Option<&str>,
+    sort_by: Option<&str>,
+    sort_order: Option<&str>,
+    start: Option<i64>,
+    count: Option<i64>,
+) -> Result<ListQuery, ScimError> {
+    let filter = match filter_text {
+        Some(t) if !t.trim().is_empty() && !ctx.ignore_filter => {
+            let f = Filter::parse(t)?;
+            f.validate(kind)?;
+            Some(f)
+        }
+        _ => None,
+    };
+    let sort_by = match sort_by {
+        Some(s) if !s.trim().is_empty() => {
+            let path = filter::parse_attr_path(s.trim()).ok_or_else(|| {
+                ScimError::bad_request("invalidPath", format!("invalid sortBy '{s}'"))
+            })?;
+            filter::check_sortable(kind, &path)?;
+            Some(path)
+        }
+        _ => None,
+    };
+    let descending = match sort_order {
+        None => false,
+        Some(o) if o.eq_ignore_ascii_case("ascending") || o.is_empty() => false,
+        Some(o) if o.eq_ignore_ascii_case("descending") => true,
+        Some(o) => {
+            return Err(ScimError::bad_request(
+                "invalidValue",
+                format!("sortOrder must be 'ascending' or 'descending', got '{o}'"),
+            ));
+        }
+    };
+    let max = ctx.app.config.max_page_size;
+    let count = count.map_or(max, |c| (c.max(0) as usize).min(max));
+    Ok(ListQuery {
+        filter_text: filter.as_ref().map(ToString::to_string),
+        filter,
+        sort_by,
+        descending,
+        start_index: start.unwrap_or(1).max(1) as usize,
+        count,
+    })
+}
+
+pub(super) fn list_query_from_params(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+) -> Result<ListQuery, ScimError> {
+    let p = &ctx.params;
+    build_query(
+        ctx,
+        kind,
+        param(p, "filter"),
+        param(p, "sortBy"),
+        param(p, "sortOrder"),
+        parse_usize(param(p, "startIndex"), "startIndex")?,
+        parse_usize(param(p, "count"), "count")?,
+    )
+}
+
+pub(super) fn search_request(
+    ctx: &Ctx<'_>,
+    v: &Value,
+    kind: ResourceKind,
+) -> Result<(ListQuery, Projection), ScimError> {
+    let get = |k: &str| filter::get_ci(v, k);
+    let s = |k: &str| -> Result<Option<&str>, ScimError> {
+        match get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(x)) => Ok(Some(x.as_str())),
+            Some(_) => Err(ScimError::bad_request(
+                "invalidValue",
+                format!("'{k}' must be a string"),
+            )),
+        }
+    };
+    let n = |k: &str| -> Result<Option<i64>, ScimError> {
+        match get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(x) => x.as_i64().map(Some).ok_or_else(|| {
+                ScimError::bad_request("invalidValue", format!("'{k}' must be an integer"))
+            }),
+        }
+    };
+    let q = build_query(
+        ctx,
+        kind,
+        s("filter")?,
+        s("sortBy")?,
+        s("sortOrder")?,
+        n("startIndex")?,
+        n("count")?,
+    )?;
+    let list = |k: &str| -> Vec<String> {
+        match get(k) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            Some(Value::String(x)) => x.split(',').map(|s| s.trim().to_string()).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let proj = Projection::new(&list("attributes"), &list("excludedAttributes"), kind);
+    Ok((q, proj))
+}
+
+pub(super) fn list_response(
+    ctx: &Ctx<'_>,
+    kinds: &[ResourceKind],
+    q: &ListQuery,
+    proj: &Projection,
+) -> Result<Response, ScimError> {
+    let tenant = ctx.tenant();
+    let data = tenant.data.read().expect("store lock");
+    let (total, page) = if kinds.len() == 1 {
+        let (t, p) = data.list(kinds[0], q, ctx.shift);
+        (t, p.into_iter().map(|r| (kinds[0], r)).collect::<Vec<_>>())
+    } else {
+        let mut all = Vec::new();
+        for k in kinds {
+            let mut kq = q.clone();
+            if let Some(f) = &q.filter
+                && f.validate(*k).is_err()
+            {
+                continue;
+            }
+            kq.start_index = 1;
+            kq.count = usize::MAX;
+            let (_, p) = data.list(*k, &kq, 0);
+            all.extend(p.into_iter().map(|r| (*k, r)));
+        }
+        let total = all.len();
+        let start = q.start_index.max(1) - 1;
+        (total, all.into_iter().skip(start).take(q.count).collect())
+    };
+    if proj.is_empty() {
+        // fast path: serialise straight from the stored records, no copies
+        let base = ctx.base();
+        let resources: Vec<Rendered<'_>> = page
+            .iter()
+            .map(|(k, r)| Rendered {
+                kind: *k,
+                rec: r,
+                base: &base,
+                groups: match k {
+                    ResourceKind::User => user_groups(&data, r, &base),
+                    ResourceKind::Group => None,
+                },
+            })
+            .collect();
+        let body = ListBody {
+            schemas: [schema::LIST_RESPONSE],
+            total_results: total,
+            start_index: q.start_index.max(1),
+            items_per_page: resources.len(),
+            resources,
+        };
+        let mut buf = Vec::with_capacity(512 * (body.items_per_page + 1));
+        serde_json::to_writer(&mut buf, &body).expect("a list serialises");
+        drop(body);
+        drop(data);
+        let mut r = (StatusCode::OK, buf).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        return Ok(r);
+    }
+    let resources: Vec<Value> = page
+        .iter()
+        .map(|(k, r)| render_with(ctx, *k, r, proj, &data))
+        .collect();
+    drop(data);
+    let out = json!({
+        "schemas": [schema::LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": q.start_index.max(1),
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    Ok(scim_json(StatusCode::OK, &out))
+}
+
+pub(super) fn discovery(ctx: &Ctx<'_>, route: &Route, base: &str) -> Result<Response, ScimError> {
+    let list = |items: Vec<Value>| {
+        json!({"schemas":[schema::LIST_RESPONSE], "totalResults": items.len(), "startIndex": 1,
+               "itemsPerPage": items.len(), "Resources": items})
+    };
+    let out = match route {
+        Route::ServiceProviderConfig => json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
+            "patch": {"supported": true},
+            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
+            "changePassword": {"supported": false},
+            "sort": {"supported": true},
+            "etag": {"supported": true},
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "description": "Authentication with a bearer token",
+                "specUri": "https://www.rfc-editor.org/info/rfc6750",
+                "primary": true
+            }],
+            "meta": {"resourceType": "ServiceProviderConfig",
+                     "location": format!("{base}/ServiceProviderConfig")},
+        }),
+        Route::ResourceTypes(None) => list(
+            [ResourceKind::User, ResourceKind::Group]
+                .iter()
+                .map(|k| schema::resource_type_json(*k, base))
+                .collect(),
+        ),
+        Route::ResourceTypes(Some(id)) => {
+            let k = [ResourceKind::User, ResourceKind::Group]
+                .into_iter()
+                .find(|k| k.name() == id)
+                .ok_or_else(|| ScimError::not_found("ResourceType", id))?;
+            schema::resource_type_json(k, base)
+        }
+        Route::Schemas(None) => list(
+            schema::ALL_SCHEMAS
+                .iter()
+                .map(|s| schema::schema_json(s, base))
+                .collect(),
+        ),
+        Route::Schemas(Some(id)) => {
+            let s = schema::ALL_SCHEMAS
+                .iter()
+                .find(|s| s.id.eq_ignore_ascii_case(id))
+                .ok_or_else(|| ScimError::not_found("Schema", id))?;
+            schema::schema_json(s, base)
+        }
+        _ => unreachable!("discovery routes only"),
+    };
+    Ok(scim_json(StatusCode::OK, &out))
+}
