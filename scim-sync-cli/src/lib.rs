@@ -34,7 +34,6 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod dynamic;
 pub mod env_file;
 pub mod exit;
 pub mod logging;

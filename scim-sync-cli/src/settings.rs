@@ -1,12 +1,12 @@
 //! The effective settings of a run: the static configuration (flags, env, ConfigMap), merged
-//! with the run-time `SCIMConfig` resource ([`crate::dynamic`]), then turned into the engine's
+//! with the run-time `SCIMConfig` resource ([`scim_sync::dynamic`]), then turned into the engine's
 //! [`Policy`]. Every effective value and its source is logged at info and put in the report.
 
 use scim_diff::Policy;
 use scim_diff::policy::UsernameFrom as EngineUsernameFrom;
 
 use crate::config::{Config, DynamicConfig, PolicyConfig, UsernameFrom};
-use crate::dynamic::{self, EffectiveSettings, LookupOptions, StaticSettings};
+use scim_sync::dynamic::{self, EffectiveSettings, LookupOptions, StaticSettings};
 
 /// The run's policy and where its switchable settings came from.
 #[derive(Debug, Clone)]
@@ -107,7 +107,7 @@ pub async fn resolve_with(policy_config: &PolicyConfig, dynamic: &DynamicConfig)
 mod tests {
     use super::*;
     use crate::config::Limit;
-    use crate::dynamic::{DynamicOverrides, Lookup, SettingSource, merge};
+    use scim_sync::dynamic::{DynamicOverrides, Lookup, SettingSource, merge};
 
     #[test]
     fn engine_defaults_apply_unless_configured_and_dynamic_overrides_win() {

@@ -26,10 +26,13 @@
 //! - **A stop or the deadline** ([`StopHandle`]) stops the issuing of writes, never one in
 //!   flight; while reading, it ends the run with nothing written.
 //! - **Planning runs on the blocking pool**, not on the async runtime's workers.
+//! - Run-time settings ([`dynamic`]): the `SCIMConfig` Kubernetes resource overrides the
+//!   static ones; any problem with it falls back to them, never fails the run.
 //! - The SCIM adapter ([`target`]) lists only the managed prefix (falling back to an
 //!   unfiltered list, with a warning, when the target refuses the filter:
 //!   [`target::refused_filter`]), and never writes to a record without the prefix.
 
+pub mod dynamic;
 mod reconciler;
 mod report;
 mod source;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use scim_sync_cli::dynamic::{
+use scim_sync::dynamic::{
     DynamicOverrides, EffectiveSettings, Lookup, LookupOptions, SettingSource, StaticSettings,
     lookup, merge,
 };

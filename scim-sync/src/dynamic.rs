@@ -26,7 +26,7 @@
 //!
 //! ```no_run
 //! # async fn run() {
-//! use scim_sync_cli::dynamic::{LookupOptions, StaticSettings, lookup, merge};
+//! use scim_sync::dynamic::{LookupOptions, StaticSettings, lookup, merge};
 //! let static_ = StaticSettings {
 //!     enable_user_sync: true,
 //!     enable_group_sync: true,
