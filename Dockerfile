@@ -8,9 +8,12 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
 COPY activate-client activate-client
+COPY http-transport http-transport
 COPY scim-client scim-client
 COPY scim-diff scim-diff
 COPY scim-server scim-server
+COPY scim-server-bin scim-server-bin
+COPY scim-sync scim-sync
 COPY scim-sync-cli scim-sync-cli
 COPY xtask xtask
 COPY examples examples

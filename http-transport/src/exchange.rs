@@ -85,7 +85,9 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// A transport over `http`; statuses for which `retryable` is true are retried.
+    /// A transport over `http`, with `retry` and `pacer`; `side` names the peer in log lines.
+    /// The transient statuses are [`RetryPolicy::is_retryable_status`]'s unless
+    /// [`with_retryable_statuses`](Self::with_retryable_statuses) says otherwise.
     pub fn new(
         http: reqwest::Client,
         retry: RetryPolicy,
@@ -163,19 +165,24 @@ impl Transport {
                         sent,
                         response.body.len() as u64,
                     );
-                    tracing::debug!(%method, %url, status = response.status, retry = budget.retries(), "{} response", self.side);
+                    tracing::debug!(side = self.side, %method, %url, status = response.status, retry = budget.retries(), "{} response", self.side);
                     if !(self.retryable)(response.status) {
                         return Ok(response);
                     }
                     if replay == Replay::IfUnsent && !matches!(response.status, 429 | 503) {
+                        let who = if matches!(response.status, 502 | 504) {
+                            "a gateway"
+                        } else {
+                            "the server"
+                        };
                         return Err(SendError::OutcomeUnknown(format!(
-                            "a gateway answered {}",
+                            "{who} answered {}",
                             response.status
                         )));
                     }
                     match budget.next_delay(retry_after(&response.headers)) {
                         Some(delay) => {
-                            self.pause(&method, &url, Some(response.status), delay)
+                            self.pause(&method, &url, Transient::Status(response.status), delay)
                                 .await
                         }
                         None => return Ok(response),
@@ -205,7 +212,10 @@ impl Transport {
                         budget.next_delay(None)
                     };
                     match delay {
-                        Some(delay) => self.pause(&method, &url, None, delay).await,
+                        Some(delay) => {
+                            self.pause(&method, &url, Transient::Failure(&chain), delay)
+                                .await
+                        }
                         None if e.is_timeout() => return Err(SendError::Timeout),
                         None => return Err(SendError::Transport(e)),
                     }
@@ -214,9 +224,17 @@ impl Transport {
         }
     }
 
-    async fn pause(&self, method: &Method, url: &Url, status: Option<u16>, delay: Duration) {
+    /// Counts a retry, says so, and waits `delay`.
+    async fn pause(&self, method: &Method, url: &Url, why: Transient<'_>, delay: Duration) {
         self.stats.record_retry();
-        tracing::info!(%method, %url, ?status, ?delay, "retrying a transient {} failure", self.side);
+        match why {
+            Transient::Status(status) => {
+                tracing::info!(side = self.side, %method, %url, status, ?delay, "retrying after a transient status")
+            }
+            Transient::Failure(error) => {
+                tracing::info!(side = self.side, %method, %url, error, ?delay, "retrying after a transport failure")
+            }
+        }
         tokio::time::sleep(delay).await;
     }
 
@@ -244,6 +262,12 @@ impl Transport {
             body,
         })
     }
+}
+
+/// What a retry follows.
+enum Transient<'a> {
+    Status(u16),
+    Failure(&'a str),
 }
 
 enum Failure {

@@ -120,21 +120,7 @@ pub enum Error {
     Config(String),
 }
 
-/// An error and its causes, `: `-separated (reqwest's top-level message alone says little,
-/// e.g. "error sending request").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+use http_transport::error_chain;
 
 fn fmt_scim_type(scim_type: &Option<String>) -> String {
     scim_type
@@ -176,6 +162,11 @@ impl Error {
     /// 404 Not Found.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
+    }
+
+    /// The server sent more than the client reads (see [`Error::LimitExceeded`]).
+    pub fn is_limit_exceeded(&self) -> bool {
+        self.exceeded_limit().is_some()
     }
 
     /// The limit the server's answer ran into (see [`Error::LimitExceeded`]).

@@ -257,12 +257,14 @@ impl ScimServerBuilder {
     /// is mounted at: `http://host:port/scim`), for `meta.location`; below it, tenants are
     /// routed by path as in [`start`](Self::start). Loads the
     /// persistence file, if any; saving is the caller's ([`ServerState::save`]). Connection
-    /// limits and timeouts are the hosting server's.
+    /// limits and timeouts are the hosting server's, and without a connection to drop, the
+    /// `DropConnection` and `ResponseLost` faults answer 500.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), scim_server::Error> {
-    /// let (router, state) = scim_server::ScimServer::builder().router("http://scim.internal")?;
+    /// let (router, state) =
+    ///     scim_server::ScimServer::builder().router("http://scim.internal/scim")?;
     /// let app = axum::Router::new().nest("/scim", router);
     /// assert!(state.requests().is_empty());
     /// # let _ = app;
@@ -577,9 +579,19 @@ impl ServerHandle {
 
 /// A server's state, with or without a socket (see [`ScimServerBuilder::router`]): its
 /// tenants' stores and its request log. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerState {
     app: Arc<App>,
+}
+
+impl std::fmt::Debug for ServerState {
+    /// Where it serves and how many tenants it holds; never their records.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState")
+            .field("origin", &self.app.origin)
+            .field("tenants", &self.app.tenants.read().map_or(0, |t| t.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerState {

@@ -244,6 +244,9 @@ fn read_error_message(error: &RunError) -> String {
                     Some(ReadLimit::ResponseBytes) => {
                         " (raise --max-response-bytes, SYNC_MAX_RESPONSE_BYTES, if the target's pages are that large)"
                     }
+                    Some(ReadLimit::ListPages) => {
+                        " (the target pages very small: raise --page-size, SCIM_PAGE_SIZE, if it allows)"
+                    }
                     Some(_) => {
                         " (raise --max-records, SYNC_MAX_RECORDS, if the target really holds that many)"
                     }

@@ -57,6 +57,8 @@ use kube::{Api, Client, Config};
 use serde::Serialize;
 use serde_json::Value;
 
+use http_transport::error_chain;
+
 /// API group of the settings resource.
 pub const GROUP: &str = "scim.parallel.works";
 /// API version of the settings resource.
@@ -469,22 +471,6 @@ fn config_error(e: &(dyn StdError + 'static)) -> String {
         current = err.source();
     }
     error_chain(e)
-}
-
-/// An error and its sources, joined with `: ` (kube's top-level messages are terse, e.g.
-/// "ServiceError: client error (Connect)"; the cause is further down).
-fn error_chain(e: &dyn StdError) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Where an effective setting came from.

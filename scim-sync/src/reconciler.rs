@@ -93,7 +93,9 @@ impl Reconciler {
         self
     }
 
-    /// The handle that stops the run, with its deadline.
+    /// The handle that stops the run, with its deadline. A handle is for one run: its
+    /// deadline counts from when it was made, and once raised it stays raised, so a
+    /// reconciler that runs again wants a new one.
     pub fn stop_handle(mut self, stop: StopHandle) -> Self {
         self.stop = stop;
         self
@@ -188,7 +190,8 @@ impl Reconciler {
         let source = snapshot.snapshot;
         let planned =
             tokio::task::spawn_blocking(move || scim_diff::plan(&source, &observed, &policy)).await;
-        let plan = Arc::new(planned.expect("planning does not panic"));
+        // a panic in the planner is a bug: it goes on in the caller, as if planned here
+        let plan = Arc::new(planned.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
         report.phases.plan = phase.elapsed();
         report.warnings.extend(
             plan.warnings

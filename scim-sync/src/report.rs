@@ -31,8 +31,6 @@ pub enum WarningOrigin {
     Target,
     /// The planner (an invalid key, a record not synced and why).
     Engine,
-    /// The run itself (writes stopped early).
-    Run,
 }
 
 /// Something an operator should know; never fatal.
@@ -113,7 +111,19 @@ impl fmt::Display for RunError {
     }
 }
 
-/// Requests made to each end.
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Read {
+                target: Some(e), ..
+            } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Requests made to each end: the clients' counters (since each client was built, so a
+/// client shared by several runs counts them all).
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounts {
     /// The ACTIVATE API (`None` for an export).
@@ -148,7 +158,7 @@ pub struct RunReport {
     pub applied: Option<ApplyReport>,
     /// What ended the run before planning, if anything did.
     pub error: Option<RunError>,
-    /// Warnings, in the order they arose: source, target, engine, apply, run.
+    /// Warnings, in the order they arose: source, target (reading), engine, target (writing).
     pub warnings: Vec<RunWarning>,
     /// Requests made to each end.
     pub requests: RequestCounts,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use activate_client::{ActivateClient, Snapshot, SnapshotOptions, StatsSnapshot};
 
 /// The identity source of a run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Source {
     /// The ACTIVATE API.
     Activate(ActivateClient),
@@ -20,6 +20,13 @@ pub enum Source {
     },
     /// The text of an ACTIVATE export (a sample compiled into a program, say).
     ExportText(Cow<'static, str>),
+}
+
+impl std::fmt::Debug for Source {
+    /// What [`describe`](Source::describe) says: never an export's contents.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl Source {
@@ -48,10 +55,20 @@ impl Source {
                 .snapshot(&SnapshotOptions { sync_groups })
                 .await
                 .map_err(|e| e.to_string()),
+            // reading and parsing up to a GiB is blocking work: off the runtime's workers,
+            // so that the target's read goes on meanwhile (and a stop is heard)
             Source::ExportFile { path, max_bytes } => {
-                activate_client::read_export_with_limit(path, *max_bytes).map_err(|e| e.to_string())
+                let (path, max_bytes) = (path.clone(), *max_bytes);
+                blocking(move || {
+                    activate_client::read_export_with_limit(&path, max_bytes)
+                        .map_err(|e| e.to_string())
+                })
+                .await
             }
-            Source::ExportText(text) => activate_client::parse_export(text),
+            Source::ExportText(text) => {
+                let text = text.clone();
+                blocking(move || activate_client::parse_export(&text)).await
+            }
         };
         if let Ok(snap) = &result {
             tracing::info!(
@@ -76,5 +93,13 @@ impl Source {
     /// Requests made to ACTIVATE so far (`None` for an export).
     pub fn stats(&self) -> Option<StatsSnapshot> {
         self.activate_client().map(ActivateClient::stats)
+    }
+}
+
+/// `f` on the blocking pool; its panic, if it panics, goes on in the caller.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
