@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rustc_hash::FxBuildHasher;
 
 use crate::observed::{ObservedGroup, ObservedState, ObservedUser};
-use crate::par;
+use crate::par::{self, Parallelism};
 use crate::plan::{
     Conflict, ConflictKind, MemberRef, Operation, Plan, Refusal, RefusalKind, RefusalReason,
     UserChanges, blast_radius,
@@ -198,6 +198,23 @@ fn sorted_ids<T>(items: &[&T], id: impl Fn(&T) -> &str) -> String {
 /// `externalId` lacks the policy prefix are never the subject of an operation; they only
 /// cause conflicts (e.g. a `userName` they hold).
 pub fn plan(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) -> Plan {
+    plan_with(source, observed, policy, Parallelism::Auto)
+}
+
+/// [`plan`], spreading the work over threads as `parallelism` says; the plan is the same
+/// whatever it says.
+pub fn plan_with(
+    source: &SourceSnapshot,
+    observed: &ObservedState,
+    policy: &Policy,
+    parallelism: Parallelism,
+) -> Plan {
+    par::with_mode(parallelism, || {
+        plan_on_this_thread(source, observed, policy)
+    })
+}
+
+fn plan_on_this_thread(source: &SourceSnapshot, observed: &ObservedState, policy: &Policy) -> Plan {
     if policy.external_id_prefix.is_empty() {
         return Plan {
             refusal: Some(Refusal {

@@ -5,19 +5,59 @@
 //! and put the results back in input order, so a plan never depends on the thread count.
 //! Below [`MIN_WORK`] items of work everything runs on the calling thread.
 
+use std::cell::Cell;
 use std::panic::resume_unwind;
 
 /// Below this much work (roughly: records touched) the calling thread does it alone;
 /// starting a thread costs tens of microseconds.
 pub(crate) const MIN_WORK: usize = 4096;
 
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+/// How planning spreads its work over threads (see [`plan_with`](crate::plan_with)). The
+/// plan is the same whatever the choice; only the time it takes differs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Parallelism {
+    /// Threads for large inputs (from 4096 records), on up to eight cores.
+    #[default]
+    Auto,
+    /// Everything on the calling thread.
+    Sequential,
+    /// Threads whatever the size of the input (at least two, even on one core): what the
+    /// tests use to cross the threading threshold with small inputs.
+    Threaded,
 }
 
-/// Whether `work` is worth spreading over threads (never on one core).
+thread_local! {
+    /// The mode of the plan being computed on this thread.
+    static MODE: Cell<Parallelism> = const { Cell::new(Parallelism::Auto) };
+}
+
+/// Runs `f` with `mode` in force on this thread (restoring the previous mode after).
+pub(crate) fn with_mode<R>(mode: Parallelism, f: impl FnOnce() -> R) -> R {
+    struct Restore(Parallelism);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MODE.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(MODE.with(|m| m.replace(mode)));
+    f()
+}
+
+fn threads() -> usize {
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    match MODE.with(Cell::get) {
+        Parallelism::Threaded => available.max(2),
+        _ => available,
+    }
+}
+
+/// Whether `work` is worth spreading over threads (never on one core, unless forced).
 pub(crate) fn worth_threads(work: usize) -> bool {
-    work >= MIN_WORK && threads() >= 2
+    match MODE.with(Cell::get) {
+        Parallelism::Auto => work >= MIN_WORK && threads() >= 2,
+        Parallelism::Sequential => false,
+        Parallelism::Threaded => true,
+    }
 }
 
 /// `items.iter().enumerate().map(f)` collected in order; on several threads if `work` is

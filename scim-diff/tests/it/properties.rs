@@ -392,6 +392,16 @@ proptest! {
 
     /// 5. plans are independent of input order.
     #[test]
+    fn plans_are_the_same_on_one_thread_and_on_several(s in source(), o in observed(), p in policy(true)) {
+        // the inputs here are far below the threading threshold: forcing threads makes the
+        // threaded passes (and their merge of per-thread results) run on them
+        let sequential = scim_diff::plan_with(&s, &o, &p, scim_diff::Parallelism::Sequential);
+        let threaded = scim_diff::plan_with(&s, &o, &p, scim_diff::Parallelism::Threaded);
+        prop_assert_eq!(&sequential, &threaded);
+        prop_assert_eq!(&sequential, &plan(&s, &o, &p));
+    }
+
+    #[test]
     fn plans_are_independent_of_input_order(s in source(), o in observed(), p in policy(false), seed in 1u64..u64::MAX) {
         let expected = plan(&s, &o, &p);
         let (mut s2, mut o2, mut seed) = (s.clone(), o.clone(), seed);
