@@ -71,26 +71,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the user's SCIM `userName` comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UsernameFrom {
-    /// The ACTIVATE email (CoreWeave matches SAML logins by email).
-    Email,
-    /// The ACTIVATE username.
-    Username,
-}
+/// Where the user's SCIM `userName` comes from: the engine's own setting.
+pub use scim_diff::UsernameFrom;
 
-/// Where SSH public keys are read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// `GET /api/users/{username}/ssh-public-keys`.
-    Rest,
-    /// `pw ssh-public-keys <username>`, with this `pw` binary.
-    PwCli {
-        /// Path or name of the `pw` binary.
-        path: PathBuf,
-    },
-}
+/// Where SSH public keys are read from: the ACTIVATE client's own setting.
+pub use activate_client::KeySource;
+
+/// How long one `pw ssh-public-keys` invocation may run.
+const PW_CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Reading ACTIVATE through its API.
 #[derive(Debug, Clone)]
@@ -619,6 +607,7 @@ impl Config {
             None | Some("rest") => KeySource::Rest,
             Some("pw-cli") => KeySource::PwCli {
                 path: PathBuf::from(present(&opts.pw_cli_path).unwrap_or("pw")),
+                timeout: PW_CLI_TIMEOUT,
             },
             Some(other) => {
                 return err(format!(

@@ -3,9 +3,8 @@
 //! [`Policy`]. Every effective value and its source is logged at info and put in the report.
 
 use scim_diff::Policy;
-use scim_diff::policy::UsernameFrom as EngineUsernameFrom;
 
-use crate::config::{Config, DynamicConfig, PolicyConfig, UsernameFrom};
+use crate::config::{Config, DynamicConfig, PolicyConfig};
 use scim_sync::dynamic::{self, EffectiveSettings, LookupOptions, StaticSettings};
 
 /// The run's policy and where its switchable settings came from.
@@ -48,10 +47,7 @@ pub fn static_settings(policy: &PolicyConfig) -> StaticSettings {
 pub fn policy(config: &PolicyConfig, settings: &EffectiveSettings) -> Policy {
     let engine = Policy::default();
     Policy {
-        username_from: match config.username_from {
-            UsernameFrom::Email => EngineUsernameFrom::Email,
-            UsernameFrom::Username => EngineUsernameFrom::Username,
-        },
+        username_from: config.username_from,
         sync_groups: settings.sync_groups.value.clone(),
         enable_user_sync: settings.enable_user_sync.value,
         enable_group_sync: settings.enable_group_sync.value,

@@ -1,16 +1,11 @@
 //! The ACTIVATE side, as configured: the library's [`Source`] built from the CLI's
 //! configuration (the API client with its options, or an export file).
 
-use std::time::Duration;
-
-use activate_client::{ActivateClient, KeySource};
+use activate_client::ActivateClient;
 use scim_client::transport::RetryPolicy;
 use scim_sync::Source;
 
-use crate::config::{self, Config, SourceConfig};
-
-/// How long one `pw ssh-public-keys` invocation may run.
-const PW_CLI_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::config::{Config, SourceConfig};
 
 /// Builds the source; an error here is a configuration error (exit 2).
 pub fn from_config(config: &SourceConfig, run: &Config) -> Result<Source, String> {
@@ -27,13 +22,7 @@ pub fn from_config(config: &SourceConfig, run: &Config) -> Result<Source, String
                 .org_name(api.org_name.clone())
                 .key_concurrency(api.key_concurrency)
                 .user_agent(crate::USER_AGENT)
-                .key_source(match &api.key_source {
-                    config::KeySource::Rest => KeySource::Rest,
-                    config::KeySource::PwCli { path } => KeySource::PwCli {
-                        path: path.clone(),
-                        timeout: PW_CLI_TIMEOUT,
-                    },
-                });
+                .key_source(api.key_source.clone());
             if let Some(url) = &api.api_url {
                 builder = builder.base_url(url.clone());
             }
