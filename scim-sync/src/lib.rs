@@ -32,6 +32,7 @@
 //!   unfiltered list, with a warning, when the target refuses the filter:
 //!   [`target::refused_filter`]), and never writes to a record without the prefix.
 
+pub mod check;
 pub mod dynamic;
 mod reconciler;
 mod report;

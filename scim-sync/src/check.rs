@@ -1,0 +1,352 @@
+//! Probing both ends without writing: a verdict per item, for a front end to show (the
+//! CLI's `check`). ACTIVATE credentials and organization (or the export), the SCIM token, the
+//! target's `ServiceProviderConfig`, whether the `externalId sw` filter is honoured (the same
+//! rule as the run's, [`refused_filter`](crate::target::refused_filter)) and `externalId`
+//! echoed back, and the page size the target really serves. Only `GET` requests are sent.
+
+use scim_client::{Error as ScimError, Filter, ListQuery, ScimClient};
+use serde::Serialize;
+
+use crate::Source;
+
+/// Which end an item is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The identity source.
+    Activate,
+    /// The SCIM target.
+    Scim,
+}
+
+impl Side {
+    /// `activate` or `scim`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Activate => "activate",
+            Side::Scim => "scim",
+        }
+    }
+}
+
+/// How one probe went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Works as the syncer needs.
+    Ok,
+    /// Works, with a caveat the operator should know.
+    Warn,
+    /// Does not work: a run would fail.
+    Fail,
+}
+
+impl Verdict {
+    /// `ok`, `warn` or `FAIL`, as a verdict column shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+/// One probed item.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    /// Which end.
+    pub side: Side,
+    /// What was probed.
+    pub item: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What was found, and what to do about it.
+    pub detail: String,
+}
+
+/// The items probed so far.
+#[derive(Default)]
+struct Items(Vec<Item>);
+
+impl Items {
+    fn push(&mut self, side: Side, item: &str, verdict: Verdict, detail: impl Into<String>) {
+        self.0.push(Item {
+            side,
+            item: item.to_owned(),
+            verdict,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Probes `source` and `scim` (listing with pages of `page_size`, the managed set by
+/// `prefix`) and returns a verdict per item, the source's first.
+pub async fn probe(source: &Source, scim: &ScimClient, page_size: u32, prefix: &str) -> Vec<Item> {
+    let mut items = Items::default();
+    check_source(source, &mut items).await;
+    check_target(scim, page_size, prefix, &mut items).await;
+    items.0
+}
+
+async fn check_source(source: &Source, items: &mut Items) {
+    match source {
+        Source::Activate(client) => {
+            match client.organization().await {
+                Ok(org) => items.push(
+                    Side::Activate,
+                    "credentials and organization",
+                    Verdict::Ok,
+                    format!(
+                        "the API key works for organization `{org}` at {}",
+                        client.base_url()
+                    ),
+                ),
+                Err(e) => {
+                    items.push(
+                        Side::Activate,
+                        "credentials and organization",
+                        Verdict::Fail,
+                        e.to_string(),
+                    );
+                    return;
+                }
+            }
+            match client.users().await {
+                Ok(users) => {
+                    let active = users.iter().filter(|u| u.active).count();
+                    items.push(
+                        Side::Activate,
+                        "users",
+                        Verdict::Ok,
+                        format!("{} users ({active} active) readable", users.len()),
+                    );
+                }
+                Err(e) => items.push(Side::Activate, "users", Verdict::Fail, e.to_string()),
+            }
+            match client.groups().await {
+                Ok(groups) => items.push(
+                    Side::Activate,
+                    "groups",
+                    Verdict::Ok,
+                    format!("{} groups readable", groups.len()),
+                ),
+                Err(e) => items.push(Side::Activate, "groups", Verdict::Fail, e.to_string()),
+            }
+        }
+        Source::ExportFile { .. } | Source::ExportText(_) => match source.read(None).await {
+            Ok(snap) => items.push(
+                Side::Activate,
+                "export file",
+                if snap.warnings.is_empty() {
+                    Verdict::Ok
+                } else {
+                    Verdict::Warn
+                },
+                format!(
+                    "{}: {} users, {} groups{}",
+                    source.describe(),
+                    snap.snapshot.users.len(),
+                    snap.snapshot.groups.len(),
+                    if snap.warnings.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", snap.warnings.join("; "))
+                    }
+                ),
+            ),
+            Err(e) => items.push(Side::Activate, "export file", Verdict::Fail, e),
+        },
+    }
+}
+
+fn unauthorized(e: &ScimError) -> bool {
+    matches!(e, ScimError::Unauthorized { .. })
+}
+
+async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &mut Items) {
+    // credentials first: a list needs the token (discovery may not)
+    let users_page = scim
+        .users()
+        .list_page(&ListQuery::new(), 1, page_size)
+        .await;
+    let total_users = match &users_page {
+        Ok(page) => {
+            items.push(
+                Side::Scim,
+                "credentials",
+                Verdict::Ok,
+                format!(
+                    "the token can list users at {} ({} users)",
+                    scim.base_url(),
+                    page.total_results.map_or("?".to_owned(), |t| t.to_string())
+                ),
+            );
+            page.total_results
+        }
+        Err(e) => {
+            items.push(Side::Scim, "credentials", Verdict::Fail, e.to_string());
+            if unauthorized(e) {
+                return;
+            }
+            None
+        }
+    };
+
+    match scim.service_provider_config().await {
+        Ok(Some(spc)) => {
+            let flag = |s: Option<bool>| match s {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "?",
+            };
+            let patch_ok = spc.patch.supported != Some(false);
+            items.push(
+                Side::Scim,
+                "ServiceProviderConfig",
+                if patch_ok { Verdict::Ok } else { Verdict::Fail },
+                format!(
+                    "patch={} filter={} (maxResults {}) bulk={} etag={} sort={}{}",
+                    flag(spc.patch.supported),
+                    flag(spc.filter.supported),
+                    spc.filter
+                        .max_results
+                        .map_or("?".to_owned(), |n| n.to_string()),
+                    flag(spc.bulk.supported),
+                    flag(spc.etag.supported),
+                    flag(spc.sort.supported),
+                    if patch_ok {
+                        ""
+                    } else {
+                        "; the syncer needs PATCH"
+                    }
+                ),
+            );
+        }
+        Ok(None) => items.push(
+            Side::Scim,
+            "ServiceProviderConfig",
+            Verdict::Warn,
+            "not served (404); the syncer does not need it, capabilities are probed below",
+        ),
+        Err(e) => items.push(
+            Side::Scim,
+            "ServiceProviderConfig",
+            Verdict::Warn,
+            e.to_string(),
+        ),
+    }
+
+    // the managed-records filter
+    let filtered = ListQuery::new().filter(Filter::sw("externalId", prefix));
+    match scim.users().list_page(&filtered, 1, page_size).await {
+        Ok(page) => {
+            let ext = |u: &scim_client::User| u.external_id.clone();
+            let foreign = page
+                .resources
+                .iter()
+                .filter(|u| ext(u).is_some_and(|e| !e.starts_with(prefix)))
+                .count();
+            let without = page.resources.iter().filter(|u| ext(u).is_none()).count();
+            let managed = page.resources.len() - foreign - without;
+            let (verdict, detail) = if foreign > 0 {
+                (
+                    Verdict::Warn,
+                    format!(
+                        "ignored: the filtered list returned {foreign} record(s) with another \
+                         externalId; the engine still never writes them, but every run reads \
+                         every record"
+                    ),
+                )
+            } else if without > 0 {
+                (
+                    Verdict::Warn,
+                    format!(
+                        "the filtered list returned {without} record(s) without an externalId: \
+                         the filter is ignored, or externalId is not echoed back"
+                    ),
+                )
+            } else {
+                (
+                    Verdict::Ok,
+                    format!(
+                        "honoured ({} managed user(s), {} user(s) in all)",
+                        page.total_results.unwrap_or(managed as u64),
+                        total_users.map_or("?".to_owned(), |t| t.to_string())
+                    ),
+                )
+            };
+            items.push(Side::Scim, "externalId sw filter", verdict, detail);
+            let echoed = page.resources.iter().any(|u| u.external_id.is_some())
+                || users_page
+                    .as_ref()
+                    .is_ok_and(|p| p.resources.iter().any(|u| u.external_id.is_some()));
+            if echoed {
+                items.push(
+                    Side::Scim,
+                    "externalId echoed",
+                    Verdict::Ok,
+                    "the target returns externalId on users",
+                );
+            } else {
+                items.push(
+                    Side::Scim,
+                    "externalId echoed",
+                    Verdict::Warn,
+                    "unknown: no user with an externalId seen yet; run check again after the \
+                     first sync (the syncer cannot recognise its records if it is not echoed)",
+                );
+            }
+        }
+        Err(e) if crate::target::refused_filter(&e) => items.push(
+            Side::Scim,
+            "externalId sw filter",
+            Verdict::Warn,
+            format!("refused ({e}); the syncer lists every record and filters itself"),
+        ),
+        Err(e) => items.push(
+            Side::Scim,
+            "externalId sw filter",
+            Verdict::Fail,
+            e.to_string(),
+        ),
+    }
+
+    // page size: what the server really serves
+    if let Ok(page) = &users_page {
+        let served = page.resources.len() as u64;
+        let total = page.total_results.unwrap_or(served);
+        let per_page = page.items_per_page.unwrap_or(served);
+        if total > served && served < u64::from(page_size) {
+            items.push(
+                Side::Scim,
+                "page size",
+                Verdict::Warn,
+                format!(
+                    "asked for {page_size}, the server serves {served} per page \
+                     (itemsPerPage {per_page}); the client pages on, each run costs more requests"
+                ),
+            );
+        } else {
+            items.push(
+                Side::Scim,
+                "page size",
+                Verdict::Ok,
+                format!("asked for {page_size}, got {served} of {total}"),
+            );
+        }
+    }
+
+    match scim.groups().list_page(&ListQuery::new(), 1, 1).await {
+        Ok(page) => items.push(
+            Side::Scim,
+            "groups",
+            Verdict::Ok,
+            format!(
+                "groups can be listed ({} in all)",
+                page.total_results.map_or("?".to_owned(), |t| t.to_string())
+            ),
+        ),
+        Err(e) => items.push(Side::Scim, "groups", Verdict::Fail, e.to_string()),
+    }
+}
