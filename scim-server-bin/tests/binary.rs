@@ -7,19 +7,10 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-#[tokio::test]
-async fn the_binary_serves_with_its_flags() {
+/// Starts the server with `cmd` and returns it with the base URL it prints first.
+fn start(mut cmd: std::process::Command) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--profile",
-            "coreweave",
-            "--throttle-rate",
-            "1.0",
-        ])
-        .env("SCIM_SERVER_TOKEN", "bin-token")
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -33,6 +24,22 @@ async fn the_binary_serves_with_its_flags() {
         .strip_prefix("scim-server listening on ")
         .unwrap()
         .to_string();
+    (child, base)
+}
+
+#[tokio::test]
+async fn the_binary_serves_with_its_flags() {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--profile",
+        "coreweave",
+        "--throttle-rate",
+        "1.0",
+    ])
+    .env("SCIM_SERVER_TOKEN", "bin-token");
+    let (mut child, base) = start(cmd);
     let c = Client::new();
     let r = c
         .get(format!("{base}/Users"))
@@ -61,25 +68,12 @@ async fn the_binary_serves_with_its_flags() {
 #[cfg(target_os = "linux")]
 #[test]
 fn at_the_descriptor_limit_the_accept_loop_backs_off() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 48 && exec '{}' --listen 127.0.0.1:0 --max-connections 4096",
-            env!("CARGO_BIN_EXE_scim-server")
-        ))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("scim-server listening on ")
-        .unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -n 48 && exec '{}' --listen 127.0.0.1:0 --max-connections 4096",
+        env!("CARGO_BIN_EXE_scim-server")
+    ));
+    let (mut child, base) = start(cmd);
     let addr: std::net::SocketAddr = base
         .trim_start_matches("http://")
         .trim_end_matches("/v2")
