@@ -25,6 +25,7 @@ pub fn escape_controls(text: &str, keep_newlines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The same set `scim-diff` refuses in identifiers (the engine cannot depend on this crate).
 fn is_hostile(c: char) -> bool {
     c.is_control()
         || matches!(

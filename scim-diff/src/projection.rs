@@ -217,7 +217,8 @@ fn printable_ascii(bytes: &[u8]) -> bool {
 }
 
 /// Control characters (C0, DEL, C1), line and paragraph separators and the bidirectional
-/// formatting characters.
+/// formatting characters: the set `http_transport::escape_controls` escapes on output (kept
+/// here too, since the engine depends on no HTTP crate).
 fn is_hostile_char(c: char) -> bool {
     c.is_control()
         || matches!(
