@@ -38,6 +38,15 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
+    /// Answered requests that were not `GET`s: the writes.
+    pub fn writes(&self) -> u64 {
+        self.by_method
+            .iter()
+            .filter(|(method, _)| method.as_str() != "GET")
+            .map(|(_, statuses)| statuses.values().sum::<u64>())
+            .sum()
+    }
+
     /// Responses with this method (case-sensitive, e.g. `"GET"`) and status.
     pub fn count(&self, method: &str, status: u16) -> u64 {
         self.by_method

@@ -15,16 +15,16 @@ use serde_json::{Value, json};
 use crate::config::{Config, Mode, OutputFormat, TargetConfig};
 use crate::exit::Outcome;
 use crate::progress::Progress;
-use crate::report::{FailedOp, OpOutcome, Phases, Report, SideRequests};
-use crate::settings::{self, Effective};
+use crate::report::{FailedOp, Phases, Report, SideRequests};
 use crate::stop::Stop;
+use scim_sync::dynamic::Effective;
 
 /// Runs the configured subcommand to its end and returns how it ended.
 pub async fn run(config: Config) -> Outcome {
     for name in &config.unknown_env {
         tracing::warn!(variable = %name, "unknown environment variable ignored (a typo?)");
     }
-    let stop = Stop::new(config.deadline);
+    let stop = Stop::new(config.opts.deadline);
     crate::stop::listen_for_signals(&stop);
     match config.mode {
         Mode::Reconcile => reconcile_command(&config, &stop).await,
@@ -50,14 +50,14 @@ pub struct PassOptions {
 pub fn scim_client(target: &TargetConfig, config: &Config) -> Result<ScimClient, String> {
     ScimClient::builder(&target.base_url)
         .bearer_token(target.token.clone())
-        .allow_insecure_http(config.allow_insecure_http)
-        .page_size(config.page_size)
-        .max_in_flight(config.concurrency)
-        .requests_per_second(config.requests_per_second)
-        .timeout(config.request_timeout)
-        .retry_policy(RetryPolicy::default().with_total_budget(config.retry_budget))
-        .max_list_records(config.max_records)
-        .max_response_bytes(config.max_response_bytes)
+        .allow_insecure_http(config.opts.allow_insecure_http)
+        .page_size(config.opts.page_size)
+        .max_in_flight(config.opts.concurrency)
+        .requests_per_second(config.opts.requests_per_second)
+        .timeout(config.opts.request_timeout)
+        .retry_policy(RetryPolicy::default().with_total_budget(config.opts.retry_budget))
+        .max_list_records(config.opts.max_records)
+        .max_response_bytes(config.opts.max_response_bytes)
         .user_agent(crate::USER_AGENT)
         .build()
         .map_err(|e| format!("SCIM client: {e}"))
@@ -77,19 +77,19 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
     tracing::info!(
         source = %source.describe(),
         scim_url = %target_config.base_url,
-        dry_run = config.dry_run,
+        dry_run = config.opts.dry_run,
         "reconcile starting"
     );
-    let effective = settings::resolve(config).await;
+    let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
     let options = PassOptions {
-        dry_run: config.dry_run,
-        concurrency: config.concurrency,
+        dry_run: config.opts.dry_run,
+        concurrency: config.opts.concurrency,
         stop: stop.clone(),
         progress: crate::progress::wanted(config),
     };
     let mut report = reconcile(&source, &scim, &effective, &options, "reconcile").await;
     report.duration_ms = elapsed_ms(started);
-    emit(config.output, &report);
+    emit(config.opts.output, &report);
     summary_line(&report);
     report.outcome
 }
@@ -102,10 +102,10 @@ pub fn finish_early(
     error: String,
     outcome: Outcome,
 ) -> Outcome {
-    let mut report = Report::new(command, config.dry_run);
+    let mut report = Report::new(command, config.opts.dry_run);
     report.error = Some(error);
     report.finish(outcome);
-    emit(config.output, &report);
+    emit(config.opts.output, &report);
     summary_line(&report);
     outcome
 }
@@ -120,12 +120,7 @@ fn side(stats: &scim_client::transport::StatsSnapshot) -> SideRequests {
         count: stats.requests,
         retries: stats.retries,
         throttled: stats.throttled,
-        writes: stats
-            .by_method
-            .iter()
-            .filter(|(method, _)| method.as_str() != "GET")
-            .map(|(_, statuses)| statuses.values().sum::<u64>())
-            .sum(),
+        writes: stats.writes(),
     }
 }
 
@@ -139,7 +134,9 @@ pub async fn reconcile(
 ) -> Report {
     let mut report = Report::new(command, options.dry_run);
     report.settings = serde_json::to_value(&effective.settings).unwrap_or(Value::Null);
-    report.warnings.extend(effective.fallback_warning());
+    report
+        .warnings
+        .extend(effective.settings.fallback_warning());
     let reconciler = Reconciler::new(source.clone(), scim.clone(), effective.policy.clone())
         .dry_run(options.dry_run)
         .concurrency(options.concurrency)
@@ -187,20 +184,14 @@ fn fill_report(report: &mut Report, run: &RunReport) {
             "message": message.join("; "),
         }));
     }
-    if let Some(applied) = &run.applied {
-        for op in &applied.operations {
-            match &op.outcome {
-                OpResult::Done => report.record(&op.op, OpOutcome::Done),
-                OpResult::Failed { error, .. } => {
-                    report.record(&op.op, OpOutcome::Failed);
-                    report.failed.push(FailedOp {
-                        op: op.op.clone(),
-                        external_id: op.external_id.clone(),
-                        error: error.clone(),
-                    });
-                }
-                OpResult::Skipped { .. } => report.record(&op.op, OpOutcome::Skipped),
-            }
+    report.summary = run.summary();
+    for op in run.applied.iter().flat_map(|a| &a.operations) {
+        if let OpResult::Failed { error, .. } = &op.outcome {
+            report.failed.push(FailedOp {
+                op: op.op.clone(),
+                external_id: op.external_id.clone(),
+                error: error.clone(),
+            });
         }
     }
     if let Some(stopped) = run.stopped() {
@@ -305,12 +296,12 @@ impl Observer for ProgressLines {
             }
             Phase::Applying { operations } => {
                 let scim = self.scim.clone();
-                let writes_before = side(&scim.stats()).writes;
+                let writes_before = scim.stats().writes();
                 Progress::start(
                     self.enabled,
                     "applying",
                     Some(operations as u64),
-                    move || side(&scim.stats()).writes.saturating_sub(writes_before),
+                    move || scim.stats().writes().saturating_sub(writes_before),
                 )
             }
         };

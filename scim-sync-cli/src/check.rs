@@ -31,7 +31,7 @@ pub async fn run(config: &Config) -> Outcome {
         Err(e) => return finish_early(config, "check", e, Outcome::Usage),
     };
     let prefix = Policy::default().external_id_prefix;
-    let items = scim_sync::check::probe(&source, &scim, config.page_size, &prefix).await;
+    let items = scim_sync::check::probe(&source, &scim, config.opts.page_size, &prefix).await;
 
     let failed = items.iter().any(|i| i.verdict == Verdict::Fail);
     let outcome = if failed {
@@ -41,7 +41,7 @@ pub async fn run(config: &Config) -> Outcome {
     };
     let scim_stats = scim.stats();
     let activate_requests = source.stats().map_or(0, |s| s.requests);
-    match config.output {
+    match config.opts.output {
         OutputFormat::Json => println!(
             "{}",
             json!({

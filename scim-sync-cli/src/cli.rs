@@ -1,18 +1,28 @@
-//! The clap surface: every flag, its environment variable and its help text. Values are kept
-//! as raw strings here (an empty environment variable must mean "unset", which clap does not
-//! do by itself); [`crate::config`] validates them into a typed [`crate::config::Config`].
+//! The clap surface: every flag, its environment variable, its help text and its typed value
+//! ([`crate::values`] parses and names the setting in errors). [`parse`] applies the one rule
+//! clap has no switch for: a blank value, from the environment or the command line, counts as
+//! unset.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::Resettable;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
+
+use crate::values::{
+    Limit, above_zero, at_least, boolish, checked, duration, limit, one_of, secret, text,
+};
+use activate_client::KeySource;
+use scim_diff::UsernameFrom;
 
 /// Reconciles Parallel Works ACTIVATE users, groups and SSH keys into a SCIM 2.0 target
 /// (CoreWeave IAM).
 ///
 /// Without a subcommand it runs one full reconcile: read ACTIVATE, list what it manages in the
 /// target, plan, apply. Every flag can also be set by the environment variable shown, or in a
-/// `.env` file. An empty environment variable counts as unset.
+/// `.env` file. A blank value (an empty variable, `--flag=`) counts as unset.
 #[derive(Parser)]
 #[command(name = "pw-activate-scim-sync", version, about, long_about)]
 #[command(propagate_version = true, max_term_width = 100)]
@@ -37,274 +47,329 @@ pub enum Command {
 }
 
 /// Every option (all global: they may be given before or after the subcommand).
-#[derive(Args)]
+#[derive(Args, Debug, Clone)]
 pub struct Opts {
     // ---- ACTIVATE (the source) ----
     /// ACTIVATE API key (pwt_...). Prefer ACTIVATE_API_KEY_FILE: a flag shows in `ps`.
     #[arg(long, env = "ACTIVATE_API_KEY", hide_env_values = true, global = true,
-          value_parser = secret, help_heading = "ACTIVATE (source)")]
+          value_parser = secret(), help_heading = SOURCE)]
     pub activate_api_key: Option<SecretString>,
     /// File holding the ACTIVATE API key (surrounding whitespace is ignored).
-    #[arg(
-        long,
-        env = "ACTIVATE_API_KEY_FILE",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
-    pub activate_api_key_file: Option<String>,
+    #[arg(long, env = "ACTIVATE_API_KEY_FILE", global = true, help_heading = SOURCE)]
+    pub activate_api_key_file: Option<PathBuf>,
     /// ACTIVATE base URL, e.g. https://activate.parallel.works [default: derived from the key].
-    #[arg(
-        long,
-        env = "ACTIVATE_API_URL",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
+    #[arg(long, env = "ACTIVATE_API_URL", global = true, value_parser = text(),
+          help_heading = SOURCE)]
     pub activate_api_url: Option<String>,
     /// ACTIVATE organization name [default: the API key's organization].
-    #[arg(
-        long,
-        env = "ACTIVATE_ORG_NAME",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
+    #[arg(long, env = "ACTIVATE_ORG_NAME", global = true, value_parser = text(),
+          help_heading = SOURCE)]
     pub activate_org_name: Option<String>,
     /// Comma-separated ACTIVATE group names: a hard scope. Users in none of them are treated
     /// as gone [default: every group].
-    #[arg(
-        long,
-        env = "ACTIVATE_SYNC_GROUPS",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
-    pub sync_groups: Option<String>,
+    #[arg(long, env = "ACTIVATE_SYNC_GROUPS", global = true, value_delimiter = ',',
+          value_parser = text(), help_heading = SOURCE)]
+    pub sync_groups: Vec<String>,
     /// Read the snapshot from an ACTIVATE export file (JSON) instead of the API.
-    #[arg(
-        long,
-        env = "ACTIVATE_SOURCE_FILE",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
-    pub source_file: Option<String>,
-    /// The largest export file read, in bytes [default: 1073741824, 1 GiB].
-    #[arg(
-        long,
-        env = "ACTIVATE_SOURCE_FILE_MAX_BYTES",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
-    pub source_file_max_bytes: Option<String>,
-    /// Where SSH public keys come from: `rest` (the API) or `pw-cli` (`pw ssh-public-keys`)
-    /// [default: rest].
-    #[arg(
-        long,
-        env = "SYNC_SSH_KEY_SOURCE",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
-    pub ssh_key_source: Option<String>,
-    /// Path of the `pw` CLI for `--ssh-key-source pw-cli` [default: pw].
-    #[arg(
-        long,
-        env = "PW_CLI_PATH",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
-    pub pw_cli_path: Option<String>,
-    /// How many users' SSH keys are fetched at once [default: 8].
-    #[arg(
-        long,
-        env = "ACTIVATE_KEY_CONCURRENCY",
-        global = true,
-        help_heading = "ACTIVATE (source)"
-    )]
-    pub key_concurrency: Option<String>,
+    #[arg(long, env = "ACTIVATE_SOURCE_FILE", global = true, help_heading = SOURCE)]
+    pub source_file: Option<PathBuf>,
+    /// The largest export file read, in bytes (1 GiB).
+    #[arg(long, env = "ACTIVATE_SOURCE_FILE_MAX_BYTES", global = true,
+          default_value = "1073741824", value_parser = at_least(1u64), help_heading = SOURCE)]
+    pub source_file_max_bytes: u64,
+    /// Where SSH public keys come from: `rest` (the API) or `pw-cli` (`pw ssh-public-keys`).
+    #[arg(long, env = "SYNC_SSH_KEY_SOURCE", global = true, default_value = "rest",
+          value_parser = one_of(&["rest", "pw-cli"], |name| match name {
+              "rest" => Some(KeySource::Rest),
+              "pw-cli" => Some(KeySource::pw_cli()),
+              _ => None,
+          }), help_heading = SOURCE)]
+    pub ssh_key_source: KeySource,
+    /// Path of the `pw` CLI for `--ssh-key-source pw-cli`.
+    #[arg(long, env = "PW_CLI_PATH", global = true, default_value = "pw",
+          help_heading = SOURCE)]
+    pub pw_cli_path: PathBuf,
+    /// How many users' SSH keys are fetched at once.
+    #[arg(long, env = "ACTIVATE_KEY_CONCURRENCY", global = true, default_value = "8",
+          value_parser = at_least(1usize), help_heading = SOURCE)]
+    pub key_concurrency: usize,
 
     // ---- SCIM (the target) ----
     /// SCIM bearer token. Prefer CW_SCIM_BEARER_TOKEN_FILE: a flag shows in `ps`.
     #[arg(long, env = "CW_SCIM_BEARER_TOKEN", hide_env_values = true, global = true,
-          value_parser = secret, help_heading = "SCIM (target)")]
+          value_parser = secret(), help_heading = TARGET)]
     pub scim_bearer_token: Option<SecretString>,
     /// File holding the SCIM bearer token (surrounding whitespace is ignored).
-    #[arg(
-        long,
-        env = "CW_SCIM_BEARER_TOKEN_FILE",
-        global = true,
-        help_heading = "SCIM (target)"
-    )]
-    pub scim_bearer_token_file: Option<String>,
+    #[arg(long, env = "CW_SCIM_BEARER_TOKEN_FILE", global = true, help_heading = TARGET)]
+    pub scim_bearer_token_file: Option<PathBuf>,
     /// CoreWeave org user id: the target is https://api.coreweave.com/scim/<id>.
-    #[arg(
-        long,
-        env = "CW_SCIM_ORG_USERID",
-        global = true,
-        help_heading = "SCIM (target)"
-    )]
+    #[arg(long, env = "CW_SCIM_ORG_USERID", global = true, value_parser = text(),
+          help_heading = TARGET)]
     pub cw_org_userid: Option<String>,
     /// Any SCIM base URL (overrides CW_SCIM_ORG_USERID).
-    #[arg(
-        long,
-        env = "CW_SCIM_BASE_URL",
-        global = true,
-        help_heading = "SCIM (target)"
-    )]
+    #[arg(long, env = "CW_SCIM_BASE_URL", global = true, value_parser = text(),
+          help_heading = TARGET)]
     pub scim_base_url: Option<String>,
-    /// Largest page requested when listing [default: 100].
-    #[arg(
-        long,
-        env = "SCIM_PAGE_SIZE",
-        global = true,
-        help_heading = "SCIM (target)"
-    )]
-    pub page_size: Option<String>,
+    /// Largest page requested when listing.
+    #[arg(long, env = "SCIM_PAGE_SIZE", global = true, default_value = "100",
+          value_parser = at_least(1u32), help_heading = TARGET)]
+    pub page_size: u32,
     /// Most members added or removed by one PATCH [default: 100].
-    #[arg(
-        long,
-        env = "SCIM_MAX_MEMBERS_PER_PATCH",
-        global = true,
-        help_heading = "SCIM (target)"
-    )]
-    pub max_members_per_patch: Option<String>,
+    #[arg(long, env = "SCIM_MAX_MEMBERS_PER_PATCH", global = true,
+          value_parser = at_least(1usize), help_heading = TARGET)]
+    pub max_members_per_patch: Option<usize>,
     /// Client-side rate limit for the target, requests per second [default: none].
-    #[arg(
-        long,
-        env = "SCIM_REQUESTS_PER_SECOND",
-        global = true,
-        help_heading = "SCIM (target)"
-    )]
-    pub requests_per_second: Option<String>,
-    /// Allow http:// URLs for the target and ACTIVATE (tests, loopback) [default: false].
+    #[arg(long, env = "SCIM_REQUESTS_PER_SECOND", global = true, value_parser = above_zero(),
+          help_heading = TARGET)]
+    pub requests_per_second: Option<f64>,
+    /// Allow http:// URLs for the target and ACTIVATE (tests, loopback).
     #[arg(long, env = "SYNC_ALLOW_INSECURE_HTTP", global = true, num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", help_heading = "SCIM (target)")]
-    pub allow_insecure_http: Option<String>,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_parser = boolish(), help_heading = TARGET)]
+    pub allow_insecure_http: bool,
 
     // ---- policy ----
-    /// SCIM userName from the user's `email` or ACTIVATE `username` [default: email].
-    #[arg(
-        long,
-        env = "SYNC_USERNAME_FROM",
-        global = true,
-        help_heading = "Policy"
-    )]
-    pub username_from: Option<String>,
-    /// Create, update, deactivate and reactivate users [default: true].
+    /// SCIM userName from the user's `email` or ACTIVATE `username`.
+    #[arg(long, env = "SYNC_USERNAME_FROM", global = true, default_value = "email",
+          value_parser = one_of(&["email", "username"], |name| match name {
+              "email" => Some(UsernameFrom::Email),
+              "username" => Some(UsernameFrom::Username),
+              _ => None,
+          }), help_heading = POLICY)]
+    pub username_from: UsernameFrom,
+    /// Create, update, deactivate and reactivate users.
     #[arg(long, env = "SYNC_ENABLE_USER_SYNC", global = true, num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", help_heading = "Policy")]
-    pub enable_user_sync: Option<String>,
-    /// Create and rename groups and set their members [default: true].
+          require_equals = true, default_value = "true", default_missing_value = "true",
+          value_parser = boolish(), help_heading = POLICY)]
+    pub enable_user_sync: bool,
+    /// Create and rename groups and set their members.
     #[arg(long, env = "SYNC_ENABLE_GROUP_SYNC", global = true, num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", help_heading = "Policy")]
-    pub enable_group_sync: Option<String>,
-    /// Keep members of managed groups that this tool does not manage [default: false].
+          require_equals = true, default_value = "true", default_missing_value = "true",
+          value_parser = boolish(), help_heading = POLICY)]
+    pub enable_group_sync: bool,
+    /// Keep members of managed groups that this tool does not manage.
     #[arg(long, env = "SYNC_ALLOW_NON_PROVISIONED_USERS", global = true, num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", help_heading = "Policy")]
-    pub allow_non_provisioned_users: Option<String>,
-    /// Refuse a run that would deactivate more users than this [default: the engine's].
-    #[arg(
-        long,
-        env = "SYNC_MAX_DEACTIVATIONS",
-        global = true,
-        help_heading = "Policy"
-    )]
-    pub max_deactivations: Option<String>,
-    /// Refuse a run that would deactivate more than this percentage of managed users
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_parser = boolish(), help_heading = POLICY)]
+    pub allow_non_provisioned_users: bool,
+    /// Refuse a run that would deactivate more users than this, or `none` [default: the
+    /// engine's].
+    #[arg(long, env = "SYNC_MAX_DEACTIVATIONS", global = true,
+          value_parser = limit::<usize>(None), help_heading = POLICY)]
+    pub max_deactivations: Option<Limit<usize>>,
+    /// Refuse a run that would deactivate more than this percentage of managed users, or
+    /// `none` [default: the engine's].
+    #[arg(long, env = "SYNC_MAX_DEACTIVATION_PERCENT", global = true,
+          value_parser = limit(Some(100u32)), help_heading = POLICY)]
+    pub max_deactivation_percent: Option<Limit<u32>>,
+    /// Refuse a run that would remove more group memberships than this, or `none`
     /// [default: the engine's].
-    #[arg(
-        long,
-        env = "SYNC_MAX_DEACTIVATION_PERCENT",
-        global = true,
-        help_heading = "Policy"
-    )]
-    pub max_deactivation_percent: Option<String>,
-    /// Refuse a run that would remove more group memberships than this [default: the engine's].
-    #[arg(
-        long,
-        env = "SYNC_MAX_MEMBERSHIP_REMOVALS",
-        global = true,
-        help_heading = "Policy"
-    )]
-    pub max_membership_removals: Option<String>,
+    #[arg(long, env = "SYNC_MAX_MEMBERSHIP_REMOVALS", global = true,
+          value_parser = limit::<usize>(None), help_heading = POLICY)]
+    pub max_membership_removals: Option<Limit<usize>>,
     /// Let this one run exceed the deactivation and membership-removal limits.
-    #[arg(long, global = true, help_heading = "Policy")]
+    #[arg(long, global = true, help_heading = POLICY)]
     pub allow_mass_changes: bool,
 
     // ---- the run ----
-    /// Plan and report, write nothing [default: false].
+    /// Plan and report, write nothing.
     #[arg(long, env = "SYNC_DRY_RUN", global = true, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", help_heading = "Run")]
-    pub dry_run: Option<String>,
-    /// Writes issued at once [default: 4].
-    #[arg(long, env = "SYNC_CONCURRENCY", global = true, help_heading = "Run")]
-    pub concurrency: Option<String>,
+          default_value = "false", default_missing_value = "true", value_parser = boolish(),
+          help_heading = RUN)]
+    pub dry_run: bool,
+    /// Writes issued at once.
+    #[arg(long, env = "SYNC_CONCURRENCY", global = true, default_value = "4",
+          value_parser = at_least(1usize), help_heading = RUN)]
+    pub concurrency: usize,
     /// The most records one list of the SCIM target may hold; a longer or endless list
-    /// fails the read, with nothing written [default: 2000000].
-    #[arg(long, env = "SYNC_MAX_RECORDS", global = true, help_heading = "Run")]
-    pub max_records: Option<String>,
-    /// The largest response the SCIM target may send, in bytes; a larger one fails the read,
-    /// with nothing written [default: 134217728, 128 MiB].
-    #[arg(
-        long,
-        env = "SYNC_MAX_RESPONSE_BYTES",
-        global = true,
-        help_heading = "Run"
-    )]
-    pub max_response_bytes: Option<String>,
+    /// fails the read, with nothing written.
+    #[arg(long, env = "SYNC_MAX_RECORDS", global = true, default_value = "2000000",
+          value_parser = at_least(1u64), help_heading = RUN)]
+    pub max_records: u64,
+    /// The largest response the SCIM target may send, in bytes (128 MiB); a larger one fails
+    /// the read, with nothing written.
+    #[arg(long, env = "SYNC_MAX_RESPONSE_BYTES", global = true, default_value = "134217728",
+          value_parser = at_least(1024u64), help_heading = RUN)]
+    pub max_response_bytes: u64,
     /// Stop issuing new writes after this long, e.g. `7m` [default: none].
-    #[arg(long, env = "SYNC_DEADLINE", global = true, help_heading = "Run")]
-    pub deadline: Option<String>,
+    #[arg(long, env = "SYNC_DEADLINE", global = true, value_parser = duration(),
+          help_heading = RUN)]
+    pub deadline: Option<Duration>,
     /// How long one HTTP request (to ACTIVATE or to the SCIM target) may take before it is
-    /// abandoned and, within the retry budget, retried, e.g. `45s` [default: 30s].
-    #[arg(
-        long,
-        env = "SYNC_REQUEST_TIMEOUT",
-        global = true,
-        help_heading = "Run"
-    )]
-    pub request_timeout: Option<String>,
+    /// abandoned and, within the retry budget, retried, e.g. `45s`.
+    #[arg(long, env = "SYNC_REQUEST_TIMEOUT", global = true, default_value = "30s",
+          value_parser = duration(), help_heading = RUN)]
+    pub request_timeout: Duration,
     /// How long one request may keep being retried, waits included, before the run gives up
-    /// on it, e.g. `2m` [default: 60s].
-    #[arg(long, env = "SYNC_RETRY_BUDGET", global = true, help_heading = "Run")]
-    pub retry_budget: Option<String>,
-    /// `text` (a plan table and a summary) or `json` (one JSON object on stdout)
-    /// [default: text].
-    #[arg(long, env = "SYNC_OUTPUT", global = true, help_heading = "Run")]
-    pub output: Option<String>,
-    /// Log format on stderr: `auto` (text on a terminal, JSON lines otherwise), `text`, `json`
-    /// [default: auto].
-    #[arg(long, env = "LOG_FORMAT", global = true, help_heading = "Run")]
-    pub log_format: Option<String>,
-    /// Log filter, e.g. `info`, `debug`, `scim_client=debug` [default: info].
-    #[arg(long, env = "LOG_LEVEL", global = true, help_heading = "Run")]
-    pub log_level: Option<String>,
+    /// on it, e.g. `2m`.
+    #[arg(long, env = "SYNC_RETRY_BUDGET", global = true, default_value = "60s",
+          value_parser = duration(), help_heading = RUN)]
+    pub retry_budget: Duration,
+    /// `text` (a plan table and a summary) or `json` (one JSON object on stdout).
+    #[arg(long, env = "SYNC_OUTPUT", global = true, default_value = "text",
+          value_parser = one_of(&["text", "json"], |name| match name {
+              "text" => Some(OutputFormat::Text),
+              "json" => Some(OutputFormat::Json),
+              _ => None,
+          }), help_heading = RUN)]
+    pub output: OutputFormat,
+    /// Log format on stderr: `auto` (text on a terminal, JSON lines otherwise), `text`, `json`.
+    #[arg(long, env = "LOG_FORMAT", global = true, default_value = "auto",
+          value_parser = one_of(&["auto", "text", "json"], |name| match name {
+              "auto" => Some(LogFormat::Auto),
+              "text" => Some(LogFormat::Text),
+              "json" => Some(LogFormat::Json),
+              _ => None,
+          }), help_heading = RUN)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info`, `debug`, `scim_client=debug`.
+    #[arg(long, env = "LOG_LEVEL", global = true, default_value = "info",
+          value_parser = log_filter(), help_heading = RUN)]
+    pub log_level: String,
     /// Load environment variables from this file (default: `.env` in the working directory,
     /// if present). Variables already set win.
-    #[arg(long, global = true, help_heading = "Run")]
+    #[arg(long, global = true, help_heading = RUN)]
     pub env_file: Option<PathBuf>,
 
     // ---- run-time settings (Kubernetes) ----
-    /// Do not read the SCIMConfig settings resource from the cluster [default: false].
+    /// Do not read the SCIMConfig settings resource from the cluster.
     #[arg(long, env = "SYNC_NO_DYNAMIC_SETTINGS", global = true, num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", help_heading = "Run-time settings")]
-    pub no_dynamic_settings: Option<String>,
-    /// Name of the SCIMConfig resource [default: default].
-    #[arg(
-        long,
-        env = "SYNC_SETTINGS_NAME",
-        global = true,
-        help_heading = "Run-time settings"
-    )]
-    pub settings_name: Option<String>,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_parser = boolish(), help_heading = SETTINGS)]
+    pub no_dynamic_settings: bool,
+    /// Name of the SCIMConfig resource.
+    #[arg(long, env = "SYNC_SETTINGS_NAME", global = true, default_value = "default",
+          value_parser = text(), help_heading = SETTINGS)]
+    pub settings_name: String,
     /// Namespace of the SCIMConfig resource [default: the pod's namespace].
-    #[arg(
-        long,
-        env = "POD_NAMESPACE",
-        global = true,
-        help_heading = "Run-time settings"
-    )]
+    #[arg(long, env = "POD_NAMESPACE", global = true, value_parser = text(),
+          help_heading = SETTINGS)]
     pub namespace: Option<String>,
 }
 
-fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(value))
+const SOURCE: &str = "ACTIVATE (source)";
+const TARGET: &str = "SCIM (target)";
+const POLICY: &str = "Policy";
+const RUN: &str = "Run";
+const SETTINGS: &str = "Run-time settings";
+
+/// How the run's result is printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A plan table and a summary.
+    Text,
+    /// Exactly one JSON object.
+    Json,
+}
+
+/// Log format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Text on a terminal, JSON lines otherwise.
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A `tracing` filter, checked when parsed.
+fn log_filter() -> impl clap::builder::TypedValueParser<Value = String> {
+    checked(|filter: &str| crate::logging::check_filter(filter).map(|()| filter.to_owned()))
+}
+
+/// Parses the arguments (the first is the program name). A blank value counts as unset
+/// wherever it comes from: an empty environment variable (a Kubernetes `value: ""`), and
+/// `--flag=` or `--flag ""` (an argument built from an empty variable).
+pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+    let mut command = Cli::command().mut_args(|arg| {
+        let blank = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| is_blank(&v));
+        if blank {
+            arg.env(Resettable::Reset)
+        } else {
+            arg
+        }
+    });
+    command.build();
+    let args = without_blank_values(&command, args);
+    let matches = command.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+fn is_blank(value: &std::ffi::OsStr) -> bool {
+    value.to_str().is_some_and(|v| v.trim().is_empty())
+}
+
+/// The arguments without the options whose value is blank (`--flag=`, `--flag ""`).
+fn without_blank_values(command: &clap::Command, args: &[OsString]) -> Vec<OsString> {
+    // options that take their value from the next argument when written `--flag value`
+    let takes_next = |long: &str| {
+        command.get_arguments().any(|a| {
+            a.get_long() == Some(long)
+                && !a.is_require_equals_set()
+                && a.get_num_args().is_some_and(|n| n.min_values() > 0)
+        })
+    };
+    let mut kept = Vec::with_capacity(args.len());
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some(flag) = arg.to_str().and_then(|a| a.strip_prefix("--")) else {
+            kept.push(arg.clone());
+            continue;
+        };
+        if flag.is_empty() {
+            // `--`: everything after it is positional
+            kept.push(arg.clone());
+            kept.extend(rest.cloned());
+            break;
+        }
+        match flag.split_once('=') {
+            Some((_, value)) if value.trim().is_empty() => {}
+            Some(_) => kept.push(arg.clone()),
+            None if takes_next(flag) => match rest.next() {
+                Some(value) if is_blank(value) => {}
+                Some(value) => kept.extend([arg.clone(), value.clone()]),
+                None => kept.push(arg.clone()),
+            },
+            None => kept.push(arg.clone()),
+        }
+    }
+    kept
+}
+
+/// The name of a subcommand in logs and reports.
+pub fn command_name(command: Option<Command>) -> &'static str {
+    match command {
+        None => "reconcile",
+        Some(Command::Check) => "check",
+        Some(Command::Demo) => "demo",
+    }
+}
+
+/// After a failed parse: whether `--output json` (or `SYNC_OUTPUT=json`) was asked for, and if
+/// so the subcommand named, so that the error can still be one JSON object on stdout.
+pub fn json_requested(args: &[OsString]) -> Option<&'static str> {
+    let mut output = std::env::var("SYNC_OUTPUT").ok();
+    let mut command = None;
+    let mut rest = args.iter().skip(1).filter_map(|a| a.to_str());
+    while let Some(arg) = rest.next() {
+        match arg {
+            "--" => break,
+            "--output" => output = rest.next().map(str::to_owned),
+            "check" => command = Some(Command::Check),
+            "demo" => command = Some(Command::Demo),
+            _ => {
+                if let Some(value) = arg.strip_prefix("--output=") {
+                    output = Some(value.to_owned());
+                }
+            }
+        }
+    }
+    let json = output.is_some_and(|o| o.trim().eq_ignore_ascii_case("json"));
+    json.then(|| command_name(command))
 }
 
 /// Finds `--env-file PATH` / `--env-file=PATH` in the raw arguments, before clap runs (the file
@@ -353,48 +418,4 @@ pub fn unknown_env_vars(names: impl IntoIterator<Item = String>) -> Vec<String> 
         .collect();
     unknown.sort();
     unknown
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn unknown_prefixed_variables_are_found() {
-        let names = [
-            "SYNC_MAX_DEACTIVATION",
-            "SYNC_DRY_RUN",
-            "HOME",
-            "SCIM2_SERVER_URL",
-        ];
-        assert_eq!(
-            unknown_env_vars(names.iter().map(|s| s.to_string())),
-            vec!["SYNC_MAX_DEACTIVATION".to_owned()]
-        );
-        assert!(known_env_vars().contains(&"POD_NAMESPACE".to_owned()));
-    }
-
-    #[test]
-    fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn env_file_is_found_in_both_spellings() {
-        let args = |v: &[&str]| {
-            v.iter()
-                .map(Into::into)
-                .collect::<Vec<std::ffi::OsString>>()
-        };
-        assert_eq!(
-            env_file_arg(&args(&["x", "--dry-run", "--env-file", "a.env"])),
-            Some(PathBuf::from("a.env"))
-        );
-        assert_eq!(
-            env_file_arg(&args(&["x", "check", "--env-file=b.env"])),
-            Some(PathBuf::from("b.env"))
-        );
-        assert_eq!(env_file_arg(&args(&["x", "--", "--env-file=c"])), None);
-    }
 }

@@ -12,10 +12,9 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::app::{PassOptions, elapsed_ms, finish_early, reconcile};
-use crate::config::{Config, DynamicConfig, OutputFormat};
+use crate::config::{Config, OutputFormat};
 use crate::exit::Outcome;
 use crate::report::Report;
-use crate::settings;
 use crate::stop::Stop;
 use scim_sync::Source;
 
@@ -54,21 +53,21 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         ScimClient::builder(&base)
             .bearer_token(SecretString::from(token.clone()))
             .allow_insecure_http(true)
-            .page_size(config.page_size)
-            .max_in_flight(config.concurrency)
+            .page_size(config.opts.page_size)
+            .max_in_flight(config.opts.concurrency)
             .user_agent(crate::USER_AGENT)
             .build()
     };
     let source = Source::ExportText(SAMPLE_ORG.into());
     // the demo never reads cluster settings: it must behave the same everywhere
-    let no_lookup = DynamicConfig {
+    let no_lookup = scim_sync::dynamic::LookupOptions {
         enabled: false,
         ..config.dynamic.clone()
     };
-    let effective = settings::resolve_with(&config.policy, &no_lookup).await;
+    let effective = scim_sync::dynamic::resolve(&config.policy, &no_lookup).await;
     let options = PassOptions {
         dry_run: false,
-        concurrency: config.concurrency,
+        concurrency: config.opts.concurrency,
         stop: stop.clone(),
         progress: crate::progress::wanted(config),
     };
@@ -105,7 +104,7 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
     } else {
         Outcome::Failed
     };
-    match config.output {
+    match config.opts.output {
         OutputFormat::Json => println!(
             "{}",
             json!({

@@ -19,15 +19,13 @@
 //! let config = Config::from_cli(cli.command, &cli.opts).unwrap();
 //! assert_eq!(config.mode, Mode::Reconcile);
 //! assert_eq!(config.target.as_ref().unwrap().base_url, "https://api.coreweave.com/scim/abc123");
-//! assert!(config.dry_run);
+//! assert!(config.opts.dry_run);
 //! assert!(!format!("{config:?}").contains("s3cr3t"), "secrets never print");
 //! assert_eq!(scim_sync_cli::exit::Outcome::Refused.code(), 3);
 //! ```
 
 use std::ffi::OsString;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 pub mod app;
 pub mod check;
@@ -39,9 +37,9 @@ pub mod exit;
 pub mod logging;
 pub mod progress;
 pub mod report;
-pub mod settings;
 pub mod source;
 pub mod stop;
+pub mod values;
 
 /// The `User-Agent` of every request this binary sends.
 pub const USER_AGENT: &str = concat!("pw-activate-scim-sync/", env!("CARGO_PKG_VERSION"));
@@ -52,32 +50,20 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
         eprintln!("error: {e}");
         return exit::Outcome::Usage.into();
     }
-    let cli = match cli::Cli::try_parse_from(&args) {
+    let cli = match cli::parse(&args) {
         Ok(cli) => cli,
-        // help and version exit 0, usage errors exit 2
-        Err(e) => e.exit(),
+        Err(e) if !e.use_stderr() => e.exit(), // --help and --version exit 0
+        Err(e) => return usage_error(cli::json_requested(&args), &e.to_string()),
     };
     let config = match config::Config::from_cli(cli.command, &cli.opts) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
-            // `--output json` promises one JSON object on stdout, errors included
-            let json = cli.opts.output.as_deref().map(str::trim) == Some("json");
-            if json {
-                let command = match cli.command {
-                    None => "reconcile",
-                    Some(cli::Command::Check) => "check",
-                    Some(cli::Command::Demo) => "demo",
-                };
-                let mut report = report::Report::new(command, false);
-                report.error = Some(e.to_string());
-                report.finish(exit::Outcome::Usage);
-                println!("{}", report.to_json());
-            }
-            return exit::Outcome::Usage.into();
+            let json = cli.opts.output == cli::OutputFormat::Json;
+            let command = cli::command_name(cli.command);
+            return usage_error(json.then_some(command), &format!("error: {e}"));
         }
     };
-    logging::init(config.log_format, &config.log_level);
+    logging::init(config.opts.log_format, &config.opts.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -91,4 +77,21 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
     };
     let outcome = runtime.block_on(app::run(config));
     outcome.into()
+}
+
+/// A usage or configuration error: printed on stderr and, when `--output json` was asked
+/// for (`json_for` names the command), as the one JSON object on stdout: that promise holds
+/// for errors too. Exit code 2.
+fn usage_error(json_for: Option<&'static str>, rendered: &str) -> ExitCode {
+    eprint!("{}", rendered.trim_end());
+    eprintln!();
+    if let Some(command) = json_for {
+        // the first line is the message; clap adds usage and a hint below it
+        let message = rendered.lines().next().unwrap_or_default();
+        let mut report = report::Report::new(command, false);
+        report.error = Some(message.trim_start_matches("error: ").to_owned());
+        report.finish(exit::Outcome::Usage);
+        println!("{}", report.to_json());
+    }
+    exit::Outcome::Usage.into()
 }

@@ -22,8 +22,8 @@ pub fn is_active() -> bool {
 
 /// Whether this run may draw progress at all.
 pub fn wanted(config: &Config) -> bool {
-    config.output == OutputFormat::Text
-        && !crate::logging::use_json(config.log_format)
+    config.opts.output == OutputFormat::Text
+        && !crate::logging::use_json(config.opts.log_format)
         && std::io::stderr().is_terminal()
 }
 

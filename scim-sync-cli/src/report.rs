@@ -6,11 +6,11 @@
 //! printed, so the report format follows the engine without a second definition here, and a
 //! plan of 100k operations is not held twice (once as JSON values) in memory.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use scim_diff::{Operation, Plan};
+pub use scim_sync::{OpCounts, Summary};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -103,45 +103,6 @@ impl Serialize for PlannedOps {
     }
 }
 
-/// Counts per operation kind and per outcome.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Summary {
-    /// Operations planned.
-    pub planned: usize,
-    /// Operations done.
-    pub done: usize,
-    /// Operations that failed.
-    pub failed: usize,
-    /// Operations skipped (a stop signal, the deadline, a failed prerequisite, a dry run).
-    pub skipped: usize,
-    /// The same counts per `op`.
-    pub by_op: BTreeMap<String, OpCounts>,
-}
-
-/// Counts for one kind of operation.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct OpCounts {
-    /// Planned.
-    pub planned: usize,
-    /// Done.
-    pub done: usize,
-    /// Failed.
-    pub failed: usize,
-    /// Skipped.
-    pub skipped: usize,
-}
-
-/// How one operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpOutcome {
-    /// Written.
-    Done,
-    /// The write failed.
-    Failed,
-    /// Not attempted.
-    Skipped,
-}
-
 /// One failed operation.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FailedOp {
@@ -200,40 +161,7 @@ impl Report {
 
     /// Records the plan (its operations are serialized when the report is printed).
     pub fn set_plan(&mut self, plan: Arc<Plan>) {
-        self.summary.planned = plan.operations.len();
-        for op in &plan.operations {
-            self.op_counts(op.kind()).planned += 1;
-        }
         self.plan = PlannedOps { plan: Some(plan) };
-    }
-
-    fn op_counts(&mut self, op: &str) -> &mut OpCounts {
-        // one lookup without an allocation for the kinds already seen
-        if !self.summary.by_op.contains_key(op) {
-            self.summary
-                .by_op
-                .insert(op.to_owned(), OpCounts::default());
-        }
-        self.summary.by_op.get_mut(op).expect("inserted above")
-    }
-
-    /// Records how one operation ended.
-    pub fn record(&mut self, op: &str, outcome: OpOutcome) {
-        let counts = self.op_counts(op);
-        match outcome {
-            OpOutcome::Done => {
-                counts.done += 1;
-                self.summary.done += 1;
-            }
-            OpOutcome::Failed => {
-                counts.failed += 1;
-                self.summary.failed += 1;
-            }
-            OpOutcome::Skipped => {
-                counts.skipped += 1;
-                self.summary.skipped += 1;
-            }
-        }
     }
 
     /// Sets the outcome (and the exit code with it).
@@ -363,130 +291,4 @@ fn refusal_text(refusal: &Value) -> String {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| one_line(refusal))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn op(v: Value) -> Operation {
-        serde_json::from_value(v).unwrap()
-    }
-
-    fn user(name: &str) -> Operation {
-        op(json!({
-            "op": "create_user",
-            "externalId": format!("pw-activate:user:{name}"),
-            "userName": format!("{name}@x"),
-            "displayName": name,
-            "name": {"formatted": name},
-            "emails": [format!("{name}@x")],
-        }))
-    }
-
-    fn sample_plan() -> Plan {
-        Plan {
-            operations: vec![
-                user("ada"),
-                user("bob"),
-                op(json!({
-                    "op": "create_group",
-                    "externalId": "pw-activate:group:g1",
-                    "displayName": "g1",
-                })),
-            ],
-            ..Plan::default()
-        }
-    }
-
-    fn sample() -> Report {
-        let mut r = Report::new("reconcile", false);
-        r.set_plan(Arc::new(sample_plan()));
-        r.record("create_user", OpOutcome::Done);
-        r.record("create_user", OpOutcome::Failed);
-        r.record("create_group", OpOutcome::Skipped);
-        r.failed.push(FailedOp {
-            op: "create_user".into(),
-            external_id: "pw-activate:user:bob".into(),
-            error: "409 uniqueness".into(),
-        });
-        r.finish(Outcome::Failed);
-        r
-    }
-
-    #[test]
-    fn json_has_the_documented_fields() {
-        let v: Value = serde_json::from_str(&sample().to_json()).unwrap();
-        for key in [
-            "dry_run",
-            "plan",
-            "summary",
-            "failed",
-            "warnings",
-            "requests",
-            "phases_ms",
-        ] {
-            assert!(v.get(key).is_some(), "missing {key}");
-        }
-        assert_eq!(v["exit_code"], 1);
-        assert_eq!(v["outcome"], "failed");
-        assert_eq!(v["summary"]["planned"], 3);
-        assert_eq!(v["summary"]["by_op"]["create_user"]["planned"], 2);
-        assert_eq!(v["summary"]["by_op"]["create_user"]["failed"], 1);
-        assert_eq!(v["summary"]["by_op"]["create_group"]["skipped"], 1);
-        assert_eq!(v["summary"]["done"], 1);
-        assert_eq!(v["failed"][0]["externalId"], "pw-activate:user:bob");
-        assert_eq!(v["requests"]["scim"]["throttled"], 0);
-    }
-
-    #[test]
-    fn plan_serializes_as_the_engine_serializes_its_operations() {
-        let report: Value = serde_json::from_str(&sample().to_json()).unwrap();
-        let engine: Vec<Value> = sample_plan()
-            .operations
-            .iter()
-            .map(|o| serde_json::to_value(o).unwrap())
-            .collect();
-        assert_eq!(report["plan"], Value::Array(engine));
-        assert_eq!(report["plan"][0]["op"], "create_user");
-        assert_eq!(report["plan"][0]["userName"], "ada@x");
-        assert_eq!(report["plan"][2]["externalId"], "pw-activate:group:g1");
-        let empty: Value = serde_json::from_str(&Report::new("check", true).to_json()).unwrap();
-        assert_eq!(empty["plan"], json!([]));
-    }
-
-    #[test]
-    fn text_shows_plan_failures_and_outcome() {
-        let text = sample().render_text();
-        assert!(text.starts_with("Plan:\n"), "{text}");
-        assert!(text.contains("pw-activate:user:ada"), "{text}");
-        assert!(text.contains("Total: 3 operation(s)"), "{text}");
-        let mut plan = sample_plan();
-        plan.warnings = vec![scim_diff::Warning {
-            record: "g".into(),
-            message: "shown".into(),
-        }];
-        let mut with_table = sample();
-        with_table.set_plan(Arc::new(plan));
-        with_table.warnings = vec!["g: shown".into(), "source: not shown".into()];
-        let t = with_table.render_text();
-        assert_eq!(t.matches("g: shown").count(), 1, "{t}");
-        assert!(t.contains("  - source: not shown"), "{t}");
-        assert!(
-            text.contains("Result: 1 done, 1 failed, 1 skipped (create_user 1)"),
-            "{text}"
-        );
-        assert!(text.contains("create_user pw-activate:user:bob: 409 uniqueness"));
-        assert!(text.contains("Outcome: failed (exit 1)"), "{text}");
-    }
-
-    #[test]
-    fn empty_report_renders_its_outcome() {
-        let mut r = Report::new("reconcile", false);
-        r.finish(Outcome::Ok);
-        let text = r.render_text();
-        assert!(text.contains("Outcome: ok (exit 0)"));
-        assert!(!text.contains("Plan"), "{text}");
-    }
 }

@@ -12,13 +12,13 @@ pub fn from_config(config: &SourceConfig, run: &Config) -> Result<Source, String
     match config {
         SourceConfig::File(path) => Ok(Source::ExportFile {
             path: path.clone(),
-            max_bytes: run.source_file_max_bytes,
+            max_bytes: run.opts.source_file_max_bytes,
         }),
         SourceConfig::Api(api) => {
             let mut builder = ActivateClient::builder(api.api_key.clone())
-                .allow_insecure_http(run.allow_insecure_http)
-                .timeout(run.request_timeout)
-                .retry_policy(RetryPolicy::default().with_total_budget(run.retry_budget))
+                .allow_insecure_http(run.opts.allow_insecure_http)
+                .timeout(run.opts.request_timeout)
+                .retry_policy(RetryPolicy::default().with_total_budget(run.opts.retry_budget))
                 .org_name(api.org_name.clone())
                 .key_concurrency(api.key_concurrency)
                 .user_agent(crate::USER_AGENT)

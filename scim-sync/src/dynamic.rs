@@ -58,6 +58,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use http_transport::error_chain;
+use scim_diff::Policy;
 
 /// API group of the settings resource.
 pub const GROUP: &str = "scim.parallel.works";
@@ -534,6 +535,21 @@ pub struct StaticSettings {
     pub max_deactivations: Option<u32>,
 }
 
+impl StaticSettings {
+    /// The switchable settings of a statically configured policy.
+    pub fn from_policy(policy: &Policy) -> Self {
+        StaticSettings {
+            enable_user_sync: policy.enable_user_sync,
+            enable_group_sync: policy.enable_group_sync,
+            allow_non_provisioned_users: policy.allow_non_provisioned_users,
+            sync_groups: policy.sync_groups.clone(),
+            max_deactivations: policy
+                .max_deactivations
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        }
+    }
+}
+
 /// The settings in effect for this run, each with its source, plus the lookup outcome.
 /// Serializes for the JSON report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -616,6 +632,56 @@ impl EffectiveSettings {
     }
 }
 
+impl EffectiveSettings {
+    /// `policy` with the switchable settings replaced by their effective values.
+    pub fn apply_to(&self, policy: &Policy) -> Policy {
+        Policy {
+            sync_groups: self.sync_groups.value.clone(),
+            enable_user_sync: self.enable_user_sync.value,
+            enable_group_sync: self.enable_group_sync.value,
+            allow_non_provisioned_users: self.allow_non_provisioned_users.value,
+            max_deactivations: self
+                .max_deactivations
+                .value
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            ..policy.clone()
+        }
+    }
+
+    /// A warning for the run's report when the lookup fell back to the static settings.
+    pub fn fallback_warning(&self) -> Option<String> {
+        match &self.lookup {
+            Lookup::Fallback { reason } => Some(format!(
+                "run-time settings not used, static configuration in effect: {reason}"
+            )),
+            Lookup::Found(_) | Lookup::Skipped { .. } => None,
+        }
+    }
+}
+
+/// A run's policy after the run-time settings: the static policy, the lookup's overrides
+/// applied, and where each switchable setting came from.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    /// The engine's policy for this run.
+    pub policy: Policy,
+    /// The switchable settings with their sources (for the log and the report).
+    pub settings: EffectiveSettings,
+}
+
+/// Looks the `SCIMConfig` resource up (see [`lookup`]) and applies it over the statically
+/// configured `policy`; logs every effective setting at info.
+pub async fn resolve(policy: &Policy, options: &LookupOptions) -> Effective {
+    let found = lookup(options).await;
+    let settings = merge(&StaticSettings::from_policy(policy), &found);
+    for line in settings.describe() {
+        tracing::info!(setting = %line, "effective setting");
+    }
+    let policy = settings.apply_to(policy);
+    tracing::debug!(?policy, "policy");
+    Effective { policy, settings }
+}
+
 impl fmt::Display for EffectiveSettings {
     /// All of [`EffectiveSettings::describe`] on one line, separated by `, `.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -627,6 +693,44 @@ impl fmt::Display for EffectiveSettings {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn overrides_replace_only_the_switchable_settings_of_the_policy() {
+        let configured = Policy {
+            sync_groups: Some(vec!["hpc".into()]),
+            max_membership_removals: Some(9),
+            max_deactivation_percent: None,
+            ..Policy::default()
+        };
+        let found = Lookup::Found(DynamicOverrides {
+            enable_group_sync: Some(false),
+            max_deactivations: Some(3),
+            ..DynamicOverrides::default()
+        });
+        let settings = merge(&StaticSettings::from_policy(&configured), &found);
+        let p = settings.apply_to(&configured);
+        assert_eq!(p.max_deactivations, Some(3));
+        assert_eq!(settings.max_deactivations.source, SettingSource::Dynamic);
+        assert!(!p.enable_group_sync);
+        assert!(p.enable_user_sync);
+        assert_eq!(settings.enable_user_sync.source, SettingSource::Static);
+        assert_eq!(p.sync_groups, Some(vec!["hpc".to_owned()]));
+        assert_eq!(p.max_membership_removals, Some(9));
+        assert_eq!(p.max_deactivation_percent, None);
+        assert_eq!(
+            p.max_members_per_patch,
+            Policy::default().max_members_per_patch
+        );
+        assert_eq!(settings.fallback_warning(), None);
+        let unlimited = Policy {
+            max_deactivations: None,
+            ..Policy::default()
+        };
+        assert_eq!(
+            StaticSettings::from_policy(&unlimited).max_deactivations,
+            None
+        );
+    }
 
     #[test]
     fn spec_fields_are_read_by_their_crd_names() {

@@ -42,7 +42,8 @@ pub mod target;
 
 pub use reconciler::{Observer, Phase, Reconciler};
 pub use report::{
-    PhaseTimings, RequestCounts, RunError, RunOutcome, RunReport, RunWarning, WarningOrigin,
+    OpCounts, PhaseTimings, RequestCounts, RunError, RunOutcome, RunReport, RunWarning, Summary,
+    WarningOrigin,
 };
 pub use source::Source;
 pub use stop::StopHandle;

@@ -2,12 +2,14 @@
 //! Front ends render it (the CLI as text or one JSON object); nothing here is formatted for
 //! one of them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_transport::StatsSnapshot;
 use scim_diff::{ApplyReport, Conflict, Plan, Refusal, StopReason};
+use serde::Serialize;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,4 +196,58 @@ impl RunReport {
     pub fn stopped(&self) -> Option<&StopReason> {
         self.applied.as_ref().and_then(|a| a.stopped.as_ref())
     }
+
+    /// How many operations were planned, done, failed and skipped, overall and per `op`.
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        let Some(plan) = &self.plan else {
+            return summary;
+        };
+        summary.planned = plan.operations.len();
+        for op in &plan.operations {
+            summary
+                .by_op
+                .entry(op.kind().to_owned())
+                .or_default()
+                .planned += 1;
+        }
+        for (op, counts) in self.applied.iter().flat_map(|a| &a.counts) {
+            let entry = summary.by_op.entry(op.clone()).or_default();
+            entry.done += counts.done;
+            entry.failed += counts.failed;
+            entry.skipped += counts.skipped;
+            summary.done += counts.done;
+            summary.failed += counts.failed;
+            summary.skipped += counts.skipped;
+        }
+        summary
+    }
+}
+
+/// Counts of a run's operations ([`RunReport::summary`]); all zero before planning.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Operations planned.
+    pub planned: usize,
+    /// Operations written.
+    pub done: usize,
+    /// Operations whose write failed.
+    pub failed: usize,
+    /// Operations not attempted (a dry run, a refusal, a stop, a failed prerequisite).
+    pub skipped: usize,
+    /// The same counts per operation kind (`create_user`, ...).
+    pub by_op: BTreeMap<String, OpCounts>,
+}
+
+/// Counts for one kind of operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OpCounts {
+    /// Planned.
+    pub planned: usize,
+    /// Written.
+    pub done: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Not attempted.
+    pub skipped: usize,
 }

@@ -182,3 +182,43 @@ fn empty_variables_count_as_unset() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("no SCIM target"), "{}", r.all());
 }
+
+#[test]
+fn blank_flags_count_as_unset_like_blank_variables() {
+    // `--flag=$(VAR)` in a manifest with an empty VAR, or a Kubernetes `value: ""`
+    let r = run(
+        &[
+            "demo",
+            "--page-size=",
+            "--concurrency",
+            "",
+            "--dry-run=",
+            "--output=",
+        ],
+        &[
+            ("SYNC_OUTPUT", " "),
+            ("SCIM_PAGE_SIZE", ""),
+            ("LOG_LEVEL", ""),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("== Pass 2"), "text output: {}", r.all());
+    // a blank value does not swallow the next flag
+    let r = run(&["demo", "--page-size", "", "--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["command"], "demo");
+}
+
+#[test]
+fn a_bad_value_is_one_json_error_even_when_clap_rejects_it() {
+    let r = run(&["check", "--concurrency", "0"], &[("SYNC_OUTPUT", "json")]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["command"], "check");
+    assert_eq!(
+        v["error"],
+        "--concurrency (SYNC_CONCURRENCY): must be at least 1, got `0`"
+    );
+    assert!(r.stderr.contains("SYNC_CONCURRENCY"), "{}", r.all());
+}

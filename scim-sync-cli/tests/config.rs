@@ -1,0 +1,169 @@
+//! The validated configuration, from flags (no environment influence).
+use std::ffi::OsString;
+use std::time::Duration;
+
+use scim_sync_cli::config::{Config, ConfigError, Mode, OutputFormat};
+use secrecy::ExposeSecret;
+
+/// Parses arguments with no environment influence: every option given as a flag.
+fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+    let mut argv = vec![OsString::from("pw-activate-scim-sync")];
+    argv.extend(args.iter().map(OsString::from));
+    let cli = scim_sync_cli::cli::parse(&argv).map_err(|e| ConfigError(e.to_string()))?;
+    Config::from_cli(cli.command, &cli.opts)
+}
+
+const MIN: &[&str] = &[
+    "--source-file",
+    "org.json",
+    "--scim-bearer-token",
+    "tok",
+    "--cw-org-userid",
+    "abc123",
+];
+
+fn with(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut v = MIN.to_vec();
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn org_userid_gives_the_coreweave_url_and_base_url_overrides_it() {
+    let cfg = parse(MIN).unwrap();
+    assert_eq!(
+        cfg.target.unwrap().base_url,
+        "https://api.coreweave.com/scim/abc123"
+    );
+    let cfg = parse(&with(&["--scim-base-url", "https://scim.example/v2/"])).unwrap();
+    assert_eq!(cfg.target.unwrap().base_url, "https://scim.example/v2");
+}
+
+#[test]
+fn plain_http_needs_the_opt_in() {
+    let e = parse(&with(&["--scim-base-url", "http://scim.internal/v2"])).unwrap_err();
+    assert!(e.0.contains("SYNC_ALLOW_INSECURE_HTTP"), "{e}");
+    let cfg = parse(&with(&[
+        "--scim-base-url",
+        "http://scim.internal/v2",
+        "--allow-insecure-http",
+    ]))
+    .unwrap();
+    assert!(cfg.opts.allow_insecure_http);
+    // loopback needs no opt-in: the token never leaves the machine
+    for url in [
+        "http://127.0.0.1:1/v2",
+        "http://localhost:8080",
+        "http://[::1]:9/v2",
+    ] {
+        assert!(parse(&with(&["--scim-base-url", url])).is_ok(), "{url}");
+    }
+}
+
+#[test]
+fn empty_values_are_unset() {
+    let cfg = parse(&with(&["--output=", "--page-size", "", "--dry-run="])).unwrap();
+    assert_eq!(cfg.opts.output, OutputFormat::Text);
+    assert_eq!(cfg.opts.page_size, 100);
+    assert!(!cfg.opts.dry_run);
+    assert_eq!(cfg.opts.request_timeout, Duration::from_secs(30));
+    assert_eq!(cfg.opts.retry_budget, Duration::from_secs(60));
+}
+
+#[test]
+fn timeouts_are_durations() {
+    let cfg = parse(&with(&["--request-timeout", "45s", "--retry-budget", "2m"])).unwrap();
+    assert_eq!(cfg.opts.request_timeout, Duration::from_secs(45));
+    assert_eq!(cfg.opts.retry_budget, Duration::from_secs(120));
+}
+
+#[test]
+fn bad_values_name_flag_and_env() {
+    for (args, needle) in [
+        (vec!["--page-size", "0"], "SCIM_PAGE_SIZE"),
+        (vec!["--concurrency", "many"], "SYNC_CONCURRENCY"),
+        (vec!["--deadline", "soon"], "SYNC_DEADLINE"),
+        (vec!["--request-timeout", "0s"], "SYNC_REQUEST_TIMEOUT"),
+        (vec!["--retry-budget", "a while"], "SYNC_RETRY_BUDGET"),
+        (vec!["--output", "yaml"], "SYNC_OUTPUT"),
+        (vec!["--username-from", "uid"], "SYNC_USERNAME_FROM"),
+        (vec!["--enable-user-sync=maybe"], "SYNC_ENABLE_USER_SYNC"),
+        (
+            vec!["--max-deactivation-percent", "120"],
+            "SYNC_MAX_DEACTIVATION_PERCENT",
+        ),
+        (vec!["--log-level", "info,=[bad"], "LOG_LEVEL"),
+    ] {
+        let extra: Vec<&'static str> = args;
+        let e = parse(&with(&extra)).unwrap_err();
+        assert!(e.0.contains(needle), "{extra:?}: {e}");
+    }
+}
+
+#[test]
+fn missing_ends_are_reported_but_demo_needs_none() {
+    let e = parse(&["--cw-org-userid", "x", "--scim-bearer-token", "t"]).unwrap_err();
+    assert!(e.0.contains("ACTIVATE_API_KEY"), "{e}");
+    let e = parse(&["--source-file", "f.json"]).unwrap_err();
+    assert!(e.0.contains("CW_SCIM_ORG_USERID"), "{e}");
+    let cfg = parse(&["demo"]).unwrap();
+    assert_eq!(cfg.mode, Mode::Demo);
+    assert!(cfg.target.is_none());
+}
+
+#[test]
+fn secret_files_are_read_and_trimmed_and_never_debug_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "s3cr3t-token\n").unwrap();
+    let path = path.to_string_lossy().into_owned();
+    let cfg = parse(&[
+        "--source-file",
+        "org.json",
+        "--cw-org-userid",
+        "abc",
+        "--scim-bearer-token-file",
+        &path,
+    ])
+    .unwrap();
+    let target = cfg.target.clone().unwrap();
+    assert_eq!(target.token.expose_secret(), "s3cr3t-token");
+    assert!(!format!("{cfg:?}").contains("s3cr3t"));
+}
+
+#[test]
+fn both_secret_and_file_is_an_error() {
+    let e = parse(&with(&["--scim-bearer-token-file", "/nonexistent"])).unwrap_err();
+    assert!(e.0.contains("not both"), "{e}");
+}
+
+#[test]
+fn limits_take_numbers_or_none() {
+    let cfg = parse(&with(&[
+        "--max-deactivations",
+        "none",
+        "--max-membership-removals",
+        "7",
+    ]))
+    .unwrap();
+    assert_eq!(cfg.policy.max_deactivations, None, "none: no limit");
+    assert_eq!(cfg.policy.max_membership_removals, Some(7));
+    let engine = scim_diff::Policy::default();
+    assert_eq!(
+        cfg.policy.max_deactivation_percent, engine.max_deactivation_percent,
+        "unset: the engine's default"
+    );
+    assert_eq!(
+        parse(MIN).unwrap().policy.max_deactivations,
+        engine.max_deactivations
+    );
+}
+
+#[test]
+fn sync_groups_split_on_commas() {
+    let cfg = parse(&with(&["--sync-groups", " a , b c ,,"])).unwrap();
+    assert_eq!(
+        cfg.policy.sync_groups,
+        Some(vec!["a".to_owned(), "b c".to_owned()])
+    );
+}
