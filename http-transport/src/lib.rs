@@ -1,6 +1,6 @@
-//! The HTTP plumbing of the workspace's API clients (`scim-client`, `activate-client`): one
-//! request loop, [`Transport::send`], over a retry policy with full-jitter exponential
-//! backoff and `Retry-After`, request pacing, request accounting and a bound on response
+//! The HTTP plumbing of the workspace's API clients (`scim-client`, `activate-client`, and the
+//! `SCIMConfig` lookup of `scim-sync`): one request loop, [`Transport::send`], over a retry
+//! policy with full-jitter exponential backoff and `Retry-After`, request pacing, request accounting and a bound on response
 //! bodies; plus [`error_chain`] and [`escape_controls`] for the messages built from what a
 //! peer sent.
 //!

@@ -16,32 +16,35 @@
 //! A malformed spec falls back as a whole (no field of it is used) and the reason names every
 //! malformed field, so a half-applied resource never surprises an operator.
 //!
+//! The resource's type is [`DynamicOverrides`] (a kube `CustomResource`): the CRD in `k8s/` is
+//! generated from it ([`crd`]) and read through it, after a check that names every malformed
+//! field.
+//!
 //! On the wire: one `GET /apis/scim.parallel.works/v1alpha1/namespaces/{ns}/scimconfigs/{name}`
-//! (the Role in `k8s/rbac.yaml` allows exactly that), repeated at most twice more on 429, 503
-//! or 504 (kube's own retry is off: it outlasts the timeout). The configuration comes from
+//! (the Role in `k8s/rbac.yaml` allows exactly that) through the workspace's one request loop
+//! ([`http_transport::Transport`]): at most three attempts on 429, 503, 504 or no answer, with
+//! its backoff and `Retry-After`, the answer bounded to 1 MiB. The configuration comes from
 //! [`kube::Config::infer`] (`KUBECONFIG` or `~/.kube/config` when present, else the in-cluster
-//! service account), or from [`LookupOptions::kubeconfig`]. The TLS stack is rustls on ring,
-//! as for reqwest. A kubeconfig YAML error is reported without its text, which quotes the
-//! file (credentials included).
+//! service account), or from [`LookupOptions::kubeconfig`]: the cluster's CA, a bearer token
+//! (inline or its file, which a pod's rotates), basic auth or a client certificate, and
+//! impersonation. A user that authenticates through an exec plugin or an auth provider falls
+//! back with a message saying so: the syncer runs no plugin. A kubeconfig YAML error is
+//! reported without its text, which quotes the file (credentials included).
 //!
 //! ```no_run
 //! # async fn run() {
-//! use scim_sync::dynamic::{LookupOptions, StaticSettings, lookup, merge};
-//! let static_ = StaticSettings {
-//!     enable_user_sync: true,
-//!     enable_group_sync: true,
-//!     allow_non_provisioned_users: false,
-//!     sync_groups: None,
-//!     max_deactivations: Some(25),
-//! };
+//! use scim_sync::Policy;
+//! use scim_sync::dynamic::{LookupOptions, resolve};
+//! let configured = Policy { max_deactivations: Some(25), ..Policy::default() };
 //! let opts = LookupOptions {
 //!     namespace: std::env::var("POD_NAMESPACE").ok(),
 //!     ..LookupOptions::default()
 //! };
-//! let effective = merge(&static_, &lookup(&opts).await);
-//! for line in effective.describe() {
-//!     tracing::info!("{line}");
-//! }
+//! // logs every effective setting and its source; never fails
+//! let effective = resolve(&configured, &opts).await;
+//! println!("{}", effective.settings);
+//! let policy = effective.policy; // for the Reconciler
+//! # let _ = policy;
 //! # }
 //! ```
 
@@ -51,14 +54,21 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config};
-use serde::Serialize;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
+use kube::{Config, CustomResource, CustomResourceExt};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use http_transport::error_chain;
+use http_transport::{
+    Exchange, Pacer, Replay, Response, RetryPolicy, SendError, Transport, error_chain,
+    escape_controls,
+};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use scim_diff::Policy;
+use secrecy::ExposeSecret;
 
 /// API group of the settings resource.
 pub const GROUP: &str = "scim.parallel.works";
@@ -73,25 +83,66 @@ pub const DEFAULT_NAME: &str = "default";
 /// Default bound on the whole lookup (configuration, connection, request and answer).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The overrides found in a `SCIMConfig` `spec`. `None` means the field is absent and the
-/// static value is kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The `spec` of the `SCIMConfig` resource: run-time overrides of the syncer's static
+/// settings. `None` means the field is absent and the static value is kept.
+///
+/// This type is the resource's definition: `cargo xtask k8s` writes the CRD in `k8s/` from it
+/// ([`crd`]), and CI fails when the checked-in YAML differs. The resource is read with the
+/// CRD's camelCase names; the run's report writes the snake_case names of its other fields.
+#[derive(
+    CustomResource, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
+#[kube(
+    group = "scim.parallel.works",
+    version = "v1alpha1",
+    kind = "SCIMConfig",
+    root = "ScimConfig",
+    plural = "scimconfigs",
+    shortname = "scimcfg",
+    namespaced,
+    doc = "Settings that operators can flip at run time, without redeploying the syncer.",
+    printcolumn = r#"{"name": "Users", "type": "boolean", "jsonPath": ".spec.enableUserSync"}"#,
+    printcolumn = r#"{"name": "Groups", "type": "boolean", "jsonPath": ".spec.enableGroupSync"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all(serialize = "snake_case", deserialize = "camelCase"))]
+#[schemars(
+    description = "Run-time overrides of the syncer's static settings. Every field is \
+                          optional; an absent field keeps the static value."
+)]
 pub struct DynamicOverrides {
-    /// `spec.enableUserSync`.
+    /// Create, update, deactivate and reactivate users. false skips the user half entirely.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_user_sync: Option<bool>,
-    /// `spec.enableGroupSync`.
+    /// Create and rename groups and manage their members. false skips the group half entirely.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_group_sync: Option<bool>,
-    /// `spec.allowNonProvisionedUsers` (keep unmanaged members in managed groups).
+    /// Keep members the syncer does not manage in the groups it manages (default: remove them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_non_provisioned_users: Option<bool>,
-    /// `spec.syncGroups`. `Some(vec![])` explicitly means every group (see [`merge`]).
+    /// Hard scope by ACTIVATE group name (exact match). Empty means every group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_groups: Option<Vec<String>>,
-    /// `spec.maxDeactivations`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Refuse a run that would deactivate more users than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "count_schema")]
     pub max_deactivations: Option<u32>,
+}
+
+/// A count in the CRD: a whole number from 0 to `u32::MAX` (the API server refuses anything
+/// else before the syncer sees it).
+fn count_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "integer",
+        "minimum": 0,
+        "maximum": u32::MAX,
+        "nullable": true,
+    })
+}
+
+/// The `SCIMConfig` CustomResourceDefinition, from [`DynamicOverrides`].
+pub fn crd() -> CustomResourceDefinition {
+    ScimConfig::crd()
 }
 
 /// A `spec` that could not be used, naming every malformed field.
@@ -113,7 +164,7 @@ impl StdError for MalformedSpec {}
 impl DynamicOverrides {
     /// Reads the overrides from a resource's `spec` (`None` or `null`: nothing set).
     /// Field names are those of the CRD (`enableUserSync`, ...); unknown fields are ignored
-    /// (the API server prunes them anyway).
+    /// (the API server prunes them anyway). A malformed spec names every malformed field.
     pub fn from_spec(spec: Option<&Value>) -> Result<Self, MalformedSpec> {
         let map = match spec {
             None | Some(Value::Null) => return Ok(Self::default()),
@@ -124,80 +175,59 @@ impl DynamicOverrides {
                 });
             }
         };
-        let mut problems = Vec::new();
-        let field = |name: &str| map.get(name).filter(|v| !v.is_null());
-        let boolean = |name: &str, problems: &mut Vec<String>| match field(name) {
-            None => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => {
+        let problems = problems_in(map);
+        if !problems.is_empty() {
+            return Err(MalformedSpec { problems });
+        }
+        // the checks above name each field; the type itself is the parser
+        Self::deserialize(&Value::Object(map.clone())).map_err(|e| MalformedSpec {
+            problems: vec![format!("spec: {e}")],
+        })
+    }
+}
+
+/// What is wrong with each field of a spec, one entry per problem, each naming its field.
+fn problems_in(map: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, value) in map.iter().filter(|(_, v)| !v.is_null()) {
+        match (name.as_str(), value) {
+            ("enableUserSync" | "enableGroupSync" | "allowNonProvisionedUsers", Value::Bool(_)) => {
+            }
+            ("enableUserSync" | "enableGroupSync" | "allowNonProvisionedUsers", other) => {
                 problems.push(format!(
                     "{name}: expected a boolean, got {}",
                     kind_of(other)
                 ));
-                None
             }
-        };
-        let enable_user_sync = boolean("enableUserSync", &mut problems);
-        let enable_group_sync = boolean("enableGroupSync", &mut problems);
-        let allow_non_provisioned_users = boolean("allowNonProvisionedUsers", &mut problems);
-
-        let sync_groups = match field("syncGroups") {
-            None => None,
-            Some(Value::Array(items)) => {
-                let mut names = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    match item {
-                        Value::String(s) => names.push(s.clone()),
-                        other => problems.push(format!(
-                            "syncGroups[{i}]: expected a string, got {}",
-                            kind_of(other)
-                        )),
-                    }
-                }
-                Some(names)
-            }
-            Some(other) => {
-                problems.push(format!(
-                    "syncGroups: expected a list of strings, got {}",
-                    kind_of(other)
-                ));
-                None
-            }
-        };
-
-        let max_deactivations = match field("maxDeactivations") {
-            None => None,
-            Some(Value::Number(n)) => match n.as_u64().map(u32::try_from) {
-                Some(Ok(v)) => Some(v),
-                _ => {
+            ("syncGroups", Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate().filter(|(_, v)| !v.is_string()) {
                     problems.push(format!(
-                        "maxDeactivations: expected a whole number from 0 to {}, got {n}",
-                        u32::MAX
+                        "syncGroups[{i}]: expected a string, got {}",
+                        kind_of(item)
                     ));
-                    None
                 }
-            },
-            Some(other) => {
-                problems.push(format!(
-                    "maxDeactivations: expected a whole number, got {}",
-                    kind_of(other)
-                ));
-                None
             }
-        };
-
-        if problems.is_empty() {
-            Ok(Self {
-                enable_user_sync,
-                enable_group_sync,
-                allow_non_provisioned_users,
-                sync_groups,
-                max_deactivations,
-            })
-        } else {
-            Err(MalformedSpec { problems })
+            ("syncGroups", other) => problems.push(format!(
+                "syncGroups: expected a list of strings, got {}",
+                kind_of(other)
+            )),
+            ("maxDeactivations", Value::Number(n))
+                if n.as_u64().is_none_or(|v| u32::try_from(v).is_err()) =>
+            {
+                problems.push(format!(
+                    "maxDeactivations: expected a whole number from 0 to {}, got {n}",
+                    u32::MAX
+                ));
+            }
+            ("maxDeactivations", Value::Number(_)) => {}
+            ("maxDeactivations", other) => problems.push(format!(
+                "maxDeactivations: expected a whole number, got {}",
+                kind_of(other)
+            )),
+            _ => {}
         }
     }
+    problems
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -311,7 +341,7 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
     let fallback = |reason: String| Lookup::Fallback {
         reason: format!("{reason}; using the static settings"),
     };
-    let mut config = match &opts.kubeconfig {
+    let config = match &opts.kubeconfig {
         Some(path) => match config_from_file(path).await {
             Ok(config) => config,
             Err(reason) => return fallback(reason),
@@ -344,83 +374,291 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
             }
         }
     };
-    config.connect_timeout = Some(opts.timeout);
-    config.read_timeout = Some(opts.timeout);
-    // kube's own retry (15 attempts from 5 ms, doubling) would outlast any sensible timeout
-    // and hide the status behind "timed out"; a few quick attempts of our own say more.
-    config.default_retry = false;
     let namespace = opts
         .namespace
         .clone()
         .filter(|ns| !ns.is_empty())
         .unwrap_or_else(|| config.default_namespace.clone());
     let target = describe_target(Some(&namespace), &opts.name);
-
-    let client = match Client::try_from(config) {
-        Ok(client) => client,
+    let api = match KubeApi::new(&config, opts.timeout) {
+        Ok(api) => api,
+        Err(reason) => return fallback(format!("cannot read {target}: {reason}")),
+    };
+    let response = match api.get(&namespace, &opts.name).await {
+        Ok(response) => response,
         Err(e) => {
             return fallback(format!(
-                "cannot build a Kubernetes client: {}",
+                "cannot reach the Kubernetes API for {target}: {}",
                 error_chain(&e)
             ));
         }
     };
-    let resource =
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL);
-    let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
-    let mut attempt = 1;
-    let object = loop {
-        match api.get(&opts.name).await {
-            Ok(object) => break object,
-            Err(kube::Error::Api(status))
-                if attempt < ATTEMPTS && matches!(status.code, 429 | 503 | 504) =>
-            {
-                tokio::time::sleep(RETRY_DELAY * attempt).await;
-                attempt += 1;
-            }
-            Err(e) => {
-                let mut why = get_error(&e, &target);
-                if attempt > 1 {
-                    why.push_str(&format!(" (after {attempt} attempts)"));
-                }
-                return fallback(why);
-            }
+    let attempts = api.transport.stats().snapshot().requests;
+    if response.status != 200 {
+        let mut why = status_error(response.status, &response.body, &target);
+        if attempts > 1 {
+            why.push_str(&format!(" (after {attempts} attempts)"));
         }
+        return fallback(why);
+    }
+    let object: Value = match serde_json::from_slice(&response.body) {
+        Ok(object @ Value::Object(_)) => object,
+        Ok(other) => {
+            return fallback(format!(
+                "{target}: the answer is not a resource but {}",
+                kind_of(&other)
+            ));
+        }
+        Err(e) => return fallback(format!("{target}: the answer is not a resource: {e}")),
     };
-    match DynamicOverrides::from_spec(object.data.get("spec")) {
+    match DynamicOverrides::from_spec(object.get("spec")) {
         Ok(overrides) => Lookup::Found(overrides),
         Err(malformed) => fallback(format!("{target} has a {malformed}")),
     }
 }
 
-/// Attempts at the GET when the API server answers 429, 503 or 504.
+/// Attempts at the GET when the API server answers 429, 503 or 504, or cannot be reached.
 const ATTEMPTS: u32 = 3;
-/// Pause before the second attempt (doubled before the third).
+/// Pause before the second attempt (the backoff's base).
 const RETRY_DELAY: Duration = Duration::from_millis(250);
+/// The largest answer read: a `SCIMConfig` is a few hundred bytes.
+const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
-/// Why the GET failed, in an operator's words.
-fn get_error(e: &kube::Error, target: &str) -> String {
-    match e {
-        kube::Error::Api(status) => {
-            let detail = if status.message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", status.message)
-            };
-            match status.code {
-                404 => format!("{target} not found (HTTP 404){detail}"),
-                403 => format!(
-                    "not allowed to get {target} (HTTP 403; check the Role in k8s/rbac.yaml){detail}"
-                ),
-                401 => format!("unauthenticated reading {target} (HTTP 401){detail}"),
-                code => format!("reading {target} failed (HTTP {code}){detail}"),
-            }
+/// The Kubernetes API server as the kubeconfig or the pod's service account describes it,
+/// behind the workspace's one request loop (retries, accounting, the answer's size bound).
+struct KubeApi {
+    base: url::Url,
+    headers: HeaderMap,
+    transport: Transport,
+}
+
+impl KubeApi {
+    fn new(config: &Config, timeout: Duration) -> Result<Self, String> {
+        let base = url::Url::parse(&config.cluster_url.to_string())
+            .map_err(|e| format!("the cluster URL is not a URL: {e}"))?;
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .user_agent(concat!("scim-sync/", env!("CARGO_PKG_VERSION")));
+        // the cluster's own CA, when there is one, is the only one trusted
+        let roots = cluster_roots(config)?;
+        if !roots.is_empty() {
+            http = http.tls_built_in_root_certs(false);
         }
-        kube::Error::SerdeError(e) => format!("{target}: the answer is not a resource: {e}"),
-        e => format!(
-            "cannot reach the Kubernetes API for {target}: {}",
-            error_chain(e)
+        for root in roots {
+            http = http.add_root_certificate(root);
+        }
+        if config.accept_invalid_certs {
+            http = http.danger_accept_invalid_certs(true);
+        }
+        http = match &config.proxy_url {
+            Some(proxy) => http.proxy(
+                reqwest::Proxy::all(proxy.to_string())
+                    .map_err(|e| format!("the kubeconfig's proxy-url: {}", error_chain(&e)))?,
+            ),
+            None => http.no_proxy(),
+        };
+        if let Some(identity) = client_identity(&config.auth_info)? {
+            http = http.identity(identity);
+        }
+        let http = http
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {}", error_chain(&e)))?;
+        let retry = RetryPolicy::default()
+            .with_max_attempts(ATTEMPTS)
+            .with_base_delay(RETRY_DELAY)
+            .with_total_budget(timeout);
+        let transport = Transport::new(http, retry, Pacer::unlimited(), "kubernetes")
+            .with_retryable_statuses(|status| matches!(status, 429 | 503 | 504))
+            .with_max_response_bytes(MAX_ANSWER_BYTES);
+        Ok(KubeApi {
+            base,
+            headers: auth_headers(config)?,
+            transport,
+        })
+    }
+
+    /// `GET /apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}`.
+    async fn get(&self, namespace: &str, name: &str) -> Result<Response, SendError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("an http(s) URL has a path")
+            .pop_if_empty()
+            .extend([
+                "apis",
+                GROUP,
+                VERSION,
+                "namespaces",
+                namespace,
+                PLURAL,
+                name,
+            ]);
+        let mut headers = self.headers.clone();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        self.transport
+            .send(Exchange {
+                method: Method::GET,
+                url,
+                headers,
+                body: None,
+                replay: Replay::Always,
+            })
+            .await
+    }
+}
+
+/// The CA certificates of the cluster: inline (`certificate-authority-data`) or in a file
+/// (`certificate-authority`, the pod's `ca.crt`).
+fn cluster_roots(config: &Config) -> Result<Vec<reqwest::Certificate>, String> {
+    let mut roots = Vec::new();
+    for der in config.root_cert.iter().flatten() {
+        roots.push(
+            reqwest::Certificate::from_der(der)
+                .map_err(|e| format!("the cluster's CA certificate: {}", error_chain(&e)))?,
+        );
+    }
+    if let Some(path) = &config.root_cert_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read the cluster's CA {}: {e}", path.display()))?;
+        roots
+            .extend(reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                format!("the cluster's CA {}: {}", path.display(), error_chain(&e))
+            })?);
+    }
+    Ok(roots)
+}
+
+/// A client certificate and key, when the kubeconfig's user authenticates with one.
+fn client_identity(auth: &AuthInfo) -> Result<Option<reqwest::Identity>, String> {
+    let cert = pem_of(
+        auth.client_certificate_data.as_deref(),
+        auth.client_certificate.as_deref(),
+        "client certificate",
+    )?;
+    let key = pem_of(
+        auth.client_key_data
+            .as_ref()
+            .map(ExposeSecret::expose_secret),
+        auth.client_key.as_deref(),
+        "client key",
+    )?;
+    match (cert, key) {
+        (Some(mut pem), Some(key)) => {
+            pem.push(b'\n');
+            pem.extend(key);
+            reqwest::Identity::from_pem(&pem)
+                .map(Some)
+                // the error would describe the key: say which part is unusable, nothing more
+                .map_err(|_| "the kubeconfig's client certificate or key is unusable".to_owned())
+        }
+        (None, None) => Ok(None),
+        _ => Err(
+            "the kubeconfig has a client certificate without its key, or a key \
+                  without its certificate"
+                .to_owned(),
         ),
+    }
+}
+
+/// PEM from a kubeconfig's `*-data` (base64) or file field.
+fn pem_of(data: Option<&str>, file: Option<&str>, what: &str) -> Result<Option<Vec<u8>>, String> {
+    use base64::Engine as _;
+    match (data, file) {
+        (Some(data), _) => base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map(Some)
+            .map_err(|_| format!("the kubeconfig's {what} data is not base64")),
+        (None, Some(path)) => std::fs::read(path)
+            .map(Some)
+            .map_err(|e| format!("cannot read the kubeconfig's {what} {path}: {e}")),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The credential headers: a bearer token (inline or from its file, re-read every run as
+/// the pod's token rotates) or basic auth, plus impersonation and the configured headers.
+fn auth_headers(config: &Config) -> Result<HeaderMap, String> {
+    let auth = &config.auth_info;
+    if auth.exec.is_some() || auth.auth_provider.is_some() {
+        return Err(
+            "the kubeconfig's user authenticates through an exec plugin or an auth \
+                    provider, which the syncer does not run; use a token or a client \
+                    certificate (a service account in the cluster), or pass \
+                    --no-dynamic-settings"
+                .to_owned(),
+        );
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in &config.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    let token = match (&auth.token, &auth.token_file) {
+        (Some(token), _) => Some(token.expose_secret().trim().to_owned()),
+        (None, Some(file)) => Some(
+            activate_client::read_text_file(Path::new(file), TOKEN_FILE_MAX_BYTES)
+                .map_err(|e| format!("cannot read the token file {file}: {e}"))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let credential = match (token, &auth.username, &auth.password) {
+        (Some(token), _, _) => Some(format!("Bearer {token}")),
+        (None, Some(user), Some(password)) => {
+            use base64::Engine as _;
+            let pair = format!("{user}:{}", password.expose_secret());
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
+        }
+        _ => None,
+    };
+    if let Some(credential) = credential {
+        let mut value = HeaderValue::from_str(&credential)
+            .map_err(|_| "the kubeconfig's credential is not a valid header value".to_owned())?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    if let Some(user) = &auth.impersonate {
+        let value = HeaderValue::from_str(user)
+            .map_err(|_| "the kubeconfig's `as` user is not a valid header value".to_owned())?;
+        headers.insert("Impersonate-User", value);
+    }
+    for group in auth.impersonate_groups.iter().flatten() {
+        let value = HeaderValue::from_str(group)
+            .map_err(|_| "the kubeconfig's `as-groups` is not a valid header value".to_owned())?;
+        headers.append("Impersonate-Group", value);
+    }
+    Ok(headers)
+}
+
+/// The largest service-account token file read.
+const TOKEN_FILE_MAX_BYTES: u64 = 64 * 1024;
+
+/// Why the GET was answered with an error, in an operator's words: the API server's own
+/// `Status` message when it sent one, else the start of the body.
+fn status_error(status: u16, body: &[u8], target: &str) -> String {
+    let message = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            text.trim().chars().take(300).collect()
+        });
+    let message = escape_controls(&message, false);
+    let detail = if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    };
+    match status {
+        404 => format!("{target} not found (HTTP 404){detail}"),
+        403 => format!(
+            "not allowed to get {target} (HTTP 403; check the Role in k8s/rbac.yaml){detail}"
+        ),
+        401 => format!("unauthenticated reading {target} (HTTP 401){detail}"),
+        code => format!("reading {target} failed (HTTP {code}){detail}"),
     }
 }
 

