@@ -37,11 +37,11 @@
 //! ([`Plan::refusal`]) and [`apply()`] performs no write for it.
 
 pub mod apply;
-mod diff;
 pub mod memory;
 pub mod observed;
 mod par;
 pub mod plan;
+mod planner;
 pub mod policy;
 pub mod projection;
 pub mod source;

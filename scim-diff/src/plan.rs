@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::diff::{plan, plan_with};
 use crate::observed::Name;
 pub use crate::par::Parallelism;
+pub use crate::planner::{plan, plan_with};
 use crate::policy::{DEACTIVATION_PERCENT_GRACE, Policy};
 use crate::projection::DesiredUser;
 

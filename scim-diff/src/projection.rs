@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
-use crate::diff::fold;
 use crate::observed::Name;
 use crate::par;
 use crate::plan::{Conflict, ConflictKind, Warning};
+use crate::planner::fold;
 use crate::policy::{Policy, UsernameFrom};
 use crate::source::{SourceSnapshot, SourceUser};
 use crate::ssh::{KeyRef, normalize_key_refs_into};
