@@ -23,7 +23,11 @@ pub enum TargetErrorKind {
     OutcomeUnknown,
     /// A systemic failure (e.g. 401/403): no further write is issued.
     Fatal,
-    /// Any other per-record failure (e.g. 409, 404, 400): recorded, others go on.
+    /// The record's name is taken by a record the plan did not know of (409 `uniqueness`,
+    /// e.g. created between planning and applying): a conflict, as if found when planning.
+    /// Recorded; the others go on.
+    Conflict,
+    /// Any other per-record failure (e.g. 404, 400): recorded, others go on.
     Other,
 }
 
@@ -42,6 +46,14 @@ impl TargetError {
     pub fn other(message: impl Into<String>) -> Self {
         Self {
             kind: TargetErrorKind::Other,
+            message: message.into(),
+        }
+    }
+
+    /// A [`TargetErrorKind::Conflict`] error.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            kind: TargetErrorKind::Conflict,
             message: message.into(),
         }
     }
@@ -232,6 +244,21 @@ impl ApplyReport {
     pub fn is_success(&self) -> bool {
         let t = self.totals();
         t.failed == 0 && t.skipped == 0 && self.stopped.is_none()
+    }
+
+    /// Whether the only failures are conflicts ([`TargetErrorKind::Conflict`]) and their
+    /// consequences (operations skipped after them), with nothing stopped early: a run whose
+    /// only problems are names taken by records the plan did not know of.
+    pub fn only_conflicts(&self) -> bool {
+        self.stopped.is_none()
+            && self.operations.iter().all(|r| match &r.outcome {
+                Outcome::Failed { kind, .. } => *kind == TargetErrorKind::Conflict,
+                Outcome::Done | Outcome::Skipped { .. } => true,
+            })
+            && self
+                .operations
+                .iter()
+                .any(|r| matches!(r.outcome, Outcome::Failed { .. }))
     }
 
     fn finish(mut self) -> Self {

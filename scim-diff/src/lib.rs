@@ -54,8 +54,8 @@ pub use apply::{
 };
 pub use observed::{Name, ObservedGroup, ObservedState, ObservedUser};
 pub use plan::{
-    Conflict, ConflictKind, MemberRef, Operation, Parallelism, Plan, Refusal, RefusalKind,
-    RefusalReason, UserChanges, Warning, plan, plan_with,
+    Conflict, ConflictKind, MemberRef, NamesToTake, Operation, Parallelism, Plan, Refusal,
+    RefusalKind, RefusalReason, UserChanges, Warning, plan, plan_with,
 };
 pub use policy::{Policy, UsernameFrom};
 pub use projection::{DesiredGroup, DesiredUser};

@@ -373,7 +373,49 @@ pub struct Plan {
     pub refusal: Option<Refusal>,
 }
 
+/// See [`Plan::names_to_take`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamesToTake {
+    /// `userName`s, sorted.
+    pub user_names: Vec<String>,
+    /// Group `displayName`s, sorted.
+    pub group_names: Vec<String>,
+}
+
+impl NamesToTake {
+    /// Whether the plan takes no new name.
+    pub fn is_empty(&self) -> bool {
+        self.user_names.is_empty() && self.group_names.is_empty()
+    }
+}
+
 impl Plan {
+    /// The `userName`s and group `displayName`s this plan would newly take (creates and
+    /// renames), each once: what a caller must look up in the target, when its read showed
+    /// only managed records, to learn who holds them before trusting the plan.
+    pub fn names_to_take(&self) -> NamesToTake {
+        let mut names = NamesToTake::default();
+        for op in &self.operations {
+            match op {
+                Operation::CreateUser { user, .. } => names.user_names.push(user.user_name.clone()),
+                Operation::UpdateUser { changes, .. }
+                | Operation::ReactivateUser { changes, .. } => {
+                    names.user_names.extend(changes.user_name.clone());
+                }
+                Operation::CreateGroup { display_name, .. } => {
+                    names.group_names.push(display_name.clone());
+                }
+                Operation::RenameGroup { to, .. } => names.group_names.push(to.clone()),
+                Operation::DeactivateUser { .. } | Operation::UpdateMembers { .. } => {}
+            }
+        }
+        for list in [&mut names.user_names, &mut names.group_names] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        names
+    }
+
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.operations.is_empty()

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use scim_client::transport::{RetryPolicy, escape_controls};
 use scim_client::{ReadLimit, ScimClient};
-use scim_diff::{Outcome as OpResult, StopReason};
+use scim_diff::{Outcome as OpResult, StopReason, TargetErrorKind};
 use scim_sync::{Observer, Phase, Reconciler, RunError, RunOutcome, RunReport, Source};
 use serde_json::{Value, json};
 
@@ -44,6 +44,8 @@ pub struct PassOptions {
     pub stop: Stop,
     /// Draw progress lines on stderr.
     pub progress: bool,
+    /// A run whose only problems are conflicts fails (exit 1) instead of succeeding.
+    pub fail_on_conflict: bool,
 }
 
 /// The SCIM client for a target, configured from the run's settings.
@@ -86,6 +88,7 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
         concurrency: config.opts.concurrency,
         stop: stop.clone(),
         progress: crate::progress::wanted(config),
+        fail_on_conflict: config.opts.fail_on_conflict,
     };
     let mut report = reconcile(&source, &scim, &effective, &options, "reconcile").await;
     report.duration_ms = elapsed_ms(started);
@@ -148,6 +151,9 @@ pub async fn reconcile(
         )));
     let run = reconciler.run().await;
     fill_report(&mut report, &run);
+    if options.fail_on_conflict && report.outcome == Outcome::Ok && !report.conflicts.is_empty() {
+        report.finish(Outcome::Failed);
+    }
     report
 }
 
@@ -169,12 +175,12 @@ fn fill_report(report: &mut Report, run: &RunReport) {
     if let Some(error) = &run.error {
         report.error = Some(read_error_message(error));
     }
+    report.conflicts = run
+        .all_conflicts()
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+        .collect();
     if let Some(plan) = &run.plan {
-        report.conflicts = plan
-            .conflicts
-            .iter()
-            .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
-            .collect();
         report.set_plan(Arc::clone(plan));
     }
     if let Some(refusal) = run.refusal() {
@@ -186,7 +192,10 @@ fn fill_report(report: &mut Report, run: &RunReport) {
     }
     report.summary = run.summary();
     for op in run.applied.iter().flat_map(|a| &a.operations) {
-        if let OpResult::Failed { error, .. } = &op.outcome {
+        // a conflict met while applying is reported with the others, not as a failure
+        if let OpResult::Failed { error, kind } = &op.outcome
+            && *kind != TargetErrorKind::Conflict
+        {
             report.failed.push(FailedOp {
                 op: op.op.clone(),
                 external_id: op.external_id.clone(),

@@ -170,6 +170,12 @@ pub struct Opts {
     /// Let this one run exceed the deactivation and membership-removal limits.
     #[arg(long, global = true, help_heading = POLICY)]
     pub allow_mass_changes: bool,
+    /// Exit 1 when a run's only problems are conflicts (a userName or group name held by a
+    /// record this tool does not manage); by default they are reported and the run exits 0.
+    #[arg(long, env = "SYNC_FAIL_ON_CONFLICT", global = true, num_args = 0..=1,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_parser = boolish(), help_heading = POLICY)]
+    pub fail_on_conflict: bool,
 
     // ---- the run ----
     /// Plan and report, write nothing.

@@ -70,6 +70,7 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         concurrency: config.opts.concurrency,
         stop: stop.clone(),
         progress: crate::progress::wanted(config),
+        fail_on_conflict: config.opts.fail_on_conflict,
     };
 
     let mut passes: Vec<Report> = Vec::new();

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use scim_client::ScimClient;
-use scim_diff::{ApplyOptions, Policy};
+use std::collections::HashSet;
+
+use scim_diff::{ApplyOptions, ObservedState, Plan, Policy, SourceSnapshot};
 
 use crate::report::{RunError, RunOutcome, RunReport, RunWarning, WarningOrigin};
 use crate::source::Source;
@@ -183,16 +185,53 @@ impl Reconciler {
             .warnings
             .extend(target_warnings.map(|w| RunWarning::new(WarningOrigin::Target, w)));
 
-        // 2. plan, on the blocking pool (it is CPU-bound and spreads over threads); the
-        // inputs are dropped there once planned, before any write
+        // 2. plan, on the blocking pool (it is CPU-bound and spreads over threads). The read
+        // showed managed records only; when the plan would take names (creates, renames),
+        // who holds them is looked up and the plan made again with the holders, so that the
+        // plan, and a dry run, already meet every conflict the writes would.
         let phase = Instant::now();
-        let policy = self.policy.clone();
-        let source = snapshot.snapshot;
-        let planned =
-            tokio::task::spawn_blocking(move || scim_diff::plan(&source, &observed, &policy)).await;
-        // a panic in the planner is a bug: it goes on in the caller, as if planned here
-        let plan = Arc::new(planned.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
-        report.phases.plan = phase.elapsed();
+        let (plan, source, mut observed) =
+            plan_blocking(snapshot.snapshot, observed, self.policy.clone()).await;
+        let names = plan.names_to_take();
+        let mut plan_time = phase.elapsed();
+        let plan = if names.is_empty() {
+            plan
+        } else {
+            let looking = Instant::now();
+            let lookup = tokio::select! {
+                biased;
+                () = self.stop.raised() => Err(RunError::StoppedWhileReading),
+                () = self.stop.deadline_passed() => Err(RunError::DeadlineWhileReading),
+                found = target::read_holders(&self.scim, &names.user_names, &names.group_names) => {
+                    found.map_err(|e| RunError::Read { source: None, target: Some(e) })
+                }
+            };
+            report.phases.read += looking.elapsed();
+            let holders = match lookup {
+                Ok(holders) => holders,
+                Err(error) => {
+                    report.error = Some(error);
+                    report.outcome = RunOutcome::ReadFailed;
+                    return;
+                }
+            };
+            let added = add_holders(&mut observed, holders);
+            tracing::info!(
+                names = names.user_names.len() + names.group_names.len(),
+                holders = added,
+                "looked up who holds the names the plan takes"
+            );
+            if added == 0 {
+                plan
+            } else {
+                let again = Instant::now();
+                let (plan, _, _) = plan_blocking(source, observed, self.policy.clone()).await;
+                plan_time += again.elapsed();
+                plan
+            }
+        };
+        let plan = Arc::new(plan);
+        report.phases.plan = plan_time;
         report.warnings.extend(
             plan.warnings
                 .iter()
@@ -237,7 +276,8 @@ impl Reconciler {
                     .map(|n| RunWarning::about(WarningOrigin::Target, &op.external_id, n.clone())),
             );
         }
-        report.outcome = if applied.is_success() {
+        // names taken by records created since the read are conflicts, as when planning
+        report.outcome = if applied.is_success() || applied.only_conflicts() {
             RunOutcome::Ok
         } else {
             RunOutcome::Failed
@@ -256,4 +296,35 @@ impl Reconciler {
             o.phase_finished(phase).await;
         }
     }
+}
+
+/// Plans on the blocking pool, and hands the inputs back (for a second plan).
+async fn plan_blocking(
+    source: SourceSnapshot,
+    observed: ObservedState,
+    policy: Policy,
+) -> (Plan, SourceSnapshot, ObservedState) {
+    let planned = tokio::task::spawn_blocking(move || {
+        let plan = scim_diff::plan(&source, &observed, &policy);
+        (plan, source, observed)
+    })
+    .await;
+    // a panic in the planner is a bug: it goes on in the caller, as if planned here
+    planned.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// Adds the holders the state does not have yet (by SCIM id, each once); returns how many.
+fn add_holders(observed: &mut ObservedState, holders: target::Holders) -> usize {
+    let mut known: HashSet<String> = observed.users.iter().map(|u| u.id.clone()).collect();
+    let before = observed.users.len() + observed.groups.len();
+    let users = holders.users.into_iter();
+    observed
+        .users
+        .extend(users.filter(|u| known.insert(u.id.clone())));
+    let mut known: HashSet<String> = observed.groups.iter().map(|g| g.id.clone()).collect();
+    let groups = holders.groups.into_iter();
+    observed
+        .groups
+        .extend(groups.filter(|g| known.insert(g.id.clone())));
+    observed.users.len() + observed.groups.len() - before
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_transport::StatsSnapshot;
-use scim_diff::{ApplyReport, Conflict, Plan, Refusal, StopReason};
+use scim_diff::{ApplyReport, Conflict, ConflictKind, Plan, Refusal, StopReason, TargetErrorKind};
 use serde::Serialize;
 
 /// How a run ended.
@@ -190,6 +190,30 @@ impl RunReport {
     /// The safety limit that refused the plan, if one did.
     pub fn refusal(&self) -> Option<&Refusal> {
         self.plan.as_deref().and_then(|p| p.refusal.as_ref())
+    }
+
+    /// Every conflict: those the plan found, then those met while applying (a name taken by
+    /// a record the plan did not know of), in plan order.
+    pub fn all_conflicts(&self) -> Vec<Conflict> {
+        let mut all = self.conflicts().to_vec();
+        for op in self.applied.iter().flat_map(|a| &a.operations) {
+            if let scim_diff::Outcome::Failed {
+                kind: TargetErrorKind::Conflict,
+                error,
+            } = &op.outcome
+            {
+                all.push(Conflict {
+                    external_id: op.external_id.clone(),
+                    kind: if op.op.ends_with("group") {
+                        ConflictKind::DisplayNameTaken
+                    } else {
+                        ConflictKind::UserNameTaken
+                    },
+                    message: error.clone(),
+                });
+            }
+        }
+        all
     }
 
     /// Why writes stopped before the end, if they did.

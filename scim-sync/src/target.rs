@@ -58,6 +58,83 @@ pub async fn read_observed(
     Ok((state, notes))
 }
 
+/// Names looked up in one request (`userName eq "a" or userName eq "b" or ...`): a URL of a
+/// few kilobytes, well inside what servers and proxies take.
+pub const NAMES_PER_LOOKUP: usize = 40;
+
+/// The target records that hold names a plan would newly take and that the managed read did
+/// not return (unmanaged records, when the server honours the `externalId sw` filter).
+#[derive(Debug, Default)]
+pub struct Holders {
+    /// Users holding one of the `userName`s.
+    pub users: Vec<ObservedUser>,
+    /// Groups holding one of the `displayName`s.
+    pub groups: Vec<ObservedGroup>,
+    /// Lookup requests sent.
+    pub requests: usize,
+}
+
+/// Finds who holds each of `user_names` (as `userName`) and `group_names` (as
+/// `displayName`): [`NAMES_PER_LOOKUP`] names per request, so the cost follows what is being
+/// created or renamed, never the size of the target. A server that refuses an `or` filter
+/// gets one `eq` per name. Any other failure is an error: the plan cannot be trusted without
+/// the answer.
+pub async fn read_holders(
+    client: &ScimClient,
+    user_names: &[String],
+    group_names: &[String],
+) -> Result<Holders, Error> {
+    let mut holders = Holders::default();
+    let mut notes = ReadNotes::default();
+    let users = lookup_names(client.users(), "userName", user_names).await?;
+    holders.requests += users.1;
+    holders.users = users
+        .0
+        .into_iter()
+        .filter_map(|u| observed_user(u, &mut notes))
+        .collect();
+    let groups = lookup_names(client.groups(), "displayName", group_names).await?;
+    holders.requests += groups.1;
+    holders.groups = groups
+        .0
+        .into_iter()
+        .filter_map(|g| observed_group(g, &mut notes))
+        .collect();
+    Ok(holders)
+}
+
+/// The records whose `attr` equals one of `names`, and the requests it took.
+async fn lookup_names<T: Resource>(
+    handler: Resources<T>,
+    attr: &str,
+    names: &[String],
+) -> Result<(Vec<T>, usize), Error> {
+    let mut found = Vec::new();
+    let mut requests = 0;
+    let mut per_request = NAMES_PER_LOOKUP;
+    let mut rest = names;
+    while !rest.is_empty() {
+        let (batch, after) = rest.split_at(per_request.min(rest.len()));
+        let filter = batch
+            .iter()
+            .map(|name| Filter::eq(attr, name.as_str()))
+            .reduce(Filter::or)
+            .expect("a batch is never empty");
+        requests += 1;
+        match handler.list(&ListQuery::new().filter(filter)).await {
+            Ok(records) => found.extend(records),
+            Err(e) if refused_filter(&e) && batch.len() > 1 => {
+                tracing::info!(error = %e, "the target refused an `or` filter; one name per lookup");
+                per_request = 1;
+                continue; // the same names again, one at a time
+            }
+            Err(e) => return Err(e),
+        }
+        rest = after;
+    }
+    Ok((found, requests))
+}
+
 /// What listing one resource type produced.
 struct Side<O> {
     records: Vec<O>,
@@ -218,7 +295,7 @@ impl ScimTarget {
             Err(_) => None,
         };
         match holder {
-            Some(h) => TargetError::other(format!(
+            Some(h) => TargetError::conflict(format!(
                 "409 uniqueness: userName {:?} is already held by SCIM user {} (externalId {}), \
                  which this syncer does not manage; rename or remove that user, or give it externalId {:?} to hand \
                  it over, then run again",

@@ -207,6 +207,7 @@ pub(super) fn plan_groups<'a>(
                     .map(|g| Holder {
                         id: &g.id,
                         managed_ext: managed_ext(policy, &g.external_id),
+                        external_id: g.external_id.as_deref(),
                     })
                     .collect()
             })

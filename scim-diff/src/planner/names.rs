@@ -6,7 +6,10 @@ use std::collections::HashMap;
 /// One record holding a (lowercased) name in the target.
 pub(super) struct Holder<'a> {
     pub(super) id: &'a str,
+    /// Its `externalId`, when it is a managed record's.
     pub(super) managed_ext: Option<&'a str>,
+    /// Its `externalId`, whoever manages it.
+    pub(super) external_id: Option<&'a str>,
 }
 
 /// A desired record's name: its own SCIM id (if it exists), the lowercased name it should
@@ -47,7 +50,10 @@ impl<'a, 'f> NameResolver<'a, 'f> {
     fn describe(&self, h: &Holder<'_>) -> String {
         match h.managed_ext {
             Some(e) => format!("managed {} {} (id {})", self.kind, e, h.id),
-            None => format!("unmanaged {} id {}", self.kind, h.id),
+            None => match h.external_id {
+                Some(e) => format!("unmanaged {} id {} (externalId {e:?})", self.kind, h.id),
+                None => format!("unmanaged {} id {} (no externalId)", self.kind, h.id),
+            },
         }
     }
 

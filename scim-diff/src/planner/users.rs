@@ -216,6 +216,7 @@ fn take_new_user_names(cx: &Context<'_>, mut pending: Vec<Pending<'_>>, out: &mu
             .map(|u| Holder {
                 id: &u.id,
                 managed_ext: managed_ext(policy, &u.external_id),
+                external_id: u.external_id.as_deref(),
             })
             .collect()
     };
@@ -244,14 +245,15 @@ fn take_new_user_names(cx: &Context<'_>, mut pending: Vec<Pending<'_>>, out: &mu
                 let user = desired.to_desired(r, ext);
                 out.ops.push(Operation::CreateUser { user, wave });
             }
-            (None, Err(who)) => out.conflicts.push(Conflict::new(
-                ext,
-                ConflictKind::UserNameTaken,
-                format!(
-                    "userName {:?} is held by {who}; the user is not created",
+            (None, Err(who)) => {
+                let message = format!(
+                    "userName {:?} is held by {who}; the user is not created (rename or remove \
+                     that account, or give it externalId {ext:?} to hand it over)",
                     r.user_name
-                ),
-            )),
+                );
+                out.conflicts
+                    .push(Conflict::new(ext, ConflictKind::UserNameTaken, message));
+            }
             (Some((o, mut ch)), Ok(wave)) => {
                 ch.user_name = Some(r.user_name.to_owned());
                 out.ops.extend(user_op(&ext, o, ch, wave));
