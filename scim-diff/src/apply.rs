@@ -11,7 +11,7 @@ use futures_util::stream;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Operation, Plan, UserChanges};
-use crate::policy::DEFAULT_EXTERNAL_ID_PREFIX;
+use crate::policy::{Adoption, DEFAULT_EXTERNAL_ID_PREFIX, Policy};
 use crate::projection::DesiredUser;
 
 /// How a [`TargetError`] should be treated.
@@ -94,6 +94,22 @@ pub trait Target: Send + Sync {
         }
         self.set_active(id, true).await
     }
+    /// Takes over the user `id` (see [`Operation::AdoptUser`]): sets its `externalId` to
+    /// `external_id`, `active` to true and the attributes in `changes`, but only if its
+    /// `externalId` is still `previous` (checked against the record as it is now). The
+    /// default refuses: a target has to implement adoption to allow it.
+    async fn adopt_user(
+        &self,
+        id: &str,
+        previous: Option<&str>,
+        external_id: &str,
+        changes: &UserChanges,
+    ) -> Result<(), TargetError> {
+        let _ = (id, previous, external_id, changes);
+        Err(TargetError::other(
+            "this target does not implement adoption",
+        ))
+    }
     /// Creates an empty group; returns its SCIM id.
     async fn create_group(
         &self,
@@ -133,6 +149,9 @@ pub struct ApplyOptions {
     /// Defence in depth: an operation whose `externalId` lacks this prefix is skipped (a plan
     /// may have been edited by hand). Default [`DEFAULT_EXTERNAL_ID_PREFIX`]; use the policy's.
     pub external_id_prefix: String,
+    /// Defence in depth for adoptions: an `adopt_user` that this rule does not allow (for its
+    /// previous `externalId`) is skipped. Default: no adoption; use the policy's.
+    pub adoption: Adoption,
 }
 
 impl Default for ApplyOptions {
@@ -142,7 +161,20 @@ impl Default for ApplyOptions {
             deadline: None,
             stop: None,
             external_id_prefix: DEFAULT_EXTERNAL_ID_PREFIX.to_owned(),
+            adoption: Adoption::default(),
         }
+    }
+}
+
+impl ApplyOptions {
+    /// Whether the adoption rule lets a user with `previous` as its `externalId` be adopted.
+    fn may_adopt_user(&self, previous: Option<&str>) -> bool {
+        let policy = Policy {
+            external_id_prefix: self.external_id_prefix.clone(),
+            adoption: self.adoption.clone(),
+            ..Policy::default()
+        };
+        policy.may_adopt_user(previous)
     }
 }
 
@@ -494,6 +526,23 @@ pub async fn apply<T: Target + ?Sized>(
                         }
                         Operation::DeactivateUser { id, .. } => {
                             (done(t.set_active(id, false).await, run_ref), None, vec![])
+                        }
+                        Operation::AdoptUser {
+                            external_id,
+                            id,
+                            previous_external_id,
+                            changes,
+                        } => {
+                            let previous = previous_external_id.as_deref();
+                            if !run_ref.opts.may_adopt_user(previous) {
+                                r.outcome = Outcome::Skipped {
+                                    reason: "not attempted: adoption of this record is not allowed"
+                                        .into(),
+                                };
+                                return r;
+                            }
+                            let adopted = t.adopt_user(id, previous, external_id, changes).await;
+                            (done(adopted, run_ref), None, vec![])
                         }
                         Operation::RenameGroup { id, to, .. } => {
                             (done(t.rename_group(id, to).await, run_ref), None, vec![])

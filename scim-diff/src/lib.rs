@@ -32,7 +32,8 @@
 //!   snapshots come from.
 //!
 //! Invariants: a record whose `externalId` lacks [`Policy::external_id_prefix`] is never
-//! written; users are never deleted (deactivated, and reactivated with the same SCIM id);
+//! written, except by the [`Operation::AdoptUser`] that gives it the prefix, planned only when
+//! [`Policy::adoption`] allows that record and checked again by [`apply()`]; users are never deleted (deactivated, and reactivated with the same SCIM id);
 //! plans are deterministic; a plan exceeding a blast-radius limit is refused as a value
 //! ([`Plan::refusal`]) and [`apply()`] performs no write for it.
 
@@ -57,6 +58,6 @@ pub use plan::{
     Conflict, ConflictKind, MemberRef, NamesToTake, Operation, Parallelism, Plan, Refusal,
     RefusalKind, RefusalReason, UserChanges, Warning, plan, plan_with,
 };
-pub use policy::{Policy, UsernameFrom};
+pub use policy::{Adoption, Policy, UsernameFrom};
 pub use projection::{DesiredGroup, DesiredUser};
 pub use source::{Source, SourceError, SourceGroup, SourceSnapshot, SourceUser};

@@ -211,6 +211,42 @@ impl Target for MemoryTarget {
         Ok(())
     }
 
+    async fn adopt_user(
+        &self,
+        id: &str,
+        previous: Option<&str>,
+        external_id: &str,
+        changes: &UserChanges,
+    ) -> Result<(), TargetError> {
+        {
+            let mut s = self.lock();
+            s.fail_if_faulty("adopt_user", id)?;
+            let now = s.user("adopt_user", id)?.external_id.clone();
+            if now.as_deref() != previous {
+                s.log("adopt_user", id, false);
+                return Err(TargetError::other(format!(
+                    "not adopted: its externalId is now {now:?}, not {previous:?}"
+                )));
+            }
+            if s.users
+                .values()
+                .any(|u| u.id != id && u.external_id.as_deref() == Some(external_id))
+            {
+                s.log("adopt_user", id, false);
+                return Err(TargetError::other(format!(
+                    "uniqueness: externalId {external_id:?} exists"
+                )));
+            }
+        }
+        self.update_user(id, changes).await?;
+        let mut s = self.lock();
+        let u = s.user("adopt_user", id)?;
+        u.external_id = Some(external_id.to_owned());
+        u.active = true;
+        s.log("adopt_user", id, true);
+        Ok(())
+    }
+
     async fn set_active(&self, id: &str, active: bool) -> Result<(), TargetError> {
         let mut s = self.lock();
         s.fail_if_faulty("set_active", id)?;

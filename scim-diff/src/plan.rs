@@ -124,6 +124,24 @@ pub enum Operation {
         #[serde(default, skip_serializing_if = "is_zero")]
         wave: u32,
     },
+    /// Take over an existing user that the syncer did not manage and that holds the
+    /// `userName` a source user wants (only when the policy allows it, see
+    /// [`Policy::may_adopt_user`](crate::Policy::may_adopt_user)): one write gives it the
+    /// managed `externalId`, `active: true` and every desired attribute. Its SCIM id, its
+    /// memberships elsewhere and the attributes the syncer does not manage are kept.
+    #[serde(rename_all = "camelCase")]
+    AdoptUser {
+        /// The managed `externalId` it gets.
+        external_id: String,
+        /// The user's SCIM id.
+        id: String,
+        /// Its `externalId` until now (none, or one with an allowed prefix); the write is
+        /// only made if the record still has it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_external_id: Option<String>,
+        /// Every desired attribute.
+        changes: UserChanges,
+    },
     /// Create a group (members are added by the following `update_members`).
     #[serde(rename_all = "camelCase")]
     CreateGroup {
@@ -197,6 +215,7 @@ impl Operation {
             Self::CreateGroup { .. } => "create_group",
             Self::RenameGroup { .. } => "rename_group",
             Self::UpdateMembers { .. } => "update_members",
+            Self::AdoptUser { .. } => "adopt_user",
         }
     }
 
@@ -209,7 +228,8 @@ impl Operation {
             | Self::ReactivateUser { external_id, .. }
             | Self::CreateGroup { external_id, .. }
             | Self::RenameGroup { external_id, .. }
-            | Self::UpdateMembers { external_id, .. } => external_id,
+            | Self::UpdateMembers { external_id, .. }
+            | Self::AdoptUser { external_id, .. } => external_id,
         }
     }
 
@@ -217,7 +237,10 @@ impl Operation {
     /// 2 membership changes, 3 deactivations.
     pub fn phase(&self) -> u8 {
         match self {
-            Self::CreateUser { .. } | Self::ReactivateUser { .. } | Self::UpdateUser { .. } => 0,
+            Self::CreateUser { .. }
+            | Self::ReactivateUser { .. }
+            | Self::UpdateUser { .. }
+            | Self::AdoptUser { .. } => 0,
             Self::CreateGroup { .. } | Self::RenameGroup { .. } => 1,
             Self::UpdateMembers { .. } => 2,
             Self::DeactivateUser { .. } => 3,
@@ -247,6 +270,18 @@ impl Operation {
             Self::DeactivateUser { id, user_name, .. } => {
                 format!("id={id} userName={user_name} active=false")
             }
+            Self::AdoptUser {
+                id,
+                previous_external_id,
+                changes,
+                ..
+            } => format!(
+                "id={id} externalId {} -> managed, active=true, set {}",
+                previous_external_id
+                    .as_deref()
+                    .map_or_else(|| "(none)".to_owned(), |e| format!("{e:?}")),
+                changes.attributes().join(", ")
+            ),
             Self::CreateGroup { display_name, .. } => format!("displayName={display_name}"),
             Self::RenameGroup { id, from, to, .. } => format!("id={id} {from:?} -> {to:?}"),
             Self::UpdateMembers {
@@ -337,6 +372,8 @@ pub enum RefusalKind {
     TooManyMembershipRemovals,
     /// The source projects to no user while the target has active managed users.
     EmptySource,
+    /// More adoptions than `max_adoptions`.
+    TooManyAdoptions,
     /// The policy cannot be used (e.g. an empty `externalId` prefix).
     InvalidPolicy,
 }
@@ -406,7 +443,9 @@ impl Plan {
                     names.group_names.push(display_name.clone());
                 }
                 Operation::RenameGroup { to, .. } => names.group_names.push(to.clone()),
-                Operation::DeactivateUser { .. } | Operation::UpdateMembers { .. } => {}
+                Operation::DeactivateUser { .. }
+                | Operation::UpdateMembers { .. }
+                | Operation::AdoptUser { .. } => {}
             }
         }
         for list in [&mut names.user_names, &mut names.group_names] {
@@ -577,6 +616,23 @@ pub(crate) fn blast_radius(
             message: format!(
                 "{removals} membership removals exceed the limit of {max}; check the source, \
                      then re-run with the mass-change override (or raise max_membership_removals)"
+            ),
+        });
+    }
+    let adoptions = plan
+        .operations
+        .iter()
+        .filter(|op| matches!(op, Operation::AdoptUser { .. }))
+        .count();
+    if let Some(max) = policy.max_adoptions
+        && adoptions > max
+    {
+        reasons.push(RefusalReason {
+            kind: RefusalKind::TooManyAdoptions,
+            message: format!(
+                "{adoptions} adoptions of existing accounts exceed the limit of {max}; check \
+                 them in the plan, then re-run with the mass-change override (or raise \
+                 max_adoptions)"
             ),
         });
     }

@@ -83,6 +83,29 @@ pub struct Policy {
     /// of them is not synced (a warning names it) instead of failing on every run. Default
     /// [`DEFAULT_RESERVED_GROUP_NAMES`] (CoreWeave's); empty for a target without any.
     pub reserved_group_names: Vec<String>,
+    /// Taking over existing records that hold a name the source wants (see [`Adoption`]).
+    /// Default: off.
+    pub adoption: Adoption,
+    /// Refuse a plan with more adoptions than this (`None`: no limit). Default
+    /// [`DEFAULT_MAX_ADOPTIONS`].
+    pub max_adoptions: Option<usize>,
+}
+
+/// Default for [`Policy::max_adoptions`].
+pub const DEFAULT_MAX_ADOPTIONS: usize = 25;
+
+/// Which existing records that the syncer does not manage it may take over (adopt) when one
+/// holds the `userName` a source user wants: it keeps its SCIM id, gets the managed
+/// `externalId` and the desired attributes, and is managed from then on. Only records with no
+/// `externalId`, or one starting with one of [`Adoption::external_id_prefixes`] (an earlier
+/// provisioning source's), are ever adopted; any other record stays a conflict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Adoption {
+    /// Adopt users. Default `false`.
+    pub users: bool,
+    /// `externalId` prefixes whose records may be adopted too (besides those with none).
+    pub external_id_prefixes: Vec<String>,
 }
 
 impl Default for Policy {
@@ -103,6 +126,8 @@ impl Default for Policy {
                 .iter()
                 .map(|n| (*n).to_owned())
                 .collect(),
+            adoption: Adoption::default(),
+            max_adoptions: Some(DEFAULT_MAX_ADOPTIONS),
         }
     }
 }
@@ -113,6 +138,20 @@ impl Policy {
         // An empty prefix would claim every record; never treat that as ownership.
         !self.external_id_prefix.is_empty()
             && external_id.is_some_and(|e| e.starts_with(&self.external_id_prefix))
+    }
+
+    /// Whether a user with this `externalId`, holding a name a source user wants, may be
+    /// adopted: adoption of users is on, the record is not managed, and it has no
+    /// `externalId` or one with an allowed prefix.
+    pub fn may_adopt_user(&self, external_id: Option<&str>) -> bool {
+        self.adoption.users
+            && !self.is_managed(external_id)
+            && external_id.is_none_or(|e| {
+                self.adoption
+                    .external_id_prefixes
+                    .iter()
+                    .any(|p| !p.is_empty() && e.starts_with(p.as_str()))
+            })
     }
 
     /// The `externalId` of an ACTIVATE user: `<prefix>user:<username lowercased>`.

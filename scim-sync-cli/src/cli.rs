@@ -176,6 +176,22 @@ pub struct Opts {
           require_equals = true, default_value = "false", default_missing_value = "true",
           value_parser = boolish(), help_heading = POLICY)]
     pub fail_on_conflict: bool,
+    /// Take over an existing account that holds the userName a source user wants and has no
+    /// externalId (or one allowed by --adopt-external-id-prefix): it keeps its SCIM id and is
+    /// managed from then on.
+    #[arg(long, env = "SYNC_ADOPT_EXISTING_USERS", global = true, num_args = 0..=1,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_parser = boolish(), help_heading = POLICY)]
+    pub adopt_existing_users: bool,
+    /// Comma-separated externalId prefixes (an earlier provisioning source's, e.g. `okta:`)
+    /// whose accounts --adopt-existing-users may take over too [default: none].
+    #[arg(long, env = "SYNC_ADOPT_EXTERNAL_ID_PREFIX", global = true, value_delimiter = ',',
+          value_parser = text(), help_heading = POLICY)]
+    pub adopt_external_id_prefix: Vec<String>,
+    /// Refuse a run that would adopt more accounts than this, or `none` [default: 25].
+    #[arg(long, env = "SYNC_MAX_ADOPTIONS", global = true,
+          value_parser = limit::<usize>(None), help_heading = POLICY)]
+    pub max_adoptions: Option<Limit<usize>>,
 
     // ---- the run ----
     /// Plan and report, write nothing.

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use scim_diff::Policy;
+use scim_diff::{Adoption, Policy};
 use scim_sync::dynamic::LookupOptions;
 use secrecy::SecretString;
 
@@ -237,6 +237,16 @@ impl Config {
             max_members_per_patch: opts
                 .max_members_per_patch
                 .unwrap_or(engine.max_members_per_patch),
+            adoption: Adoption {
+                users: opts.adopt_existing_users,
+                external_id_prefixes: opts
+                    .adopt_external_id_prefix
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .cloned()
+                    .collect(),
+            },
+            max_adoptions: Limit::resolve(opts.max_adoptions, engine.max_adoptions),
             ..engine
         }
     }

@@ -127,6 +127,9 @@ pub struct DynamicOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "count_schema")]
     pub max_deactivations: Option<u32>,
+    /// Take over existing accounts that hold a wanted userName and have no externalId (or an allowed one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopt_existing_users: Option<bool>,
 }
 
 /// A count in the CRD: a whole number from 0 to `u32::MAX` (the API server refuses anything
@@ -186,14 +189,21 @@ impl DynamicOverrides {
     }
 }
 
+/// The boolean fields of a spec.
+const BOOLEAN_FIELDS: &[&str] = &[
+    "enableUserSync",
+    "enableGroupSync",
+    "allowNonProvisionedUsers",
+    "adoptExistingUsers",
+];
+
 /// What is wrong with each field of a spec, one entry per problem, each naming its field.
 fn problems_in(map: &serde_json::Map<String, Value>) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, value) in map.iter().filter(|(_, v)| !v.is_null()) {
         match (name.as_str(), value) {
-            ("enableUserSync" | "enableGroupSync" | "allowNonProvisionedUsers", Value::Bool(_)) => {
-            }
-            ("enableUserSync" | "enableGroupSync" | "allowNonProvisionedUsers", other) => {
+            (field, Value::Bool(_)) if BOOLEAN_FIELDS.contains(&field) => {}
+            (field, other) if BOOLEAN_FIELDS.contains(&field) => {
                 problems.push(format!(
                     "{name}: expected a boolean, got {}",
                     kind_of(other)
@@ -771,6 +781,8 @@ pub struct StaticSettings {
     pub sync_groups: Option<Vec<String>>,
     /// Refuse a run that would deactivate more users than this; `None`: no limit.
     pub max_deactivations: Option<u32>,
+    /// Take over unmanaged accounts holding a wanted `userName`.
+    pub adopt_existing_users: bool,
 }
 
 impl StaticSettings {
@@ -784,6 +796,7 @@ impl StaticSettings {
             max_deactivations: policy
                 .max_deactivations
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            adopt_existing_users: policy.adoption.users,
         }
     }
 }
@@ -802,6 +815,8 @@ pub struct EffectiveSettings {
     pub sync_groups: Setting<Option<Vec<String>>>,
     /// See [`StaticSettings::max_deactivations`].
     pub max_deactivations: Setting<Option<u32>>,
+    /// See [`StaticSettings::adopt_existing_users`].
+    pub adopt_existing_users: Setting<bool>,
     /// How the dynamic settings were looked up (found, skipped or fallback, with the reason).
     pub lookup: Lookup,
 }
@@ -829,6 +844,7 @@ pub fn merge(static_: &StaticSettings, lookup: &Lookup) -> EffectiveSettings {
         ),
         sync_groups: Setting::pick(&static_groups, dynamic_groups),
         max_deactivations: Setting::pick(&static_.max_deactivations, o.max_deactivations.map(Some)),
+        adopt_existing_users: Setting::pick(&static_.adopt_existing_users, o.adopt_existing_users),
         lookup: lookup.clone(),
     }
 }
@@ -866,6 +882,11 @@ impl EffectiveSettings {
             ),
             line("sync_groups", groups, self.sync_groups.source),
             line("max_deactivations", max, self.max_deactivations.source),
+            line(
+                "adopt_existing_users",
+                self.adopt_existing_users.value,
+                self.adopt_existing_users.source,
+            ),
         ]
     }
 }
@@ -882,6 +903,10 @@ impl EffectiveSettings {
                 .max_deactivations
                 .value
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            adoption: scim_diff::Adoption {
+                users: self.adopt_existing_users.value,
+                ..policy.adoption.clone()
+            },
             ..policy.clone()
         }
     }
@@ -978,6 +1003,7 @@ mod tests {
             "allowNonProvisionedUsers": true,
             "syncGroups": ["hpc", "Data Science"],
             "maxDeactivations": 7,
+            "adoptExistingUsers": true,
             "unknown": "ignored"
         });
         let o = DynamicOverrides::from_spec(Some(&spec)).unwrap();
@@ -989,6 +1015,7 @@ mod tests {
                 allow_non_provisioned_users: Some(true),
                 sync_groups: Some(vec!["hpc".into(), "Data Science".into()]),
                 max_deactivations: Some(7),
+                adopt_existing_users: Some(true),
             }
         );
     }

@@ -264,6 +264,7 @@ impl Reconciler {
             deadline: self.stop.deadline(),
             stop: Some(self.stop.flag()),
             external_id_prefix: prefix,
+            adoption: self.policy.adoption.clone(),
         };
         let target = ScimTarget::new(self.scim.clone());
         let applied = scim_diff::apply(&plan, &target, &options).await;

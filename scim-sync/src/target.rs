@@ -450,6 +450,32 @@ impl Target for ScimTarget {
         self.patch_user(id, op).await
     }
 
+    async fn adopt_user(
+        &self,
+        id: &str,
+        previous: Option<&str>,
+        external_id: &str,
+        changes: &UserChanges,
+    ) -> Result<(), TargetError> {
+        // the record as it is now: adopted only if it still has the externalId it was planned
+        // with (another tool may have claimed it since)
+        let now = self.client.users().get(id).await.map_err(target_error)?;
+        if now.external_id.as_deref() != previous {
+            return Err(TargetError::other(format!(
+                "not adopted: its externalId is now {:?}, not {:?} as when planned",
+                now.external_id, previous
+            )));
+        }
+        // one atomic PATCH: the managed externalId, the attributes, `active`
+        let op = user_changes(
+            PatchOp::builder().replace("externalId", external_id),
+            changes,
+        )?
+        .replace("active", true)
+        .build();
+        self.patch_user(id, op).await
+    }
+
     async fn reactivate_user(&self, id: &str, changes: &UserChanges) -> Result<(), TargetError> {
         // one atomic PATCH: the attributes, then `active`
         let op = user_changes(PatchOp::builder(), changes)?

@@ -128,6 +128,7 @@ fn static_settings() -> StaticSettings {
         allow_non_provisioned_users: false,
         sync_groups: Some(vec!["static-group".to_owned()]),
         max_deactivations: Some(10),
+        adopt_existing_users: false,
     }
 }
 
@@ -168,6 +169,7 @@ fn assert_all_static(effective: &EffectiveSettings) {
     );
     assert_eq!(effective.sync_groups.value, s.sync_groups);
     assert_eq!(effective.max_deactivations.value, s.max_deactivations);
+    assert_eq!(effective.adopt_existing_users.value, s.adopt_existing_users);
     for line in effective.describe() {
         assert!(line.ends_with("(static)"), "{line}");
     }
@@ -203,7 +205,8 @@ async fn found_resource_overrides_every_static_setting() {
         "enableGroupSync": false,
         "allowNonProvisionedUsers": true,
         "syncGroups": ["hpc-users", "Data Science"],
-        "maxDeactivations": 3
+        "maxDeactivations": 3,
+        "adoptExistingUsers": true
     }))))
     .await;
 
@@ -216,6 +219,7 @@ async fn found_resource_overrides_every_static_setting() {
             allow_non_provisioned_users: Some(true),
             sync_groups: Some(vec!["hpc-users".into(), "Data Science".into()]),
             max_deactivations: Some(3),
+            adopt_existing_users: Some(true),
         })
     );
     assert!(!logs.contains("WARN"), "{logs}");
@@ -229,6 +233,7 @@ async fn found_resource_overrides_every_static_setting() {
             "allow_non_provisioned_users=true (dynamic)",
             r#"sync_groups=["hpc-users", "Data Science"] (dynamic)"#,
             "max_deactivations=3 (dynamic)",
+            "adopt_existing_users=true (dynamic)",
         ]
     );
     assert_eq!(
@@ -239,13 +244,15 @@ async fn found_resource_overrides_every_static_setting() {
             "allow_non_provisioned_users": {"value": true, "source": "dynamic"},
             "sync_groups": {"value": ["hpc-users", "Data Science"], "source": "dynamic"},
             "max_deactivations": {"value": 3, "source": "dynamic"},
+            "adopt_existing_users": {"value": true, "source": "dynamic"},
             "lookup": {
                 "outcome": "found",
                 "enable_user_sync": false,
                 "enable_group_sync": false,
                 "allow_non_provisioned_users": true,
                 "sync_groups": ["hpc-users", "Data Science"],
-                "max_deactivations": 3
+                "max_deactivations": 3,
+                "adopt_existing_users": true
             }
         })
     );
@@ -286,7 +293,7 @@ async fn partially_set_resource_overrides_only_what_it_sets() {
         effective.to_string(),
         "enable_user_sync=true (static), enable_group_sync=false (dynamic), \
          allow_non_provisioned_users=false (static), sync_groups=[\"static-group\"] (static), \
-         max_deactivations=10 (static)"
+         max_deactivations=10 (static), adopt_existing_users=false (static)"
     );
 }
 
@@ -814,6 +821,7 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
     assert_eq!(
         names,
         [
+            "adoptExistingUsers",
             "allowNonProvisionedUsers",
             "enableGroupSync",
             "enableUserSync",
@@ -823,7 +831,7 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
     );
     // every property is read by the lookup: a wrong type in each is named
     let wrong = json!({
-        "allowNonProvisionedUsers": "x", "enableGroupSync": "x", "enableUserSync": "x",
+        "adoptExistingUsers": "x", "allowNonProvisionedUsers": "x", "enableGroupSync": "x", "enableUserSync": "x",
         "maxDeactivations": "x", "syncGroups": "x"
     });
     let malformed = DynamicOverrides::from_spec(Some(&wrong)).unwrap_err();

@@ -2,7 +2,7 @@
 //! add and remove; then, in order, creates and renames (names decided together, like
 //! `userName`s), and the emptying of managed groups the source no longer has.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rustc_hash::FxBuildHasher;
 
@@ -51,6 +51,8 @@ struct Pass<'c, 'a> {
     protected: &'c HashSet<&'a str, FxBuildHasher>,
     /// The most member changes in one operation.
     chunk: usize,
+    /// Users adopted by this plan (not managed in the target yet), by SCIM id.
+    adopted: HashMap<&'c str, ProjectedUser>,
 }
 
 impl<'a> Pass<'_, 'a> {
@@ -62,11 +64,17 @@ impl<'a> Pass<'_, 'a> {
             .filter(|e| self.cx.managed_user(e).is_some_and(|m| m.id == u.id))
     }
 
+    /// Whether member `id` is managed after this plan: a managed target user (`k`), or one
+    /// this plan adopts.
+    fn is_managed_member(&self, id: &str, k: Option<TargetUser>) -> bool {
+        k.is_some() || (!self.adopted.is_empty() && self.adopted.contains_key(id))
+    }
+
     /// Whether member `id` (a managed target user, or not) may be removed from a managed
     /// group.
     fn removable(&self, id: &str, k: Option<TargetUser>) -> bool {
         (self.protected.is_empty() || !self.protected.contains(id))
-            && (k.is_some() || !self.cx.policy.allow_non_provisioned_users)
+            && (self.is_managed_member(id, k) || !self.cx.policy.allow_non_provisioned_users)
     }
 
     /// (externalId, SCIM id if known) of the given projected users, sorted by externalId.
@@ -154,9 +162,12 @@ impl<'a> Pass<'_, 'a> {
         let mut remove: Vec<Removal<'_>> = Vec::new();
         let target_members = members.of(index_of(&cx.observed.groups, o));
         for (id, &k) in o.members.iter().zip(target_members) {
-            let row = k
-                .and_then(|k| users.row_of_target[k.index()])
-                .filter(|r| wanted.binary_search(r).is_ok());
+            let row = match k {
+                Some(k) => users.row_of_target[k.index()],
+                None if self.adopted.is_empty() => None,
+                None => self.adopted.get(id.as_str()).copied(),
+            };
+            let row = row.filter(|r| wanted.binary_search(r).is_ok());
             match row {
                 Some(r) => current.push(r),
                 None if self.removable(id, k) => remove.push((id, k)),
@@ -196,6 +207,11 @@ pub(super) fn plan_groups<'a>(
         users,
         protected: &protected,
         chunk: policy.max_members_per_patch.max(1),
+        adopted: users
+            .adopted
+            .iter()
+            .map(|(id, row)| (id.as_str(), *row))
+            .collect(),
     };
     let group_holders = |lower: &str| -> Vec<Holder<'_>> {
         cx.groups
@@ -322,7 +338,7 @@ fn empty_the_gone(
             .iter()
             .map(String::as_str)
             .zip(target_members.iter().copied())
-            .filter(|&(id, k)| k.is_some() && !pass.protected.contains(id))
+            .filter(|&(id, k)| pass.is_managed_member(id, k) && !pass.protected.contains(id))
             .collect();
         remove.sort_unstable_by(|a, b| a.0.cmp(b.0));
         remove.dedup_by(|a, b| a.0 == b.0);

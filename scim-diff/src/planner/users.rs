@@ -2,6 +2,8 @@
 //! `userName`s decided together (a name may be free only once another user gives it up);
 //! and the deactivation of managed users the source no longer has.
 
+use std::collections::HashSet;
+
 use crate::observed::ObservedUser;
 use crate::par;
 use crate::plan::{Conflict, ConflictKind, Operation, UserChanges};
@@ -49,6 +51,8 @@ pub(super) struct Users {
     pub(super) row_of_target: Vec<Option<ProjectedUser>>,
     /// Managed users that are active in the target (for the deactivation percentage).
     pub(super) active_managed: usize,
+    /// The users adopted by this plan: their SCIM id and the projected user they become.
+    pub(super) adopted: Vec<(String, ProjectedUser)>,
 }
 
 /// Which attributes of a managed user differ from its projection.
@@ -95,6 +99,7 @@ pub(super) fn plan_users(cx: &Context<'_>) -> Users {
         member: vec![Member::No; desired.users.len()],
         row_of_target: vec![None; observed.users.len()],
         active_managed: 0,
+        adopted: Vec::new(),
     };
     let matches = match_users(cx);
     let mut pending: Vec<Pending<'_>> = Vec::new();
@@ -233,6 +238,13 @@ fn take_new_user_names(cx: &Context<'_>, mut pending: Vec<Pending<'_>>, out: &mu
         })
     };
     let mut user_names = NameResolver::new("user", &user_holders, &user_want);
+    let holders_of = |lower: &str| -> Vec<&ObservedUser> {
+        wanted_names
+            .get(lower)
+            .map_or_else(Vec::new, |n| holders[n as usize].clone())
+    };
+    // the SCIM ids adopted so far: a record is adopted once
+    let mut adopted: HashSet<&str> = HashSet::new();
     // in externalId order: which one of a cycle of renames reports the cycle must not
     // depend on the order of the inputs
     pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -245,15 +257,36 @@ fn take_new_user_names(cx: &Context<'_>, mut pending: Vec<Pending<'_>>, out: &mu
                 let user = desired.to_desired(r, ext);
                 out.ops.push(Operation::CreateUser { user, wave });
             }
-            (None, Err(who)) => {
-                let message = format!(
-                    "userName {:?} is held by {who}; the user is not created (rename or remove \
-                     that account, or give it externalId {ext:?} to hand it over)",
-                    r.user_name
-                );
-                out.conflicts
-                    .push(Conflict::new(ext, ConflictKind::UserNameTaken, message));
-            }
+            (None, Err(who)) => match adoptable(cx, &holders_of(&fold(r.user_name)), &adopted) {
+                Some(holder) => {
+                    let k = TargetUser::at(index_of(&observed.users, holder));
+                    out.member[row.index()] = Member::Existing(k);
+                    out.row_of_target[k.index()] = Some(row);
+                    adopted.insert(holder.id.as_str());
+                    out.adopted.push((holder.id.clone(), row));
+                    out.ops.push(Operation::AdoptUser {
+                        external_id: ext,
+                        id: holder.id.clone(),
+                        previous_external_id: holder.external_id.clone(),
+                        changes: UserChanges {
+                            user_name: Some(r.user_name.to_owned()),
+                            display_name: Some(r.display_name().to_owned()),
+                            name: Some(r.name()),
+                            emails: Some(r.emails()),
+                            ssh_keys: desired.key_lines(r),
+                        },
+                    });
+                }
+                None => {
+                    let message = format!(
+                        "userName {:?} is held by {who}; the user is not created (rename or \
+                         remove that account, or give it externalId {ext:?} to hand it over)",
+                        r.user_name
+                    );
+                    out.conflicts
+                        .push(Conflict::new(ext, ConflictKind::UserNameTaken, message));
+                }
+            },
             (Some((o, mut ch)), Ok(wave)) => {
                 ch.user_name = Some(r.user_name.to_owned());
                 out.ops.extend(user_op(&ext, o, ch, wave));
@@ -270,6 +303,24 @@ fn take_new_user_names(cx: &Context<'_>, mut pending: Vec<Pending<'_>>, out: &mu
                 out.ops.extend(user_op(&ext, o, ch, 0));
             }
         }
+    }
+}
+
+/// The one record holding a wanted name that the policy lets the syncer adopt, if there is
+/// exactly one holder and it may be adopted (and is not adopted for another user already).
+fn adoptable<'o>(
+    cx: &Context<'_>,
+    holders: &[&'o ObservedUser],
+    adopted: &HashSet<&str>,
+) -> Option<&'o ObservedUser> {
+    match holders {
+        [holder]
+            if cx.policy.may_adopt_user(holder.external_id.as_deref())
+                && !adopted.contains(holder.id.as_str()) =>
+        {
+            Some(holder)
+        }
+        _ => None,
     }
 }
 

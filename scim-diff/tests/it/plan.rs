@@ -936,3 +936,104 @@ fn records_with_hostile_or_empty_identifiers_are_not_synced_and_their_records_le
         assert!(p.warnings.iter().any(|w| w.message.contains("group")));
     }
 }
+
+/// Ada's userName held by `x1`, with this `externalId`; the source has ada (in group g1) and bob.
+fn ada_held_by(external_id: Option<&str>) -> (SourceSnapshot, ObservedState) {
+    let s = snapshot(vec![su("ada"), su("bob")], vec![sg("g1", "ops", &["ada"])]);
+    let mut holder = ou("x1", "ada");
+    holder.external_id = external_id.map(str::to_owned);
+    holder.active = false;
+    (s, observed(vec![holder], vec![]))
+}
+
+fn adopting(prefixes: &[&str]) -> Policy {
+    Policy {
+        adoption: scim_diff::Adoption {
+            users: true,
+            external_id_prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
+        },
+        ..Policy::default()
+    }
+}
+
+#[test]
+fn an_unmanaged_holder_is_adopted_only_when_asked_and_the_rule_allows_it() {
+    // off: a conflict, as always
+    let (s, o) = ada_held_by(None);
+    let p = plan(&s, &o, &Policy::default());
+    assert_eq!(p.conflicts.len(), 1, "{}", p.render_table());
+    assert!(
+        p.conflicts[0].message.contains("(no externalId)"),
+        "{:?}",
+        p.conflicts
+    );
+
+    // on, no externalId: adopted, keeps its id, and becomes a member of g1 by that id
+    let p = plan(&s, &o, &adopting(&[]));
+    assert!(p.conflicts.is_empty(), "{}", p.render_table());
+    let adopt = p
+        .operations
+        .iter()
+        .find(|op| op.kind() == "adopt_user")
+        .expect("an adoption");
+    let Operation::AdoptUser {
+        external_id,
+        id,
+        previous_external_id,
+        changes,
+    } = adopt
+    else {
+        unreachable!()
+    };
+    assert_eq!(external_id, "pw-activate:user:ada");
+    assert_eq!(id, "x1");
+    assert_eq!(previous_external_id, &None);
+    assert_eq!(changes.user_name.as_deref(), Some("ada@example.org"));
+    assert!(changes.emails.is_some() && changes.name.is_some());
+    let adds: Vec<&MemberRef> = p
+        .operations
+        .iter()
+        .filter_map(|op| match op {
+            Operation::UpdateMembers { add, .. } => Some(add),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(adds.len(), 1);
+    assert_eq!(adds[0].id.as_deref(), Some("x1"));
+    assert!(kinds(&p).contains(&("create_user", "pw-activate:user:bob".to_owned())));
+
+    // a foreign externalId: adopted only when its prefix is allowed
+    let (s, o) = ada_held_by(Some("okta:00u1"));
+    let p = plan(&s, &o, &adopting(&[]));
+    assert_eq!(p.conflicts.len(), 1, "{}", p.render_table());
+    assert!(!kinds(&p).iter().any(|(k, _)| *k == "adopt_user"));
+    let p = plan(&s, &o, &adopting(&["okta:"]));
+    assert!(p.conflicts.is_empty(), "{}", p.render_table());
+    assert!(kinds(&p).iter().any(|(k, _)| *k == "adopt_user"));
+}
+
+#[test]
+fn adoptions_above_the_limit_refuse_the_plan() {
+    let (s, o) = ada_held_by(None);
+    let p = plan(
+        &s,
+        &o,
+        &Policy {
+            max_adoptions: Some(0),
+            ..adopting(&[])
+        },
+    );
+    let refusal = p.refusal.as_ref().expect("refused");
+    assert_eq!(refusal.reasons[0].kind, RefusalKind::TooManyAdoptions);
+    let p = plan(
+        &s,
+        &o,
+        &Policy {
+            max_adoptions: Some(0),
+            allow_mass_changes: true,
+            ..adopting(&[])
+        },
+    );
+    assert!(p.refusal.is_none());
+}

@@ -7,8 +7,8 @@ use scim_diff::memory::MemoryTarget;
 use scim_diff::projection::project;
 use scim_diff::ssh::comparable_target_keys;
 use scim_diff::{
-    ApplyOptions, ObservedGroup, ObservedState, ObservedUser, Policy, SourceGroup, SourceSnapshot,
-    SourceUser, UsernameFrom, apply, plan,
+    Adoption, ApplyOptions, ObservedGroup, ObservedState, ObservedUser, Policy, SourceGroup,
+    SourceSnapshot, SourceUser, UsernameFrom, apply, plan,
 };
 
 use crate::common::{block_on, key};
@@ -217,6 +217,18 @@ fn policy(mass: bool) -> impl Strategy<Value = Policy> {
         )
 }
 
+/// A policy that adopts users: with no `externalId`, and sometimes with `okta:` ones.
+fn adopting_policy() -> impl Strategy<Value = Policy> {
+    (policy(true), prop::bool::ANY).prop_map(|(p, okta)| Policy {
+        adoption: Adoption {
+            users: true,
+            external_id_prefixes: if okta { vec!["okta:".into()] } else { vec![] },
+        },
+        max_adoptions: None,
+        ..p
+    })
+}
+
 fn managed(ext: &Option<String>) -> bool {
     ext.as_deref().is_some_and(|e| e.starts_with(PREFIX))
 }
@@ -228,7 +240,11 @@ fn run(
 ) -> (scim_diff::Plan, MemoryTarget, scim_diff::ApplyReport) {
     let pl = plan(s, o, p);
     let target = MemoryTarget::new(o.clone());
-    let report = block_on(apply(&pl, &target, &ApplyOptions::default()));
+    let options = ApplyOptions {
+        adoption: p.adoption.clone(),
+        ..ApplyOptions::default()
+    };
+    let report = block_on(apply(&pl, &target, &options));
     (pl, target, report)
 }
 
@@ -425,6 +441,43 @@ proptest! {
         }
     }
 
+    /// 8. with adoption on, only records the rule allows are taken over, each at most once
+    ///    and only by adopting it; the run converges; with it off (property 3), no
+    ///    unmanaged record is written at all.
+    #[test]
+    fn adoption_touches_only_what_the_rule_allows_once(s in source(), o in observed(), p in adopting_policy()) {
+        // a target that, like every SCIM server, keeps userNames unique
+        let o = with_unique_user_names(o);
+        let (pl, target, report) = run(&s, &o, &p);
+        prop_assert!(report.is_success(), "{}\n{report:#?}", pl.render_table());
+        let allowed = |e: &Option<String>| match e.as_deref() {
+            None => true,
+            Some(e) => p.adoption.external_id_prefixes.iter().any(|x| e.starts_with(x.as_str())),
+        };
+        let adoptable: BTreeSet<&str> = o.users.iter()
+            .filter(|u| !managed(&u.external_id) && allowed(&u.external_id))
+            .map(|u| u.id.as_str())
+            .collect();
+        let foreign: BTreeSet<&str> = o.users.iter().filter(|u| !managed(&u.external_id)).map(|u| u.id.as_str())
+            .chain(o.groups.iter().filter(|g| !managed(&g.external_id)).map(|g| g.id.as_str()))
+            .collect();
+        let writes = target.writes();
+        let mut adoptions: BTreeMap<&str, usize> = BTreeMap::new();
+        for w in writes.iter().filter(|w| foreign.contains(w.id.as_str())) {
+            prop_assert!(adoptable.contains(w.id.as_str()), "write to a record the rule does not allow: {w:?}");
+            if w.method == "adopt_user" && w.applied {
+                *adoptions.entry(w.id.as_str()).or_default() += 1;
+            }
+        }
+        prop_assert!(adoptions.values().all(|&n| n == 1), "{adoptions:?}");
+        // every foreign record written was adopted (the first write to it is its adoption)
+        for w in writes.iter().filter(|w| foreign.contains(w.id.as_str()) && w.applied) {
+            prop_assert!(adoptions.contains_key(w.id.as_str()), "{w:?} without an adoption");
+        }
+        let again = plan(&s, &target.state(), &p);
+        prop_assert!(again.is_empty(), "first:\n{}\nsecond:\n{}", pl.render_table(), again.render_table());
+    }
+
     /// 7. a user whose keys are unknown keeps the keys the target has.
     #[test]
     fn unknown_keys_are_left_alone(s in source(), o in observed(), p in policy(true)) {
@@ -442,6 +495,21 @@ proptest! {
             }
         }
     }
+}
+
+/// `state` without the users whose `userName` (case-insensitively) an earlier user has, and
+/// without the memberships of those users.
+fn with_unique_user_names(mut state: ObservedState) -> ObservedState {
+    let mut seen = BTreeSet::new();
+    state
+        .users
+        .retain(|u| seen.insert(u.user_name.to_lowercase()));
+    let ids: BTreeSet<String> = state.users.iter().map(|u| u.id.clone()).collect();
+    for g in &mut state.groups {
+        g.members
+            .retain(|m| ids.contains(m) || !m.starts_with("t-u"));
+    }
+    state
 }
 
 fn count_ext(state: &ObservedState, ext: &str) -> usize {

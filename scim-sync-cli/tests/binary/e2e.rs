@@ -42,6 +42,7 @@ against_both!(
     invalid_key_is_skipped_and_the_other_keys_are_synced,
     secrets_never_appear_in_the_output_or_logs,
     check_probes_without_writing,
+    an_existing_account_is_adopted_only_when_asked_and_allowed,
 );
 
 const ED25519: &str =
@@ -682,4 +683,58 @@ async fn sigterm_stops_new_writes_and_every_write_made_is_reported() {
     // and the next run finishes the job
     env.sync_ok(&[], &[]).await;
     assert_eq!(env.managed_users().await.len(), 32);
+}
+
+/// grace's account exists already, made by an earlier provisioning source (`okta:...`).
+async fn an_existing_account_is_adopted_only_when_asked_and_allowed(t: Target) {
+    let env = Env::sample(t).await;
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let holder = env
+        .target
+        .seed(
+            ResourceKind::User,
+            json!({"schemas": [core], "userName": "grace@example.org",
+                   "externalId": "okta:00u1grace", "displayName": "G. Hopper", "active": false}),
+        )
+        .await;
+    let holder_id = id(&holder);
+    let adopt = ["--adopt-existing-users"];
+    // asked, but its externalId is another source's: not adopted, a conflict
+    let s = env.sync(&adopt, &[]).await;
+    assert_eq!(s.code(), 0, "{}", s.all());
+    assert!(
+        s.report["conflicts"].to_string().contains("grace"),
+        "{}",
+        s.all()
+    );
+    assert!(!s.ops().iter().any(|op| op == "adopt_user"), "{}", s.all());
+    // that source allowed, but above the adoption limit: refused, nothing written
+    let okta = [
+        "--adopt-existing-users",
+        "--adopt-external-id-prefix",
+        "okta:",
+    ];
+    let s = env
+        .sync(&[&okta[..], &["--max-adoptions", "0"]].concat(), &[])
+        .await;
+    assert_eq!(s.code(), 3, "{}", s.all());
+    // allowed: adopted, keeping its SCIM id, with the managed externalId and the desired state
+    let s = env.sync(&okta, &[]).await;
+    assert_eq!(s.code(), 0, "{}", s.all());
+    assert!(s.ops().iter().any(|op| op == "adopt_user"), "{}", s.all());
+    let grace = env.user("grace").await.expect("grace is managed now");
+    assert_eq!(id(&grace), holder_id, "the account keeps its SCIM id");
+    assert_eq!(grace["active"], true);
+    assert_eq!(grace["displayName"], "Grace Hopper");
+    // a member of her groups, by that id
+    let groups = env.managed_groups().await;
+    let hers: Vec<&Value> = groups
+        .iter()
+        .filter(|g| crate::harness::member_ids(g).contains(&holder_id))
+        .collect();
+    assert!(!hers.is_empty(), "grace is in no managed group: {groups:?}");
+    // and the next run has nothing to do
+    let s = env.sync(&okta, &[]).await;
+    assert_eq!(s.code(), 0, "{}", s.all());
+    assert!(s.ops().is_empty(), "{}", s.all());
 }
