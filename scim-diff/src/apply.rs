@@ -110,6 +110,21 @@ pub trait Target: Send + Sync {
             "this target does not implement adoption",
         ))
     }
+    /// Takes over the group `id` (see [`Operation::AdoptGroup`]): sets its `externalId` to
+    /// `external_id` and its `displayName`, only if its `externalId` is still `previous`.
+    /// The default refuses.
+    async fn adopt_group(
+        &self,
+        id: &str,
+        previous: Option<&str>,
+        external_id: &str,
+        display_name: &str,
+    ) -> Result<(), TargetError> {
+        let _ = (id, previous, external_id, display_name);
+        Err(TargetError::other(
+            "this target does not implement adoption",
+        ))
+    }
     /// Creates an empty group; returns its SCIM id.
     async fn create_group(
         &self,
@@ -167,14 +182,13 @@ impl Default for ApplyOptions {
 }
 
 impl ApplyOptions {
-    /// Whether the adoption rule lets a user with `previous` as its `externalId` be adopted.
-    fn may_adopt_user(&self, previous: Option<&str>) -> bool {
-        let policy = Policy {
+    /// The policy's adoption rule, as these options carry it.
+    fn adoption_rule(&self) -> Policy {
+        Policy {
             external_id_prefix: self.external_id_prefix.clone(),
             adoption: self.adoption.clone(),
             ..Policy::default()
-        };
-        policy.may_adopt_user(previous)
+        }
     }
 }
 
@@ -534,7 +548,7 @@ pub async fn apply<T: Target + ?Sized>(
                             changes,
                         } => {
                             let previous = previous_external_id.as_deref();
-                            if !run_ref.opts.may_adopt_user(previous) {
+                            if !run_ref.opts.adoption_rule().may_adopt_user(previous) {
                                 r.outcome = Outcome::Skipped {
                                     reason: "not attempted: adoption of this record is not allowed"
                                         .into(),
@@ -542,6 +556,24 @@ pub async fn apply<T: Target + ?Sized>(
                                 return r;
                             }
                             let adopted = t.adopt_user(id, previous, external_id, changes).await;
+                            (done(adopted, run_ref), None, vec![])
+                        }
+                        Operation::AdoptGroup {
+                            external_id,
+                            id,
+                            previous_external_id,
+                            display_name,
+                        } => {
+                            let previous = previous_external_id.as_deref();
+                            if !run_ref.opts.adoption_rule().may_adopt_group(previous) {
+                                r.outcome = Outcome::Skipped {
+                                    reason: "not attempted: adoption of this record is not allowed"
+                                        .into(),
+                                };
+                                return r;
+                            }
+                            let adopted =
+                                t.adopt_group(id, previous, external_id, display_name).await;
                             (done(adopted, run_ref), None, vec![])
                         }
                         Operation::RenameGroup { id, to, .. } => {

@@ -32,7 +32,8 @@
 //!   snapshots come from.
 //!
 //! Invariants: a record whose `externalId` lacks [`Policy::external_id_prefix`] is never
-//! written, except by the [`Operation::AdoptUser`] that gives it the prefix, planned only when
+//! written, except by the [`Operation::AdoptUser`] / [`Operation::AdoptGroup`] that gives it
+//! the prefix, planned only when
 //! [`Policy::adoption`] allows that record and checked again by [`apply()`]; users are never deleted (deactivated, and reactivated with the same SCIM id);
 //! plans are deterministic; a plan exceeding a blast-radius limit is refused as a value
 //! ([`Plan::refusal`]) and [`apply()`] performs no write for it.

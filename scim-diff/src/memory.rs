@@ -247,6 +247,38 @@ impl Target for MemoryTarget {
         Ok(())
     }
 
+    async fn adopt_group(
+        &self,
+        id: &str,
+        previous: Option<&str>,
+        external_id: &str,
+        display_name: &str,
+    ) -> Result<(), TargetError> {
+        let mut s = self.lock();
+        s.fail_if_faulty("adopt_group", id)?;
+        let Some(now) = s.groups.get(id).map(|g| g.external_id.clone()) else {
+            s.log("adopt_group", id, false);
+            return Err(TargetError::other(format!("group {id} not found")));
+        };
+        let taken = s.groups.values().any(|g| {
+            g.id != id
+                && (g.external_id.as_deref() == Some(external_id)
+                    || g.display_name.to_lowercase() == display_name.to_lowercase())
+        });
+        if now.as_deref() != previous || taken {
+            s.log("adopt_group", id, false);
+            return Err(TargetError::other(format!(
+                "not adopted: its externalId is now {now:?}, not {previous:?}, or the name or \
+                 externalId is taken"
+            )));
+        }
+        let g = s.groups.get_mut(id).expect("checked above");
+        g.external_id = Some(external_id.to_owned());
+        g.display_name = display_name.to_owned();
+        s.log("adopt_group", id, true);
+        Ok(())
+    }
+
     async fn set_active(&self, id: &str, active: bool) -> Result<(), TargetError> {
         let mut s = self.lock();
         s.fail_if_faulty("set_active", id)?;

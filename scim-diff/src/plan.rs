@@ -142,6 +142,23 @@ pub enum Operation {
         /// Every desired attribute.
         changes: UserChanges,
     },
+    /// Take over an existing group that the syncer did not manage and that has the name of a
+    /// source group (only when the policy allows it, see
+    /// [`Policy::may_adopt_group`](crate::Policy::may_adopt_group)): one write gives it the
+    /// managed `externalId` (and the source's spelling of the name); its members are then set
+    /// by the following `update_members`. Its SCIM id is kept.
+    #[serde(rename_all = "camelCase")]
+    AdoptGroup {
+        /// The managed `externalId` it gets.
+        external_id: String,
+        /// The group's SCIM id.
+        id: String,
+        /// Its `externalId` until now; the write is only made if the record still has it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_external_id: Option<String>,
+        /// `displayName`, as the source spells it.
+        display_name: String,
+    },
     /// Create a group (members are added by the following `update_members`).
     #[serde(rename_all = "camelCase")]
     CreateGroup {
@@ -216,6 +233,7 @@ impl Operation {
             Self::RenameGroup { .. } => "rename_group",
             Self::UpdateMembers { .. } => "update_members",
             Self::AdoptUser { .. } => "adopt_user",
+            Self::AdoptGroup { .. } => "adopt_group",
         }
     }
 
@@ -229,7 +247,8 @@ impl Operation {
             | Self::CreateGroup { external_id, .. }
             | Self::RenameGroup { external_id, .. }
             | Self::UpdateMembers { external_id, .. }
-            | Self::AdoptUser { external_id, .. } => external_id,
+            | Self::AdoptUser { external_id, .. }
+            | Self::AdoptGroup { external_id, .. } => external_id,
         }
     }
 
@@ -241,7 +260,7 @@ impl Operation {
             | Self::ReactivateUser { .. }
             | Self::UpdateUser { .. }
             | Self::AdoptUser { .. } => 0,
-            Self::CreateGroup { .. } | Self::RenameGroup { .. } => 1,
+            Self::CreateGroup { .. } | Self::RenameGroup { .. } | Self::AdoptGroup { .. } => 1,
             Self::UpdateMembers { .. } => 2,
             Self::DeactivateUser { .. } => 3,
         }
@@ -283,6 +302,17 @@ impl Operation {
                 changes.attributes().join(", ")
             ),
             Self::CreateGroup { display_name, .. } => format!("displayName={display_name}"),
+            Self::AdoptGroup {
+                id,
+                previous_external_id,
+                display_name,
+                ..
+            } => format!(
+                "id={id} displayName={display_name} externalId {} -> managed",
+                previous_external_id
+                    .as_deref()
+                    .map_or_else(|| "(none)".to_owned(), |e| format!("{e:?}")),
+            ),
             Self::RenameGroup { id, from, to, .. } => format!("id={id} {from:?} -> {to:?}"),
             Self::UpdateMembers {
                 id, add, remove, ..
@@ -445,7 +475,8 @@ impl Plan {
                 Operation::RenameGroup { to, .. } => names.group_names.push(to.clone()),
                 Operation::DeactivateUser { .. }
                 | Operation::UpdateMembers { .. }
-                | Operation::AdoptUser { .. } => {}
+                | Operation::AdoptUser { .. }
+                | Operation::AdoptGroup { .. } => {}
             }
         }
         for list in [&mut names.user_names, &mut names.group_names] {
@@ -622,7 +653,12 @@ pub(crate) fn blast_radius(
     let adoptions = plan
         .operations
         .iter()
-        .filter(|op| matches!(op, Operation::AdoptUser { .. }))
+        .filter(|op| {
+            matches!(
+                op,
+                Operation::AdoptUser { .. } | Operation::AdoptGroup { .. }
+            )
+        })
         .count();
     if let Some(max) = policy.max_adoptions
         && adoptions > max

@@ -104,6 +104,10 @@ pub const DEFAULT_MAX_ADOPTIONS: usize = 25;
 pub struct Adoption {
     /// Adopt users. Default `false`.
     pub users: bool,
+    /// Adopt groups: a group whose `displayName` is a source group's name (CoreWeave's SUNK
+    /// provisioning grants access by exact group name). Its members become the source
+    /// group's, so its removals count against the membership-removal limit. Default `false`.
+    pub groups: bool,
     /// `externalId` prefixes whose records may be adopted too (besides those with none).
     pub external_id_prefixes: Vec<String>,
 }
@@ -144,8 +148,18 @@ impl Policy {
     /// adopted: adoption of users is on, the record is not managed, and it has no
     /// `externalId` or one with an allowed prefix.
     pub fn may_adopt_user(&self, external_id: Option<&str>) -> bool {
-        self.adoption.users
-            && !self.is_managed(external_id)
+        self.adoption.users && self.adoptable(external_id)
+    }
+
+    /// [`Policy::may_adopt_user`] for a group holding a source group's name.
+    pub fn may_adopt_group(&self, external_id: Option<&str>) -> bool {
+        self.adoption.groups && self.adoptable(external_id)
+    }
+
+    /// Whether a record with this `externalId` matches the adoption rule: not managed, and no
+    /// `externalId` or one with an allowed prefix.
+    fn adoptable(&self, external_id: Option<&str>) -> bool {
+        !self.is_managed(external_id)
             && external_id.is_none_or(|e| {
                 self.adoption
                     .external_id_prefixes

@@ -183,6 +183,12 @@ pub struct Opts {
           require_equals = true, default_value = "false", default_missing_value = "true",
           value_parser = boolish(), help_heading = POLICY)]
     pub adopt_existing_users: bool,
+    /// Take over an existing group that has a source group's name and no externalId (or one
+    /// allowed by --adopt-external-id-prefix): its members become the source group's.
+    #[arg(long, env = "SYNC_ADOPT_EXISTING_GROUPS", global = true, num_args = 0..=1,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_parser = boolish(), help_heading = POLICY)]
+    pub adopt_existing_groups: bool,
     /// Comma-separated externalId prefixes (an earlier provisioning source's, e.g. `okta:`)
     /// whose accounts --adopt-existing-users may take over too [default: none].
     #[arg(long, env = "SYNC_ADOPT_EXTERNAL_ID_PREFIX", global = true, value_delimiter = ',',

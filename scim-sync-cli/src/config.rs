@@ -239,6 +239,7 @@ impl Config {
                 .unwrap_or(engine.max_members_per_patch),
             adoption: Adoption {
                 users: opts.adopt_existing_users,
+                groups: opts.adopt_existing_groups,
                 external_id_prefixes: opts
                     .adopt_external_id_prefix
                     .iter()

@@ -130,6 +130,9 @@ pub struct DynamicOverrides {
     /// Take over existing accounts that hold a wanted userName and have no externalId (or an allowed one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt_existing_users: Option<bool>,
+    /// Take over existing groups that have a source group's name and no externalId (or an allowed one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopt_existing_groups: Option<bool>,
 }
 
 /// A count in the CRD: a whole number from 0 to `u32::MAX` (the API server refuses anything
@@ -195,6 +198,7 @@ const BOOLEAN_FIELDS: &[&str] = &[
     "enableGroupSync",
     "allowNonProvisionedUsers",
     "adoptExistingUsers",
+    "adoptExistingGroups",
 ];
 
 /// What is wrong with each field of a spec, one entry per problem, each naming its field.
@@ -783,6 +787,8 @@ pub struct StaticSettings {
     pub max_deactivations: Option<u32>,
     /// Take over unmanaged accounts holding a wanted `userName`.
     pub adopt_existing_users: bool,
+    /// Take over unmanaged groups holding a source group's name.
+    pub adopt_existing_groups: bool,
 }
 
 impl StaticSettings {
@@ -797,6 +803,7 @@ impl StaticSettings {
                 .max_deactivations
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             adopt_existing_users: policy.adoption.users,
+            adopt_existing_groups: policy.adoption.groups,
         }
     }
 }
@@ -817,6 +824,8 @@ pub struct EffectiveSettings {
     pub max_deactivations: Setting<Option<u32>>,
     /// See [`StaticSettings::adopt_existing_users`].
     pub adopt_existing_users: Setting<bool>,
+    /// See [`StaticSettings::adopt_existing_groups`].
+    pub adopt_existing_groups: Setting<bool>,
     /// How the dynamic settings were looked up (found, skipped or fallback, with the reason).
     pub lookup: Lookup,
 }
@@ -845,6 +854,10 @@ pub fn merge(static_: &StaticSettings, lookup: &Lookup) -> EffectiveSettings {
         sync_groups: Setting::pick(&static_groups, dynamic_groups),
         max_deactivations: Setting::pick(&static_.max_deactivations, o.max_deactivations.map(Some)),
         adopt_existing_users: Setting::pick(&static_.adopt_existing_users, o.adopt_existing_users),
+        adopt_existing_groups: Setting::pick(
+            &static_.adopt_existing_groups,
+            o.adopt_existing_groups,
+        ),
         lookup: lookup.clone(),
     }
 }
@@ -887,6 +900,11 @@ impl EffectiveSettings {
                 self.adopt_existing_users.value,
                 self.adopt_existing_users.source,
             ),
+            line(
+                "adopt_existing_groups",
+                self.adopt_existing_groups.value,
+                self.adopt_existing_groups.source,
+            ),
         ]
     }
 }
@@ -905,6 +923,7 @@ impl EffectiveSettings {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             adoption: scim_diff::Adoption {
                 users: self.adopt_existing_users.value,
+                groups: self.adopt_existing_groups.value,
                 ..policy.adoption.clone()
             },
             ..policy.clone()
@@ -1016,6 +1035,7 @@ mod tests {
                 sync_groups: Some(vec!["hpc".into(), "Data Science".into()]),
                 max_deactivations: Some(7),
                 adopt_existing_users: Some(true),
+                adopt_existing_groups: None,
             }
         );
     }

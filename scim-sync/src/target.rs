@@ -502,6 +502,32 @@ impl Target for ScimTarget {
             .ok_or_else(|| TargetError::other("the target created the group but sent no id back"))
     }
 
+    async fn adopt_group(
+        &self,
+        id: &str,
+        previous: Option<&str>,
+        external_id: &str,
+        display_name: &str,
+    ) -> Result<(), TargetError> {
+        let now = self.client.groups().get(id).await.map_err(target_error)?;
+        if now.external_id.as_deref() != previous {
+            return Err(TargetError::other(format!(
+                "not adopted: its externalId is now {:?}, not {:?} as when planned",
+                now.external_id, previous
+            )));
+        }
+        let op = PatchOp::builder()
+            .replace("externalId", external_id)
+            .replace("displayName", display_name)
+            .build();
+        self.client
+            .groups()
+            .patch(id, &op)
+            .await
+            .map(|_| ())
+            .map_err(target_error)
+    }
+
     async fn rename_group(&self, id: &str, display_name: &str) -> Result<(), TargetError> {
         let op = PatchOp::builder()
             .replace("displayName", display_name)

@@ -129,6 +129,7 @@ fn static_settings() -> StaticSettings {
         sync_groups: Some(vec!["static-group".to_owned()]),
         max_deactivations: Some(10),
         adopt_existing_users: false,
+        adopt_existing_groups: false,
     }
 }
 
@@ -170,6 +171,10 @@ fn assert_all_static(effective: &EffectiveSettings) {
     assert_eq!(effective.sync_groups.value, s.sync_groups);
     assert_eq!(effective.max_deactivations.value, s.max_deactivations);
     assert_eq!(effective.adopt_existing_users.value, s.adopt_existing_users);
+    assert_eq!(
+        effective.adopt_existing_groups.value,
+        s.adopt_existing_groups
+    );
     for line in effective.describe() {
         assert!(line.ends_with("(static)"), "{line}");
     }
@@ -220,6 +225,7 @@ async fn found_resource_overrides_every_static_setting() {
             sync_groups: Some(vec!["hpc-users".into(), "Data Science".into()]),
             max_deactivations: Some(3),
             adopt_existing_users: Some(true),
+            adopt_existing_groups: None,
         })
     );
     assert!(!logs.contains("WARN"), "{logs}");
@@ -234,6 +240,7 @@ async fn found_resource_overrides_every_static_setting() {
             r#"sync_groups=["hpc-users", "Data Science"] (dynamic)"#,
             "max_deactivations=3 (dynamic)",
             "adopt_existing_users=true (dynamic)",
+            "adopt_existing_groups=false (static)",
         ]
     );
     assert_eq!(
@@ -245,6 +252,7 @@ async fn found_resource_overrides_every_static_setting() {
             "sync_groups": {"value": ["hpc-users", "Data Science"], "source": "dynamic"},
             "max_deactivations": {"value": 3, "source": "dynamic"},
             "adopt_existing_users": {"value": true, "source": "dynamic"},
+            "adopt_existing_groups": {"value": false, "source": "static"},
             "lookup": {
                 "outcome": "found",
                 "enable_user_sync": false,
@@ -293,7 +301,8 @@ async fn partially_set_resource_overrides_only_what_it_sets() {
         effective.to_string(),
         "enable_user_sync=true (static), enable_group_sync=false (dynamic), \
          allow_non_provisioned_users=false (static), sync_groups=[\"static-group\"] (static), \
-         max_deactivations=10 (static), adopt_existing_users=false (static)"
+         max_deactivations=10 (static), adopt_existing_users=false (static), \
+         adopt_existing_groups=false (static)"
     );
 }
 
@@ -821,6 +830,7 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
     assert_eq!(
         names,
         [
+            "adoptExistingGroups",
             "adoptExistingUsers",
             "allowNonProvisionedUsers",
             "enableGroupSync",
@@ -831,7 +841,7 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
     );
     // every property is read by the lookup: a wrong type in each is named
     let wrong = json!({
-        "adoptExistingUsers": "x", "allowNonProvisionedUsers": "x", "enableGroupSync": "x", "enableUserSync": "x",
+        "adoptExistingGroups": "x", "adoptExistingUsers": "x", "allowNonProvisionedUsers": "x", "enableGroupSync": "x", "enableUserSync": "x",
         "maxDeactivations": "x", "syncGroups": "x"
     });
     let malformed = DynamicOverrides::from_spec(Some(&wrong)).unwrap_err();

@@ -156,8 +156,21 @@ impl<'a> Pass<'_, 'a> {
         let Some(o) = cx.managed_group(ext) else {
             return GroupDiff::New { add: wanted };
         };
-        // current members: the wanted ones (by projected user) stay, the others go if the
-        // syncer may remove them
+        let ops = self.membership(members, current, ext, o, wanted);
+        GroupDiff::Existing { o, ops }
+    }
+
+    /// The membership operations that make the target group `o` have the `wanted` members:
+    /// the wanted ones (by projected user) stay, the others go if the syncer may remove them.
+    fn membership(
+        &self,
+        members: &GroupMembers<'_>,
+        current: &mut Vec<ProjectedUser>,
+        ext: &str,
+        o: &ObservedGroup,
+        wanted: Vec<ProjectedUser>,
+    ) -> Vec<Operation> {
+        let (cx, users) = (self.cx, self.users);
         current.clear();
         let mut remove: Vec<Removal<'_>> = Vec::new();
         let target_members = members.of(index_of(&cx.observed.groups, o));
@@ -189,8 +202,19 @@ impl<'a> Pass<'_, 'a> {
                 .collect()
         };
         // built here, on every core: most of a large plan's operations
-        let ops = self.member_ops(ext, Some(&o.id), &self.adds(&add), &remove);
-        GroupDiff::Existing { o, ops }
+        self.member_ops(ext, Some(&o.id), &self.adds(&add), &remove)
+    }
+
+    /// The one target group holding this (lowercased) name that the policy lets the syncer
+    /// adopt, if there is exactly one holder and it may be adopted.
+    fn adoptable_group(&self, lower: &str) -> Option<&'a ObservedGroup> {
+        let slot = self.cx.groups.group_name_holders.get(lower)?;
+        let holder = slot.one()?;
+        (self
+            .cx
+            .policy
+            .may_adopt_group(holder.external_id.as_deref()))
+        .then_some(holder)
     }
 }
 
@@ -274,14 +298,32 @@ pub(super) fn plan_groups<'a>(
                     out.member_ops
                         .extend(pass.member_ops(ext, None, &pass.adds(&add), &[]));
                 }
-                Err(who) => out.conflicts.push(Conflict::new(
-                    dg.external_id.clone(),
-                    ConflictKind::DisplayNameTaken,
-                    format!(
-                        "group name {:?} is held by {who}; the group is not created",
-                        dg.src.name
-                    ),
-                )),
+                Err(who) => match pass.adoptable_group(&fold(&dg.src.name)) {
+                    Some(holder) => {
+                        matched[index_of(&observed.groups, holder)] = true;
+                        out.ops.push(Operation::AdoptGroup {
+                            external_id: dg.external_id.clone(),
+                            id: holder.id.clone(),
+                            previous_external_id: holder.external_id.clone(),
+                            display_name: dg.src.name.clone(),
+                        });
+                        out.member_ops.extend(pass.membership(
+                            members,
+                            &mut Vec::new(),
+                            ext,
+                            holder,
+                            add,
+                        ));
+                    }
+                    None => out.conflicts.push(Conflict::new(
+                        dg.external_id.clone(),
+                        ConflictKind::DisplayNameTaken,
+                        format!(
+                            "group name {:?} is held by {who}; the group is not created",
+                            dg.src.name
+                        ),
+                    )),
+                },
             },
             GroupDiff::Existing { o, ops: group_ops } => {
                 matched[index_of(&observed.groups, o)] = true;

@@ -167,8 +167,8 @@ impl<'a> TargetIndex<'a> {
     }
 }
 
-/// The members of each managed target group (by index in `observed.groups`), as the managed
-/// target user with that SCIM id, if there is one; empty for an unmanaged group. Built apart
+/// The members of each target group (by index in `observed.groups`), as the managed target
+/// user with that SCIM id, if there is one. Built apart
 /// from the group pass, on another thread for a large organisation, so that pass compares
 /// integers.
 pub(super) struct GroupMembers<'a> {
@@ -200,15 +200,15 @@ impl<'a> GroupMembers<'a> {
             shared_ids,
         };
         let offset = |gm: &Self| u32::try_from(gm.members.len()).expect("under 4 billion");
+        // every group: a group the plan adopts is compared by its members too (the read
+        // lists managed groups only, besides the holders of names the plan takes)
         for g in &observed.groups {
             gm.start.push(offset(&gm));
-            if managed_ext(policy, &g.external_id).is_some() {
-                gm.members.extend(
-                    g.members
-                        .iter()
-                        .map(|id| ids.get(id).map(|n| users[n as usize])),
-                );
-            }
+            gm.members.extend(
+                g.members
+                    .iter()
+                    .map(|id| ids.get(id).map(|n| users[n as usize])),
+            );
         }
         gm.start.push(offset(&gm));
         gm

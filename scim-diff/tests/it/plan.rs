@@ -950,6 +950,7 @@ fn adopting(prefixes: &[&str]) -> Policy {
     Policy {
         adoption: scim_diff::Adoption {
             users: true,
+            groups: true,
             external_id_prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
         },
         ..Policy::default()

@@ -219,9 +219,10 @@ fn policy(mass: bool) -> impl Strategy<Value = Policy> {
 
 /// A policy that adopts users: with no `externalId`, and sometimes with `okta:` ones.
 fn adopting_policy() -> impl Strategy<Value = Policy> {
-    (policy(true), prop::bool::ANY).prop_map(|(p, okta)| Policy {
+    (policy(true), prop::bool::ANY, prop::bool::ANY).prop_map(|(p, okta, groups)| Policy {
         adoption: Adoption {
             users: true,
+            groups,
             external_id_prefixes: if okta { vec!["okta:".into()] } else { vec![] },
         },
         max_adoptions: None,
@@ -446,8 +447,8 @@ proptest! {
     ///    unmanaged record is written at all.
     #[test]
     fn adoption_touches_only_what_the_rule_allows_once(s in source(), o in observed(), p in adopting_policy()) {
-        // a target that, like every SCIM server, keeps userNames unique
-        let o = with_unique_user_names(o);
+        // a target that keeps userNames and group names unique
+        let o = with_unique_names(o);
         let (pl, target, report) = run(&s, &o, &p);
         prop_assert!(report.is_success(), "{}\n{report:#?}", pl.render_table());
         let allowed = |e: &Option<String>| match e.as_deref() {
@@ -457,6 +458,9 @@ proptest! {
         let adoptable: BTreeSet<&str> = o.users.iter()
             .filter(|u| !managed(&u.external_id) && allowed(&u.external_id))
             .map(|u| u.id.as_str())
+            .chain(o.groups.iter()
+                .filter(|g| p.adoption.groups && !managed(&g.external_id) && allowed(&g.external_id))
+                .map(|g| g.id.as_str()))
             .collect();
         let foreign: BTreeSet<&str> = o.users.iter().filter(|u| !managed(&u.external_id)).map(|u| u.id.as_str())
             .chain(o.groups.iter().filter(|g| !managed(&g.external_id)).map(|g| g.id.as_str()))
@@ -465,7 +469,7 @@ proptest! {
         let mut adoptions: BTreeMap<&str, usize> = BTreeMap::new();
         for w in writes.iter().filter(|w| foreign.contains(w.id.as_str())) {
             prop_assert!(adoptable.contains(w.id.as_str()), "write to a record the rule does not allow: {w:?}");
-            if w.method == "adopt_user" && w.applied {
+            if (w.method == "adopt_user" || w.method == "adopt_group") && w.applied {
                 *adoptions.entry(w.id.as_str()).or_default() += 1;
             }
         }
@@ -498,12 +502,17 @@ proptest! {
 }
 
 /// `state` without the users whose `userName` (case-insensitively) an earlier user has, and
-/// without the memberships of those users.
-fn with_unique_user_names(mut state: ObservedState) -> ObservedState {
+/// without the memberships of those users; and without the groups whose `displayName` an
+/// earlier group has (the in-memory target keeps both unique, as CoreWeave's does).
+fn with_unique_names(mut state: ObservedState) -> ObservedState {
     let mut seen = BTreeSet::new();
     state
         .users
         .retain(|u| seen.insert(u.user_name.to_lowercase()));
+    let mut seen = BTreeSet::new();
+    state
+        .groups
+        .retain(|g| seen.insert(g.display_name.to_lowercase()));
     let ids: BTreeSet<String> = state.users.iter().map(|u| u.id.clone()).collect();
     for g in &mut state.groups {
         g.members

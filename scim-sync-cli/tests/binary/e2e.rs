@@ -43,6 +43,7 @@ against_both!(
     secrets_never_appear_in_the_output_or_logs,
     check_probes_without_writing,
     an_existing_account_is_adopted_only_when_asked_and_allowed,
+    an_existing_group_is_adopted_and_gets_the_source_members,
 );
 
 const ED25519: &str =
@@ -735,6 +736,75 @@ async fn an_existing_account_is_adopted_only_when_asked_and_allowed(t: Target) {
     assert!(!hers.is_empty(), "grace is in no managed group: {groups:?}");
     // and the next run has nothing to do
     let s = env.sync(&okta, &[]).await;
+    assert_eq!(s.code(), 0, "{}", s.all());
+    assert!(s.ops().is_empty(), "{}", s.all());
+}
+
+/// A group named like a source group exists already, made by hand, with a stray member.
+async fn an_existing_group_is_adopted_and_gets_the_source_members(t: Target) {
+    let env = Env::sample(t).await;
+    // the sample org's group names: the first one of the managed groups after a sync
+    let first = env.sync_ok(&["--dry-run"], &[]).await;
+    let (ext, name) = first.report["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|op| op["op"] == "create_group")
+        .map(|op| {
+            (
+                op["externalId"].as_str().unwrap().to_owned(),
+                op["displayName"].as_str().unwrap().to_owned(),
+            )
+        })
+        .expect("the sample org has groups");
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let stray = env
+        .target
+        .seed(
+            ResourceKind::User,
+            json!({"schemas": [core], "userName": "stray@example.org", "active": true}),
+        )
+        .await;
+    let group = env
+        .target
+        .seed(
+            ResourceKind::Group,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": name, "members": [{"value": id(&stray)}]}),
+        )
+        .await;
+    // not asked: the group's name is a conflict, the group is left alone
+    let s = env.sync(&[], &[]).await;
+    assert_eq!(s.code(), 0, "{}", s.all());
+    assert!(
+        s.report["conflicts"].to_string().contains(&ext),
+        "{}",
+        s.all()
+    );
+    assert!(
+        env.group_by_id(ext.rsplit(':').next().unwrap())
+            .await
+            .is_none()
+    );
+    // asked: adopted, same SCIM id, the source's members, the stray member removed
+    let s = env.sync(&["--adopt-existing-groups"], &[]).await;
+    assert_eq!(s.code(), 0, "{}", s.all());
+    assert!(s.ops().iter().any(|op| op == "adopt_group"), "{}", s.all());
+    let adopted = env
+        .group_by_id(ext.rsplit(':').next().unwrap())
+        .await
+        .expect("the group is managed now");
+    assert_eq!(id(&adopted), id(&group), "the group keeps its SCIM id");
+    let members = crate::harness::member_ids(&adopted);
+    assert!(
+        !members.contains(&id(&stray)),
+        "the stray member is removed: {adopted}"
+    );
+    assert!(
+        !members.is_empty(),
+        "the source's members are added: {adopted}"
+    );
+    let s = env.sync(&["--adopt-existing-groups"], &[]).await;
     assert_eq!(s.code(), 0, "{}", s.all());
     assert!(s.ops().is_empty(), "{}", s.all());
 }
