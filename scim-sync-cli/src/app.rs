@@ -91,6 +91,11 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
         fail_on_conflict: config.opts.fail_on_conflict,
     };
     let mut report = reconcile(&source, &scim, &effective, &options, "reconcile").await;
+    report
+        .warnings
+        .extend(config.unknown_env.iter().map(|name| {
+            format!("environment variable {name} is not a setting this tool reads; it was ignored")
+        }));
     report.duration_ms = elapsed_ms(started);
     emit(config.opts.output, &report);
     summary_line(&report);

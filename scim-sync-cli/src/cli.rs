@@ -273,6 +273,11 @@ pub struct Opts {
     #[arg(long, env = "POD_NAMESPACE", global = true, value_parser = text(),
           help_heading = SETTINGS)]
     pub namespace: Option<String>,
+
+    /// The ids of the options given on the command line (not from the environment): what a
+    /// subcommand that cannot honour some of them refuses.
+    #[arg(skip)]
+    pub on_command_line: Vec<String>,
 }
 
 const SOURCE: &str = "ACTIVATE (source)";
@@ -323,8 +328,24 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
     });
     command.build();
     let args = without_blank_values(&command, args);
+    let ids: Vec<String> = command
+        .get_arguments()
+        .map(|a| a.get_id().as_str().to_owned())
+        .collect();
     let matches = command.try_get_matches_from(args)?;
-    Cli::from_arg_matches(&matches)
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    // global options are recorded on the subcommand's matches when given after it
+    let sub = matches.subcommand().map(|(_, m)| m);
+    cli.opts.on_command_line = ids
+        .into_iter()
+        .filter(|id| {
+            [Some(&matches), sub].into_iter().flatten().any(|m| {
+                matches!(m.try_get_raw(id), Ok(Some(_)))
+                    && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            })
+        })
+        .collect();
+    Ok(cli)
 }
 
 fn is_blank(value: &std::ffi::OsStr) -> bool {
@@ -446,4 +467,23 @@ pub fn unknown_env_vars(names: impl IntoIterator<Item = String>) -> Vec<String> 
         .collect();
     unknown.sort();
     unknown
+}
+
+/// The variable we read that `unknown` is probably a misspelling of: at most two edits away
+/// (`SYNC_DRYRUN`, `CW_SCIM_BEARER_TOKN`), or the same but for underscores and case.
+pub fn probably_meant<'k>(unknown: &str, known: &'k [String]) -> Option<&'k str> {
+    let squash = |s: &str| s.replace('_', "").to_ascii_uppercase();
+    known
+        .iter()
+        .map(|k| {
+            let distance = if squash(k) == squash(unknown) {
+                0
+            } else {
+                strsim::damerau_levenshtein(unknown, k)
+            };
+            (distance, k.as_str())
+        })
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, k)| k)
 }

@@ -114,6 +114,73 @@ pub struct Config {
     pub opts: Opts,
 }
 
+/// Both results, or every error of the two in one message.
+fn all_of<A, B>(
+    a: Result<A, ConfigError>,
+    b: Result<B, ConfigError>,
+) -> Result<(A, B), ConfigError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(a), Err(b)) => Err(ConfigError(format!("{a}; {b}"))),
+    }
+}
+
+/// The options `demo` cannot honour (it reads an export and writes to its own embedded
+/// server), when given on its command line: an error naming them, rather than silently
+/// ignoring what the operator asked for.
+fn refuse_for_demo(opts: &Opts) -> Result<(), ConfigError> {
+    const ELSEWHERE: &[&str] = &[
+        "activate_api_key",
+        "activate_api_key_file",
+        "activate_api_url",
+        "activate_org_name",
+        "scim_bearer_token",
+        "scim_bearer_token_file",
+        "cw_org_userid",
+        "scim_base_url",
+    ];
+    let refused: Vec<String> = opts
+        .on_command_line
+        .iter()
+        .filter(|id| ELSEWHERE.contains(&id.as_str()))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        err(format!(
+            "demo runs against its own embedded SCIM server, from the sample organization or \
+             --source-file: {} cannot be used with it (run without `demo` for a real target)",
+            refused.join(", ")
+        ))
+    }
+}
+
+/// The variables with one of our prefixes that we do not read (warned about), or an error
+/// naming every one that is probably a misspelling of one we do read: `SYNC_DRYRUN=true`
+/// must not run a real sync with one warning in the log.
+fn unknown_variables() -> Result<Vec<String>, ConfigError> {
+    let names = std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned());
+    let unknown = crate::cli::unknown_env_vars(names);
+    let known = crate::cli::known_env_vars();
+    let misspelled: Vec<String> = unknown
+        .iter()
+        .filter_map(|name| {
+            crate::cli::probably_meant(name, &known)
+                .map(|meant| format!("{name} is not a setting; did you mean {meant}?"))
+        })
+        .collect();
+    if misspelled.is_empty() {
+        Ok(unknown)
+    } else {
+        err(format!(
+            "{} (rename the variable, or unset it)",
+            misspelled.join("; ")
+        ))
+    }
+}
+
 /// The largest secret file read: a token or key is well under 1 KiB.
 const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;
 
@@ -187,9 +254,18 @@ impl Config {
             Some(Command::Check) => Mode::Check,
             Some(Command::Demo) => Mode::Demo,
         };
-        let (source, target) = match mode {
-            Mode::Demo => (None, None),
-            Mode::Reconcile | Mode::Check => (Some(Self::source(opts)?), Some(Self::target(opts)?)),
+        // every problem at once, not one per attempt
+        let unknown_env = unknown_variables();
+        let (source, target, unknown_env) = match mode {
+            Mode::Demo => {
+                let ((), unknown_env) = all_of(refuse_for_demo(opts), unknown_env)?;
+                (None, None, unknown_env)
+            }
+            Mode::Reconcile | Mode::Check => {
+                let ends = all_of(Self::source(opts), Self::target(opts));
+                let ((source, target), unknown_env) = all_of(ends, unknown_env)?;
+                (Some(source), Some(target), unknown_env)
+            }
         };
         Ok(Config {
             mode,
@@ -202,9 +278,7 @@ impl Config {
                 namespace: opts.namespace.clone(),
                 ..LookupOptions::default()
             },
-            unknown_env: crate::cli::unknown_env_vars(
-                std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned()),
-            ),
+            unknown_env,
             opts: opts.clone(),
         })
     }

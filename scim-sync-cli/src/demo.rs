@@ -58,24 +58,40 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
             .user_agent(crate::USER_AGENT)
             .build()
     };
-    let source = Source::ExportText(SAMPLE_ORG.into());
+    // the sample organization, or the operator's own export
+    let (source, what) = match &config.opts.source_file {
+        Some(path) => (
+            Source::ExportFile {
+                path: path.clone(),
+                max_bytes: config.opts.source_file_max_bytes,
+            },
+            format!("the ACTIVATE export {}", path.display()),
+        ),
+        None => (
+            Source::ExportText(SAMPLE_ORG.into()),
+            "the sample ACTIVATE organization".to_owned(),
+        ),
+    };
     // the demo never reads cluster settings: it must behave the same everywhere
     let no_lookup = scim_sync::dynamic::LookupOptions {
         enabled: false,
         ..config.dynamic.clone()
     };
     let effective = scim_sync::dynamic::resolve(&config.policy, &no_lookup).await;
+    let dry_run = config.opts.dry_run;
     let options = PassOptions {
-        dry_run: false,
+        dry_run,
         concurrency: config.opts.concurrency,
         stop: stop.clone(),
         progress: crate::progress::wanted(config),
         fail_on_conflict: config.opts.fail_on_conflict,
     };
 
+    // a dry run plans once and writes nothing; otherwise a second pass shows there is
+    // nothing left to do
     let mut passes: Vec<Report> = Vec::new();
-    let mut second_pass_writes = 0;
-    for pass in 1..=2 {
+    let mut writes: Vec<usize> = Vec::new();
+    for _ in 0..if dry_run { 1 } else { 2 } {
         let scim = match client() {
             Ok(c) => c,
             Err(e) => {
@@ -87,60 +103,50 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         let pass_started = Instant::now();
         let mut report = reconcile(&source, &scim, &effective, &options, "demo").await;
         report.duration_ms = elapsed_ms(pass_started);
-        if pass == 2 {
-            second_pass_writes = server
+        writes.push(
+            server
                 .requests()
                 .iter()
                 .filter(|r| r.method != "GET")
-                .count();
-        }
+                .count(),
+        );
         passes.push(report);
     }
     let _ = server.shutdown().await;
 
     let first_ok = passes[0].outcome == Outcome::Ok;
-    let idempotent = passes[1].plan.is_empty() && second_pass_writes == 0;
-    let outcome = if first_ok && idempotent && passes[1].outcome == Outcome::Ok {
-        Outcome::Ok
-    } else {
-        Outcome::Failed
+    let (idempotent, outcome) = match &passes[..] {
+        [_] => {
+            let wrote_nothing = writes[0] == 0;
+            let ok = first_ok && wrote_nothing;
+            (
+                wrote_nothing,
+                if ok { Outcome::Ok } else { Outcome::Failed },
+            )
+        }
+        [_, second, ..] => {
+            let idempotent = second.plan.is_empty() && writes[1] == 0;
+            let ok = first_ok && idempotent && second.outcome == Outcome::Ok;
+            (idempotent, if ok { Outcome::Ok } else { Outcome::Failed })
+        }
+        [] => unreachable!("at least one pass runs"),
     };
+    let last_writes = writes.last().copied().unwrap_or_default();
     match config.opts.output {
         OutputFormat::Json => println!(
             "{}",
             json!({
                 "command": "demo",
                 "target": base,
+                "dry_run": dry_run,
                 "passes": passes,
-                "second_pass_writes": second_pass_writes,
+                // the writes of the last pass: the second one's, or the dry run's
+                "second_pass_writes": last_writes,
                 "outcome": outcome,
                 "exit_code": outcome.code(),
             })
         ),
-        OutputFormat::Text => {
-            println!(
-                "== Pass 1: the sample ACTIVATE organization into an empty SCIM server ({base})\n"
-            );
-            print!("{}", escape_controls(&passes[0].render_text(), true));
-            println!("\n== Pass 2: the same source again\n");
-            print!("{}", escape_controls(&passes[1].render_text(), true));
-            println!();
-            if idempotent {
-                println!(
-                    "The second pass planned nothing and sent no write: the sync is idempotent."
-                );
-            } else {
-                println!(
-                    "UNEXPECTED: the second pass planned {} operation(s) and sent {} write(s).",
-                    passes[1].plan.len(),
-                    second_pass_writes
-                );
-            }
-            println!(
-                "Next: point it at a real SCIM server and ACTIVATE org (see the README), and \
-                 try --dry-run first."
-            );
-        }
+        OutputFormat::Text => print_text(&passes, &what, &base, idempotent, last_writes),
     }
     let first = &passes[0];
     tracing::info!(
@@ -149,10 +155,50 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         exit_code = outcome.code(),
         first_pass_done = first.summary.done,
         first_pass_failed = first.summary.failed,
-        second_pass_planned = passes[1].plan.len(),
-        second_pass_writes,
+        second_pass_planned = passes.last().map_or(0, |p| p.plan.len()),
+        second_pass_writes = last_writes,
         duration_ms = elapsed_ms(started),
         "run finished"
     );
     outcome
+}
+
+/// The demo's text: each pass's report, then what it showed.
+fn print_text(passes: &[Report], what: &str, base: &str, idempotent: bool, last_writes: usize) {
+    let render = |r: &Report| escape_controls(&r.render_text(), true).into_owned();
+    match passes {
+        [only] => {
+            println!("== Dry run: {what} against an empty SCIM server ({base})\n");
+            print!("{}", render(only));
+            println!();
+            if idempotent {
+                println!("Dry run: the plan above was not applied; nothing was written.");
+            } else {
+                println!("UNEXPECTED: the dry run sent {last_writes} write(s).");
+            }
+        }
+        [first, second, ..] => {
+            println!("== Pass 1: {what} into an empty SCIM server ({base})\n");
+            print!("{}", render(first));
+            println!("\n== Pass 2: the same source again\n");
+            print!("{}", render(second));
+            println!();
+            if idempotent {
+                println!(
+                    "The second pass planned nothing and sent no write: the sync is idempotent."
+                );
+            } else {
+                println!(
+                    "UNEXPECTED: the second pass planned {} operation(s) and sent {last_writes} \
+                     write(s).",
+                    second.plan.len()
+                );
+            }
+        }
+        [] => {}
+    }
+    println!(
+        "Next: point it at a real SCIM server and ACTIVATE org (see the README), and try \
+         --dry-run first."
+    );
 }

@@ -236,9 +236,9 @@ fn an_unknown_prefixed_variable_is_warned_about() {
     let r = run_in(
         dir.path(),
         &["demo"],
-        &[("SYNC_MAX_DEACTIVATION", "3"), ("LOG_FORMAT", "json")],
+        &[("SYNC_FROBNICATE", "3"), ("LOG_FORMAT", "json")],
     );
-    assert!(r.stderr.contains("SYNC_MAX_DEACTIVATION"), "{}", r.all());
+    assert!(r.stderr.contains("SYNC_FROBNICATE"), "{}", r.all());
     assert!(
         r.stderr.contains("unknown environment variable"),
         "{}",

@@ -222,3 +222,117 @@ fn a_bad_value_is_one_json_error_even_when_clap_rejects_it() {
     );
     assert!(r.stderr.contains("SYNC_CONCURRENCY"), "{}", r.all());
 }
+
+#[test]
+fn a_misspelled_variable_is_a_usage_error_naming_the_one_meant() {
+    let base = [
+        ("ACTIVATE_SOURCE_FILE", "/nonexistent/org.json"),
+        ("CW_SCIM_BEARER_TOKEN", "t"),
+        ("CW_SCIM_ORG_USERID", "abc"),
+    ];
+    // `SYNC_DRYRUN=true` must not run a real sync
+    let mut env = base.to_vec();
+    env.push(("SYNC_DRYRUN", "true"));
+    let r = run(&[], &env);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("SYNC_DRYRUN is not a setting; did you mean SYNC_DRY_RUN?"),
+        "{}",
+        r.all()
+    );
+    // every one of them at once, in a .env file too
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "CW_SCIM_BEARER_TOKN=x\n").unwrap();
+    let mut env = base.to_vec();
+    env.push(("sync_max_deactivations", "3"));
+    env.push(("SYNC_MAX_DEACTIVATION", "3"));
+    let r = run_in(dir.path(), &[], &env);
+    assert_eq!(r.code, 2, "{}", r.all());
+    for meant in ["CW_SCIM_BEARER_TOKEN", "SYNC_MAX_DEACTIVATIONS"] {
+        assert!(r.stderr.contains(meant), "{meant}: {}", r.all());
+    }
+    // with the other configuration problems, in one message
+    let r = run(&[], &[("SYNC_DRYRUN", "true")]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("no source") && r.stderr.contains("SYNC_DRY_RUN"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn other_unknown_variables_are_warnings_in_the_report_and_service_links_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("org.json");
+    std::fs::write(&export, r#"{"version": 1, "users": [], "groups": []}"#).unwrap();
+    let env = [
+        ("ACTIVATE_SOURCE_FILE", export.to_str().unwrap()),
+        ("CW_SCIM_BEARER_TOKEN", "t"),
+        ("CW_SCIM_BASE_URL", "http://127.0.0.1:9/v2"),
+        ("SYNC_RETRY_BUDGET", "1s"),
+        ("SYNC_SOMETHING_ELSE_ENTIRELY", "1"),
+        ("SCIM_SERVICE_HOST", "10.0.0.1"),
+        ("SYNC_PORT_443_TCP", "tcp://10.0.0.1:443"),
+    ];
+    let r = run(&["--output", "json", "--no-dynamic-settings"], &env);
+    assert_ne!(r.code, 2, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("SYNC_SOMETHING_ELSE_ENTIRELY"), "{v}");
+    assert!(
+        !warnings.contains("SERVICE_HOST") && !warnings.contains("PORT_443"),
+        "{v}"
+    );
+}
+
+#[test]
+fn demo_honours_dry_run_and_source_file_and_refuses_what_it_cannot_honour() {
+    // a dry run plans the sample organization and writes nothing to the embedded server
+    let r = run(&["demo", "--dry-run", "--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["passes"].as_array().unwrap().len(), 1, "{v}");
+    assert!(
+        !v["passes"][0]["plan"].as_array().unwrap().is_empty(),
+        "{v}"
+    );
+    assert_eq!(v["second_pass_writes"], 0, "{v}");
+    let r = run(&["demo", "--dry-run"], &[]);
+    assert!(r.stdout.contains("nothing was written"), "{}", r.all());
+
+    // --source-file: that export, not the sample
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("org.json");
+    std::fs::write(
+        &export,
+        r#"{"version": 1, "users": [{"username": "zed", "email": "zed@example.org"}], "groups": []}"#,
+    )
+    .unwrap();
+    let r = run(
+        &[
+            "demo",
+            "--output",
+            "json",
+            "--source-file",
+            export.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).expect("one JSON object");
+    let plan = v["passes"][0]["plan"].as_array().unwrap();
+    assert_eq!(plan.len(), 1, "{v}");
+    assert_eq!(plan[0]["externalId"], "pw-activate:user:zed");
+
+    // a real target cannot be given to it
+    let r = run(&["demo", "--scim-base-url", "https://scim.example/v2"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("--scim-base-url cannot be used"),
+        "{}",
+        r.all()
+    );
+}
