@@ -311,6 +311,18 @@ impl ScimTarget {
     }
 }
 
+/// An adoption goes ahead only if the record still has the `externalId` it was planned with:
+/// another tool may have claimed it since.
+fn still_unclaimed(now: Option<&str>, previous: Option<&str>) -> Result<(), TargetError> {
+    if now == previous {
+        Ok(())
+    } else {
+        Err(TargetError::other(format!(
+            "not adopted: its externalId is now {now:?}, not {previous:?} as when planned"
+        )))
+    }
+}
+
 /// Classifies a client error for the engine: credentials and configuration problems stop
 /// every write, a request with no answer has an unknown outcome, the rest is per record.
 pub fn target_error(e: Error) -> TargetError {
@@ -457,15 +469,8 @@ impl Target for ScimTarget {
         external_id: &str,
         changes: &UserChanges,
     ) -> Result<(), TargetError> {
-        // the record as it is now: adopted only if it still has the externalId it was planned
-        // with (another tool may have claimed it since)
         let now = self.client.users().get(id).await.map_err(target_error)?;
-        if now.external_id.as_deref() != previous {
-            return Err(TargetError::other(format!(
-                "not adopted: its externalId is now {:?}, not {:?} as when planned",
-                now.external_id, previous
-            )));
-        }
+        still_unclaimed(now.external_id.as_deref(), previous)?;
         // one atomic PATCH: the managed externalId, the attributes, `active`
         let op = user_changes(
             PatchOp::builder().replace("externalId", external_id),
@@ -510,12 +515,7 @@ impl Target for ScimTarget {
         display_name: &str,
     ) -> Result<(), TargetError> {
         let now = self.client.groups().get(id).await.map_err(target_error)?;
-        if now.external_id.as_deref() != previous {
-            return Err(TargetError::other(format!(
-                "not adopted: its externalId is now {:?}, not {:?} as when planned",
-                now.external_id, previous
-            )));
-        }
+        still_unclaimed(now.external_id.as_deref(), previous)?;
         let op = PatchOp::builder()
             .replace("externalId", external_id)
             .replace("displayName", display_name)
