@@ -1038,3 +1038,17 @@ fn adoptions_above_the_limit_refuse_the_plan() {
     );
     assert!(p.refusal.is_none());
 }
+
+#[test]
+fn a_reserved_group_name_is_never_adopted() {
+    let s = snapshot(vec![su("ada")], vec![sg("g1", "admin", &["ada"])]);
+    let mut holder = og("x9", "g1", "admin", &[]);
+    holder.external_id = None;
+    let p = plan(&s, &observed(vec![], vec![holder]), &adopting(&[]));
+    assert!(
+        !kinds(&p).iter().any(|(k, _)| *k == "adopt_group"),
+        "{}",
+        p.render_table()
+    );
+    assert!(!p.warnings.is_empty(), "the reserved name is warned about");
+}
