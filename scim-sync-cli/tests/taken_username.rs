@@ -147,12 +147,29 @@ async fn a_run_that_takes_no_new_name_sends_no_lookup_and_many_names_are_batched
             .to_string(),
     )
     .expect("write export");
+    // an empty target: one request says it holds nothing, no name is looked up
+    let empty = server.tenant_url("empty");
+    let _ = server.tenant("empty");
+    let (out, report) = sync(&empty, &export, &["--dry-run"]).await;
+    assert_eq!(out.status.code(), Some(0), "report: {report:#}");
+    let requests = server.requests();
+    assert_eq!(
+        requests.iter().filter(|r| is_name_lookup(r)).count(),
+        0,
+        "{requests:?}"
+    );
+    server.clear_requests();
+    // a target holding 250 other users: 100 userNames in 40-name batches beat a 3-page walk
     let base = server.tenant_url("batch");
-    let _ = server.tenant("batch");
+    let tenant = server.tenant("batch");
+    for i in 0..250 {
+        let other = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                           "userName": format!("other{i}@example.com")});
+        tenant.seed(ResourceKind::User, other).expect("seed");
+    }
     let (out, report) = sync(&base, &export, &[]).await;
     assert_eq!(out.status.code(), Some(0), "report: {report:#}");
     let requests = server.requests();
-    // 100 userNames in 40-name batches: 3 requests; and one for the group's name
     assert_eq!(requests.iter().filter(|r| is_name_lookup(r)).count(), 3);
     let group_lookups = requests
         .iter()

@@ -6,6 +6,8 @@
 //! record. A server that refuses the `sw` filter (`400 invalidFilter`) is listed unfiltered,
 //! with a warning.
 
+use std::collections::HashSet;
+
 use futures_util::TryStreamExt;
 use scim_client::{
     CoreWeaveUser, Email, Error, Filter, Group, ListQuery, Name as ScimName, PatchOp,
@@ -86,14 +88,21 @@ pub async fn read_holders(
 ) -> Result<Holders, Error> {
     let mut holders = Holders::default();
     let mut notes = ReadNotes::default();
-    let users = lookup_names(client.users(), "userName", user_names).await?;
+    let page = client.page_size();
+    let users = lookup_names(client.users(), "userName", user_names, page, |u| {
+        &u.user_name
+    })
+    .await?;
     holders.requests += users.1;
     holders.users = users
         .0
         .into_iter()
         .filter_map(|u| observed_user(u, &mut notes))
         .collect();
-    let groups = lookup_names(client.groups(), "displayName", group_names).await?;
+    let groups = lookup_names(client.groups(), "displayName", group_names, page, |g| {
+        &g.display_name
+    })
+    .await?;
     holders.requests += groups.1;
     holders.groups = groups
         .0
@@ -103,9 +112,51 @@ pub async fn read_holders(
     Ok(holders)
 }
 
-/// The records whose `attr` equals one of `names`, and the requests it took.
+/// The records whose `attr` (`name_of`) equals one of `names`, and the requests it took, by
+/// the cheaper of two ways: the names in batches, or, when the target holds fewer records than
+/// that would take requests (an initial sync into a small or empty target), one walk of every
+/// record. Which one is decided from the target's `totalResults` (a `count=0` request), asked
+/// only when the names need more than one batch.
 async fn lookup_names<T: Resource>(
     handler: Resources<T>,
+    attr: &str,
+    names: &[String],
+    page_size: u32,
+    name_of: fn(&T) -> &str,
+) -> Result<(Vec<T>, usize), Error> {
+    let batches = names.len().div_ceil(NAMES_PER_LOOKUP) as u64;
+    if batches > 1 {
+        let total = handler
+            .list_page(&ListQuery::new(), 1, 0)
+            .await?
+            .total_results;
+        if total == Some(0) {
+            return Ok((Vec::new(), 1)); // an empty target holds no name
+        }
+        if let Some(total) = total
+            && total.div_ceil(u64::from(page_size.max(1))) < batches
+        {
+            let wanted: HashSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+            let mut found = Vec::new();
+            let mut stream = handler.list_stream(&ListQuery::new());
+            while let Some(record) = stream.try_next().await? {
+                if wanted.contains(&name_of(&record).to_lowercase()) {
+                    found.push(record);
+                }
+            }
+            let pages = usize::try_from(total.div_ceil(u64::from(page_size.max(1)))).unwrap_or(0);
+            return Ok((found, 1 + pages));
+        }
+        let (found, requests) = lookup_in_batches(&handler, attr, names).await?;
+        return Ok((found, 1 + requests));
+    }
+    lookup_in_batches(&handler, attr, names).await
+}
+
+/// [`NAMES_PER_LOOKUP`] names per `eq ... or ...` request; one per request on a server that
+/// refuses `or`.
+async fn lookup_in_batches<T: Resource>(
+    handler: &Resources<T>,
     attr: &str,
     names: &[String],
 ) -> Result<(Vec<T>, usize), Error> {

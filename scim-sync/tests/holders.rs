@@ -41,6 +41,16 @@ fn filter_of(r: &Request) -> String {
 #[tokio::test]
 async fn names_are_looked_up_in_batches_with_their_values_escaped() {
     let server = MockServer::start().await;
+    // a large target: batches are cheaper than a walk
+    let mut large = list_of(&[]);
+    large["totalResults"] = json!(100_000);
+    Mock::given(method("GET"))
+        .and(path("/Users"))
+        .and(query_param("count", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(large))
+        .with_priority(1)
+        .mount(&server)
+        .await;
     Mock::given(method("GET"))
         .and(path("/Users"))
         .respond_with(ResponseTemplate::new(200).set_body_json(list_of(&[("x1", "n7@x")])))
@@ -51,16 +61,16 @@ async fn names_are_looked_up_in_batches_with_their_values_escaped() {
         .collect();
     names.push(r#"quo"te\@x"#.to_owned());
     let holders = read_holders(&client(&server), &names, &[]).await.unwrap();
-    assert_eq!(holders.requests, 2);
+    assert_eq!(holders.requests, 3, "the size probe and two batches");
     let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2);
-    let first = filter_of(&requests[0]);
+    assert_eq!(requests.len(), 3);
+    let first = filter_of(&requests[1]);
     assert_eq!(
         first.matches(" or ").count(),
         NAMES_PER_LOOKUP - 1,
         "{first}"
     );
-    assert!(filter_of(&requests[1]).contains(r#"userName eq "quo\"te\\@x""#));
+    assert!(filter_of(&requests[2]).contains(r#"userName eq "quo\"te\\@x""#));
     assert_eq!(holders.users.len(), 2, "the holder, once per answer");
 }
 
@@ -114,4 +124,50 @@ async fn a_failed_lookup_is_an_error_not_an_empty_answer() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(403));
+}
+
+#[tokio::test]
+async fn a_small_target_is_walked_once_instead_of_batched() {
+    let server = MockServer::start().await;
+    let users: Vec<(String, String)> = (0..30)
+        .map(|i| (format!("x{i}"), format!("N{i}@X")))
+        .collect();
+    let users: Vec<(&str, &str)> = users
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/Users"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list_of(&users)))
+        .mount(&server)
+        .await;
+    // 100 names would take three batches; the 30 records fit in one page
+    let names: Vec<String> = (0..100).map(|i| format!("n{i}@x")).collect();
+    let holders = read_holders(&client(&server), &names, &[]).await.unwrap();
+    assert_eq!(holders.requests, 2, "the size probe and one page");
+    assert_eq!(
+        holders.users.len(),
+        30,
+        "every holder, names compared without case"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        requests.iter().all(|r| filter_of(r).is_empty()),
+        "no filter on a walk"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_target_costs_one_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/Users"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list_of(&[])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let names: Vec<String> = (0..1000).map(|i| format!("n{i}@x")).collect();
+    let holders = read_holders(&client(&server), &names, &[]).await.unwrap();
+    assert_eq!(holders.requests, 1);
+    assert!(holders.users.is_empty());
 }
