@@ -327,6 +327,11 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
         }
     });
     command.build();
+    if let Some(message) = detached_boolean_value(&command, args) {
+        return Err(
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(&command),
+        );
+    }
     let args = without_blank_values(&command, args);
     let ids: Vec<String> = command
         .get_arguments()
@@ -346,6 +351,37 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
         })
         .collect();
     Ok(cli)
+}
+
+/// `--dry-run false`: a switch whose value must follow `=`, given its value as the next
+/// argument (clap would call it an unknown subcommand).
+fn detached_boolean_value(command: &clap::Command, args: &[OsString]) -> Option<String> {
+    let switches: Vec<&str> = command
+        .get_arguments()
+        .filter(|a| a.is_require_equals_set())
+        .filter_map(|a| a.get_long())
+        .collect();
+    let words: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str().unwrap_or(""))
+        .collect();
+    let end = words.iter().position(|w| *w == "--").unwrap_or(words.len());
+    words[..end].windows(2).find_map(|pair| {
+        let flag = pair[0].strip_prefix("--")?;
+        let boolish = [
+            "true", "false", "yes", "no", "on", "off", "1", "0", "y", "n",
+        ];
+        (switches.contains(&flag) && boolish.contains(&pair[1].to_ascii_lowercase().as_str())).then(
+            || {
+                format!(
+                    "--{flag} takes its value after `=`: write --{flag}={} (a bare --{flag} \
+                     means true)\n",
+                    pair[1]
+                )
+            },
+        )
+    })
 }
 
 fn is_blank(value: &std::ffi::OsStr) -> bool {

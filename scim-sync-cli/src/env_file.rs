@@ -33,11 +33,20 @@ pub fn load(explicit: Option<&Path>) -> Result<(), String> {
         }
         Err(e) => return Err(format!("--env-file: cannot read `{name}`: {e}")),
     };
-    let result = dotenvy::from_read(std::io::Cursor::new(text));
+    let result = dotenvy::from_read(std::io::Cursor::new(text.as_bytes()));
     result.map_err(|e| match e {
-        dotenvy::Error::LineParse(_, index) => {
-            format!("--env-file: `{name}` cannot be parsed near byte {index} of a line")
-        }
+        // the line is found by its text, never quoted: it may hold a secret
+        dotenvy::Error::LineParse(line, index) => match text.find(line.as_str()) {
+            Some(at) => {
+                let number = text[..at].matches('\n').count() + 1;
+                format!(
+                    "--env-file: `{name}` line {number} cannot be parsed (at its character \
+                     {}); write it as NAME=value",
+                    index + 1
+                )
+            }
+            None => format!("--env-file: `{name}` cannot be parsed near byte {index} of a line"),
+        },
         dotenvy::Error::Io(io) => format!("--env-file: cannot read `{name}`: {io}"),
         dotenvy::Error::EnvVar(v) => format!("--env-file: `{name}`: {v}"),
         _ => format!("--env-file: `{name}` cannot be loaded"),

@@ -7,8 +7,19 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Checks that `LOG_LEVEL` is a valid filter (e.g. `info`, `debug,hyper=info`).
+/// Checks that `LOG_LEVEL` is a valid filter (e.g. `info`, `debug,hyper=info`). A directive
+/// with an empty level (`nonsense=`) is refused: it parses, and silently turns every other log
+/// line off.
 pub fn check_filter(directives: &str) -> Result<(), String> {
+    if let Some(bad) = directives
+        .split(',')
+        .map(str::trim)
+        .find(|d| d.ends_with('='))
+    {
+        return Err(format!(
+            "`{bad}` names no level; write e.g. `{bad}debug`, or `info` for everything"
+        ));
+    }
     EnvFilter::builder()
         .parse(directives)
         .map(|_| ())

@@ -336,3 +336,38 @@ fn demo_honours_dry_run_and_source_file_and_refuses_what_it_cannot_honour() {
         r.all()
     );
 }
+
+#[test]
+fn a_switch_given_its_value_apart_says_how_to_write_it() {
+    let r = run(&["demo", "--dry-run", "false"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("write --dry-run=false"), "{}", r.all());
+    let r = run(&["demo", "--dry-run=false", "--output", "json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn a_log_filter_without_a_level_is_refused() {
+    let r = run(&["demo", "--log-level", "nonsense="], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("`nonsense=` names no level"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn an_env_file_error_names_the_line_and_never_quotes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.env");
+    std::fs::write(
+        &file,
+        "SYNC_DRY_RUN=true\n# a comment\nCW_SCIM_BEARER_TOKEN s3cr3t\n",
+    )
+    .unwrap();
+    let r = run(&["--env-file", file.to_str().unwrap(), "demo"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("line 3"), "{}", r.all());
+    assert!(!r.stderr.contains("s3cr3t"), "{}", r.all());
+}
