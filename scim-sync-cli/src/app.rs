@@ -189,10 +189,14 @@ fn fill_report(report: &mut Report, run: &RunReport) {
         report.set_plan(Arc::clone(plan));
     }
     if let Some(refusal) = run.refusal() {
-        let message: Vec<&str> = refusal.reasons.iter().map(|r| r.message.as_str()).collect();
+        let mut reasons = refusal.reasons.clone();
+        for reason in &mut reasons {
+            reason.message = crate::report::in_operator_terms(&reason.message);
+        }
+        let message: Vec<&str> = reasons.iter().map(|r| r.message.as_str()).collect();
         report.refusal = Some(json!({
-            "reasons": refusal.reasons,
             "message": message.join("; "),
+            "reasons": reasons,
         }));
     }
     report.summary = run.summary();

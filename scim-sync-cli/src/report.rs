@@ -179,7 +179,7 @@ impl Report {
     /// warnings and refusal), then what the run adds: other warnings, failures, the result, requests and the outcome.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        let plan_table = self.plan.table();
+        let plan_table = self.plan.table().map(|t| in_operator_terms(&t));
         if let Some(table) = &plan_table {
             let _ = writeln!(
                 out,
@@ -275,6 +275,30 @@ impl Report {
         );
         out
     }
+}
+
+/// The engine's words for its limits, as an operator sets them: the flag and the variable.
+pub fn in_operator_terms(text: &str) -> String {
+    const TERMS: &[(&str, &str)] = &[
+        (
+            "raise max_deactivations",
+            "raise --max-deactivations, SYNC_MAX_DEACTIVATIONS",
+        ),
+        (
+            "raise max_membership_removals",
+            "raise --max-membership-removals, SYNC_MAX_MEMBERSHIP_REMOVALS",
+        ),
+        (
+            "raise max_adoptions",
+            "raise --max-adoptions, SYNC_MAX_ADOPTIONS",
+        ),
+        ("the mass-change override", "--allow-mass-changes"),
+    ];
+    TERMS
+        .iter()
+        .fold(text.to_owned(), |text, (engine, operator)| {
+            text.replace(engine, operator)
+        })
 }
 
 fn one_line(value: &Value) -> String {

@@ -434,6 +434,13 @@ async fn mass_deactivation_is_refused_then_let_through_by_the_override(t: Target
     let refused = env.sync(&[], &[]).await;
     assert_eq!(refused.code(), 3, "{}", refused.all());
     assert!(refused.report["refusal"].is_object(), "{}", refused.all());
+    // in the words an operator sets: the flag and the variable
+    let message = refused.report["refusal"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("--max-deactivations, SYNC_MAX_DEACTIVATIONS")
+            && message.contains("--allow-mass-changes"),
+        "{message}"
+    );
     assert_eq!(refused.report["requests"]["scim"]["writes"], 0);
     if let Some(writes) = env.target.writes_seen() {
         assert_eq!(writes, 0);
