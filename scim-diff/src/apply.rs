@@ -11,7 +11,7 @@ use futures_util::stream;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Operation, Plan, UserChanges};
-use crate::policy::{Adoption, DEFAULT_EXTERNAL_ID_PREFIX, Policy};
+use crate::policy::{Adoption, DEFAULT_EXTERNAL_ID_PREFIX};
 use crate::projection::DesiredUser;
 
 /// How a [`TargetError`] should be treated.
@@ -182,13 +182,14 @@ impl Default for ApplyOptions {
 }
 
 impl ApplyOptions {
-    /// The policy's adoption rule, as these options carry it.
-    fn adoption_rule(&self) -> Policy {
-        Policy {
-            external_id_prefix: self.external_id_prefix.clone(),
-            adoption: self.adoption.clone(),
-            ..Policy::default()
-        }
+    /// Whether the adoption rule lets a user whose `externalId` is `previous` be adopted.
+    fn may_adopt_user(&self, previous: Option<&str>) -> bool {
+        self.adoption.users && self.adoption.matches(&self.external_id_prefix, previous)
+    }
+
+    /// Whether the adoption rule lets a group whose `externalId` is `previous` be adopted.
+    fn may_adopt_group(&self, previous: Option<&str>) -> bool {
+        self.adoption.groups && self.adoption.matches(&self.external_id_prefix, previous)
     }
 }
 
@@ -548,7 +549,7 @@ pub async fn apply<T: Target + ?Sized>(
                             changes,
                         } => {
                             let previous = previous_external_id.as_deref();
-                            if !run_ref.opts.adoption_rule().may_adopt_user(previous) {
+                            if !run_ref.opts.may_adopt_user(previous) {
                                 r.outcome = Outcome::Skipped {
                                     reason: "not attempted: adoption of this record is not allowed"
                                         .into(),
@@ -565,7 +566,7 @@ pub async fn apply<T: Target + ?Sized>(
                             display_name,
                         } => {
                             let previous = previous_external_id.as_deref();
-                            if !run_ref.opts.adoption_rule().may_adopt_group(previous) {
+                            if !run_ref.opts.may_adopt_group(previous) {
                                 r.outcome = Outcome::Skipped {
                                     reason: "not attempted: adoption of this record is not allowed"
                                         .into(),

@@ -112,6 +112,22 @@ pub struct Adoption {
     pub external_id_prefixes: Vec<String>,
 }
 
+impl Adoption {
+    /// Whether a record with this `externalId` matches the rule, for a syncer whose own
+    /// records carry `managed_prefix`: it is not one of them, and it has no `externalId` or
+    /// one starting with an allowed prefix.
+    pub fn matches(&self, managed_prefix: &str, external_id: Option<&str>) -> bool {
+        match external_id {
+            None => true,
+            Some(e) if !managed_prefix.is_empty() && e.starts_with(managed_prefix) => false,
+            Some(e) => self
+                .external_id_prefixes
+                .iter()
+                .any(|p| !p.is_empty() && e.starts_with(p.as_str())),
+        }
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Self {
@@ -148,24 +164,12 @@ impl Policy {
     /// adopted: adoption of users is on, the record is not managed, and it has no
     /// `externalId` or one with an allowed prefix.
     pub fn may_adopt_user(&self, external_id: Option<&str>) -> bool {
-        self.adoption.users && self.adoptable(external_id)
+        self.adoption.users && self.adoption.matches(&self.external_id_prefix, external_id)
     }
 
     /// [`Policy::may_adopt_user`] for a group holding a source group's name.
     pub fn may_adopt_group(&self, external_id: Option<&str>) -> bool {
-        self.adoption.groups && self.adoptable(external_id)
-    }
-
-    /// Whether a record with this `externalId` matches the adoption rule: not managed, and no
-    /// `externalId` or one with an allowed prefix.
-    fn adoptable(&self, external_id: Option<&str>) -> bool {
-        !self.is_managed(external_id)
-            && external_id.is_none_or(|e| {
-                self.adoption
-                    .external_id_prefixes
-                    .iter()
-                    .any(|p| !p.is_empty() && e.starts_with(p.as_str()))
-            })
+        self.adoption.groups && self.adoption.matches(&self.external_id_prefix, external_id)
     }
 
     /// The `externalId` of an ACTIVATE user: `<prefix>user:<username lowercased>`.

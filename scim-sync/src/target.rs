@@ -77,39 +77,39 @@ pub struct Holders {
 }
 
 /// Finds who holds each of `user_names` (as `userName`) and `group_names` (as
-/// `displayName`): [`NAMES_PER_LOOKUP`] names per request, so the cost follows what is being
-/// created or renamed, never the size of the target. A server that refuses an `or` filter
-/// gets one `eq` per name. Any other failure is an error: the plan cannot be trusted without
-/// the answer.
+/// `displayName`), with the cheaper of [`NAMES_PER_LOOKUP`] names per request and one walk of
+/// the records (see `lookup_names`): the cost follows what is being created or renamed, or
+/// the size of the target when that is smaller. A server that refuses an `or` filter gets one
+/// `eq` per name. Any other failure is an error: the plan cannot be trusted without the
+/// answer.
 pub async fn read_holders(
     client: &ScimClient,
     user_names: &[String],
     group_names: &[String],
 ) -> Result<Holders, Error> {
-    let mut holders = Holders::default();
-    let mut notes = ReadNotes::default();
     let page = client.page_size();
-    let users = lookup_names(client.users(), "userName", user_names, page, |u| {
+    let (users, user_requests) = lookup_names(client.users(), "userName", user_names, page, |u| {
         &u.user_name
     })
     .await?;
-    holders.requests += users.1;
-    holders.users = users
-        .0
-        .into_iter()
-        .filter_map(|u| observed_user(u, &mut notes))
-        .collect();
-    let groups = lookup_names(client.groups(), "displayName", group_names, page, |g| {
-        &g.display_name
+    let (groups, group_requests) =
+        lookup_names(client.groups(), "displayName", group_names, page, |g| {
+            &g.display_name
+        })
+        .await?;
+    // a holder without an id cannot be addressed, so it cannot block or be adopted either
+    let mut notes = ReadNotes::default();
+    Ok(Holders {
+        users: users
+            .into_iter()
+            .filter_map(|u| observed_user(u, &mut notes))
+            .collect(),
+        groups: groups
+            .into_iter()
+            .filter_map(|g| observed_group(g, &mut notes))
+            .collect(),
+        requests: user_requests + group_requests,
     })
-    .await?;
-    holders.requests += groups.1;
-    holders.groups = groups
-        .0
-        .into_iter()
-        .filter_map(|g| observed_group(g, &mut notes))
-        .collect();
-    Ok(holders)
 }
 
 /// The records whose `attr` (`name_of`) equals one of `names`, and the requests it took, by
