@@ -63,6 +63,7 @@ pub(crate) fn build(n: usize) -> (SourceSnapshot, ObservedState) {
         };
         ousers.push(ObservedUser {
             id: format!("scim-u-{i}"),
+            version: None,
             external_id: Some(format!("pw-activate:user:{username}")),
             user_name: email.clone(),
             display_name: Some(name.clone()),
@@ -80,6 +81,7 @@ pub(crate) fn build(n: usize) -> (SourceSnapshot, ObservedState) {
     for i in 0..n / 100 {
         ousers.push(ObservedUser {
             id: format!("scim-gone-{i}"),
+            version: None,
             external_id: Some(format!("pw-activate:user:gone{i}")),
             user_name: format!("gone{i}@example.org"),
             display_name: None,
@@ -107,6 +109,7 @@ pub(crate) fn build(n: usize) -> (SourceSnapshot, ObservedState) {
         om.push(format!("scim-u-{}", (g * 31 + 5) % n));
         ogroups.push(ObservedGroup {
             id: format!("scim-g-{g}"),
+            version: None,
             external_id: Some(format!("pw-activate:group:grp{g}")),
             display_name: format!("group-{g}"),
             members: om,
@@ -251,6 +254,7 @@ fn from_scim_json(users: &str, groups: &str) -> ObservedState {
                 emails.sort_by_key(|e| !e.primary);
                 ObservedUser {
                     id: u.id,
+                    version: None,
                     external_id: u.external_id,
                     user_name: u.user_name,
                     display_name: u.display_name,
@@ -273,6 +277,7 @@ fn from_scim_json(users: &str, groups: &str) -> ObservedState {
             .into_iter()
             .map(|g| ObservedGroup {
                 id: g.id,
+                version: None,
                 external_id: g.external_id,
                 display_name: g.display_name,
                 members: g.members.into_iter().map(|m| m.value).collect(),

@@ -46,6 +46,7 @@ pub mod plan;
 mod planner;
 pub mod policy;
 pub mod projection;
+pub mod review;
 pub mod source;
 pub mod ssh;
 mod strindex;
@@ -57,7 +58,7 @@ pub use apply::{
 pub use observed::{Name, ObservedGroup, ObservedState, ObservedUser};
 pub use plan::{
     Conflict, ConflictKind, MemberRef, NamesToTake, Operation, Parallelism, Plan, Refusal,
-    RefusalKind, RefusalReason, UserChanges, Warning, plan, plan_with,
+    RefusalKind, RefusalReason, UserChanges, Warning, WarningKind, plan, plan_with,
 };
 pub use policy::{Adoption, Policy, UsernameFrom};
 pub use projection::{DesiredGroup, DesiredUser};

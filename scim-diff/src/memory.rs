@@ -163,6 +163,7 @@ impl Target for MemoryTarget {
             id.clone(),
             ObservedUser {
                 id: id.clone(),
+                version: None,
                 external_id: Some(user.external_id.clone()),
                 user_name: user.user_name.clone(),
                 display_name: Some(user.display_name.clone()),
@@ -315,6 +316,7 @@ impl Target for MemoryTarget {
             id.clone(),
             ObservedGroup {
                 id: id.clone(),
+                version: None,
                 external_id: Some(external_id.to_owned()),
                 display_name: display_name.to_owned(),
                 members: Vec::new(),

@@ -46,6 +46,10 @@ pub struct ObservedState {
 pub struct ObservedUser {
     /// Server-assigned SCIM id.
     pub id: String,
+    /// `meta.version` (an entity tag), when the target gives one: what tells that a record
+    /// changed since it was read. The planner ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// `externalId`, if any (ownership is decided by its prefix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
@@ -78,6 +82,10 @@ fn yes() -> bool {
 pub struct ObservedGroup {
     /// Server-assigned SCIM id.
     pub id: String,
+    /// `meta.version` (an entity tag), when the target gives one: what tells that a record
+    /// changed since it was read. The planner ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// `externalId`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,

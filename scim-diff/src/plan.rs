@@ -328,7 +328,7 @@ impl Operation {
 
 /// `text` on one line: a line break inside (from a target's `userName`, say) is shown as
 /// `\n`, so that no record can add a line of its own to the plan table.
-fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains(['\n', '\r']) {
         std::borrow::Cow::Owned(text.replace('\n', "\\n").replace('\r', "\\r"))
     } else {
@@ -375,6 +375,41 @@ impl Conflict {
     }
 }
 
+/// What kind of thing a [`Warning`] reports (what a summary counts them by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// The group scope names a group the source does not have.
+    UnknownScopeGroup,
+    /// A user is not synced: an identifier it needs is unusable.
+    UserNotSynced,
+    /// A user has no email; its `userName` falls back to the username.
+    NoEmail,
+    /// An SSH key is not a valid OpenSSH public key; it is skipped.
+    InvalidSshKey,
+    /// A group is not synced: an identifier it needs is unusable.
+    GroupNotSynced,
+    /// A group has a name the target reserves for its own groups.
+    ReservedGroupName,
+    /// A group lists a member that is no source user.
+    UnknownMember,
+}
+
+impl WarningKind {
+    /// The kind as serialized (`no_email`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownScopeGroup => "unknown_scope_group",
+            Self::UserNotSynced => "user_not_synced",
+            Self::NoEmail => "no_email",
+            Self::InvalidSshKey => "invalid_ssh_key",
+            Self::GroupNotSynced => "group_not_synced",
+            Self::ReservedGroupName => "reserved_group_name",
+            Self::UnknownMember => "unknown_member",
+        }
+    }
+}
+
 /// Something an operator should know; never stops the plan.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Warning {
@@ -382,11 +417,17 @@ pub struct Warning {
     pub record: String,
     /// A sentence.
     pub message: String,
+    /// What kind of warning.
+    pub kind: WarningKind,
 }
 
 impl Warning {
-    pub(crate) fn new(record: String, message: String) -> Self {
-        Self { record, message }
+    pub(crate) fn new(kind: WarningKind, record: String, message: String) -> Self {
+        Self {
+            record,
+            message,
+            kind,
+        }
     }
 }
 
@@ -560,6 +601,12 @@ impl Plan {
                 );
             }
         }
+        self.render_findings(&mut out);
+        out
+    }
+
+    /// The conflicts, warnings, refusal and totals that end every rendering of a plan.
+    pub(crate) fn render_findings(&self, out: &mut String) {
         if !self.conflicts.is_empty() {
             let _ = writeln!(out, "\nConflicts ({}):", self.conflicts.len());
             for c in &self.conflicts {
@@ -599,7 +646,6 @@ impl Plan {
             self.conflicts.len(),
             self.warnings.len()
         );
-        out
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::observed::Name;
 use crate::par;
-use crate::plan::{Conflict, ConflictKind, Warning};
+use crate::plan::{Conflict, ConflictKind, Warning, WarningKind};
 use crate::planner::fold;
 use crate::policy::{Policy, UsernameFrom};
 use crate::source::{SourceSnapshot, SourceUser};
@@ -337,6 +337,7 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
             let present: BTreeSet<&str> = source.groups.iter().map(|g| g.name.as_str()).collect();
             for name in wanted.difference(&present) {
                 warnings.push(Warning::new(
+                    WarningKind::UnknownScopeGroup,
                     format!("group-scope:{name}"),
                     format!("sync_groups names {name:?}, which matches no ACTIVATE group"),
                 ));
@@ -369,6 +370,7 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
         if let Some((field, why)) = unusable_user(u) {
             let ext = policy.user_external_id(&u.username);
             warnings.push(Warning::new(
+                WarningKind::UserNotSynced,
                 ext.clone(),
                 format!(
                     "user {:?} is not synced: its {field} {why}; fix it in ACTIVATE (its \
@@ -459,6 +461,7 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
         let r = &users[i as usize];
         if r.status == Status::Synced {
             warnings.push(Warning::new(
+                WarningKind::NoEmail,
                 policy.user_external_id(&r.src.username),
                 format!(
                     "user {} has no email; userName falls back to the ACTIVATE username",
@@ -470,6 +473,7 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
     for (i, line, err) in invalid_keys {
         let r = &users[i as usize];
         warnings.push(Warning::new(
+WarningKind::InvalidSshKey,
             policy.user_external_id(&r.src.username),
             format!(
                 "user {}: SSH key on line {line} is not a valid OpenSSH public key ({err}); it is skipped",
@@ -577,6 +581,7 @@ pub(crate) fn project_groups(
             .find_map(|(field, v)| unusable_identifier(v).map(|why| (field, why)))
         {
             p.warnings.push(Warning::new(
+                WarningKind::GroupNotSynced,
                 ext.clone(),
                 format!(
                     "group {:?} is not synced: its {field} {why}; fix it in ACTIVATE (its \
@@ -593,6 +598,7 @@ pub(crate) fn project_groups(
             .any(|r| r.eq_ignore_ascii_case(g.name.trim()))
         {
             p.warnings.push(Warning::new(
+                WarningKind::ReservedGroupName,
                 ext,
                 format!(
                     "group {:?} is not synced: the target reserves this name for its default \
@@ -644,6 +650,7 @@ pub(crate) fn project_groups(
                 .contains(&fold(m));
             if !known {
                 p.warnings.push(Warning::new(
+                    WarningKind::UnknownMember,
                     ext.clone(),
                     format!(
                         "group {:?}: member {m:?} is not an ACTIVATE user; skipped",

@@ -41,6 +41,7 @@ pub fn snapshot(users: Vec<SourceUser>, groups: Vec<SourceGroup>) -> SourceSnaps
 pub fn ou(id: &str, username: &str) -> ObservedUser {
     ObservedUser {
         id: id.into(),
+        version: None,
         external_id: Some(format!("pw-activate:user:{}", username.to_lowercase())),
         user_name: format!("{}@example.org", username.to_lowercase()),
         display_name: Some(username.into()),
@@ -54,6 +55,7 @@ pub fn ou(id: &str, username: &str) -> ObservedUser {
 pub fn og(id: &str, group_id: &str, name: &str, members: &[&str]) -> ObservedGroup {
     ObservedGroup {
         id: id.into(),
+        version: None,
         external_id: Some(format!("pw-activate:group:{group_id}")),
         display_name: name.into(),
         members: members.iter().map(|m| (*m).to_owned()).collect(),

@@ -117,6 +117,7 @@ fn observed_user() -> impl Strategy<Value = (ObservedUser, u8)> {
             (
                 ObservedUser {
                     id: String::new(),
+                    version: None,
                     external_id,
                     user_name,
                     display_name: name.clone().or(Some(n.to_owned())),
@@ -141,6 +142,7 @@ fn observed_group() -> impl Strategy<Value = (ObservedGroup, Vec<usize>)> {
             (
                 ObservedGroup {
                     id: String::new(),
+                    version: None,
                     external_id: managed.then(|| format!("{PREFIX}group:{gid}")),
                     display_name: name.to_owned(),
                     members: Vec::new(),

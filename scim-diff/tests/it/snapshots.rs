@@ -1,12 +1,25 @@
 //! insta snapshots of rendered plans (table and JSON) for readable scenarios.
 
+use scim_diff::review::Review;
 use scim_diff::{Policy, plan};
 
 use crate::common::*;
 
-fn check(name: &str, p: &scim_diff::Plan) {
+fn check(name: &str, p: &scim_diff::Plan, o: &scim_diff::ObservedState) {
     insta::assert_snapshot!(format!("{name}_table"), p.render_table());
     insta::assert_snapshot!(format!("{name}_json"), p.to_json());
+    // the review: names, old -> new, keys by fingerprint
+    let review = Review::new(p, o);
+    insta::assert_snapshot!(format!("{name}_review"), review.render());
+    let ops: Vec<_> = p
+        .operations
+        .iter()
+        .map(|op| review.operation_json(op))
+        .collect();
+    insta::assert_snapshot!(
+        format!("{name}_review_json"),
+        serde_json::to_string_pretty(&ops).unwrap()
+    );
 }
 
 #[test]
@@ -25,26 +38,27 @@ fn first_run_against_an_empty_target() {
             sg("7", "viewers", &["bob"]),
         ],
     );
-    check(
-        "first_run",
-        &plan(&s, &observed(vec![], vec![]), &Policy::default()),
-    );
+    let o = observed(vec![], vec![]);
+    check("first_run", &plan(&s, &o, &Policy::default()), &o);
 }
 
 #[test]
 fn drift_renames_returns_leavers_and_conflicts() {
     let mut ada = su("ada");
     ada.email = Some("ada.lovelace@example.org".into());
+    ada.ssh_keys = Some(vec![key(1, "ada@laptop")]);
     let s = snapshot(
         vec![ada, su("bob"), su("dan")],
         vec![sg("42", "hpc", &["ada", "bob", "dan"])],
     );
     let mut bob = ou("u-bob", "bob");
     bob.active = false;
+    let mut ada_now = ou("u-ada", "ada");
+    ada_now.ssh_keys = vec![key(2, "ada@old-laptop")];
     let mut foreign = ou("x-dan", "dan");
     foreign.external_id = Some("okta:00u1".into());
     let o = observed(
-        vec![ou("u-ada", "ada"), bob, ou("u-carl", "carl"), foreign],
+        vec![ada_now, bob, ou("u-carl", "carl"), foreign],
         vec![
             og("g-42", "42", "hpc-users", &["u-ada", "u-carl", "x-dan"]),
             og("g-9", "9", "retired", &["u-carl", "x-dan"]),
@@ -54,7 +68,7 @@ fn drift_renames_returns_leavers_and_conflicts() {
         sync_groups: Some(vec!["hpc".into(), "gpu".into()]),
         ..Policy::default()
     };
-    check("drift", &plan(&s, &o, &policy));
+    check("drift", &plan(&s, &o, &policy), &o);
 }
 
 #[test]
