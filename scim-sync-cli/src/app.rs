@@ -8,14 +8,15 @@ use std::time::Instant;
 
 use scim_client::transport::{RetryPolicy, escape_controls};
 use scim_client::{ReadLimit, ScimClient};
-use scim_diff::{Outcome as OpResult, StopReason, TargetErrorKind};
+use scim_diff::review::Review;
+use scim_diff::{ObservedState, Outcome as OpResult, Plan, StopReason, TargetErrorKind};
 use scim_sync::{Observer, Phase, Reconciler, RunError, RunOutcome, RunReport, Source};
 use serde_json::{Value, json};
 
 use crate::config::{Config, Mode, OutputFormat, TargetConfig};
 use crate::exit::Outcome;
 use crate::progress::Progress;
-use crate::report::{FailedOp, Phases, Report, SideRequests};
+use crate::report::{FailedOp, Phases, PlanText, Report, SideRequests};
 use crate::stop::Stop;
 use scim_sync::dynamic::Effective;
 
@@ -46,6 +47,11 @@ pub struct PassOptions {
     pub progress: bool,
     /// A run whose only problems are conflicts fails (exit 1) instead of succeeding.
     pub fail_on_conflict: bool,
+    /// How the text shows the plan.
+    pub plan_text: PlanText,
+    /// Print the plan on stdout as soon as it is made, before the first write (text output
+    /// of a command that prints one report).
+    pub print_plan_early: bool,
 }
 
 /// The SCIM client for a target, configured from the run's settings.
@@ -89,17 +95,28 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
         stop: stop.clone(),
         progress: crate::progress::wanted(config),
         fail_on_conflict: config.opts.fail_on_conflict,
+        plan_text: plan_text(config),
+        print_plan_early: config.opts.output == OutputFormat::Text,
     };
     let mut report = reconcile(&source, &scim, &effective, &options, "reconcile").await;
-    report
-        .warnings
-        .extend(config.unknown_env.iter().map(|name| {
-            format!("environment variable {name} is not a setting this tool reads; it was ignored")
-        }));
+    for name in &config.unknown_env {
+        report.warn(format!(
+            "environment variable {name} is not a setting this tool reads; it was ignored"
+        ));
+    }
     report.duration_ms = elapsed_ms(started);
     emit(config.opts.output, &report);
     summary_line(&report);
     report.outcome
+}
+
+/// How the text shows the plan: `--summary`, or every operation.
+pub fn plan_text(config: &Config) -> PlanText {
+    if config.opts.summary {
+        PlanText::Summary
+    } else {
+        PlanText::Full
+    }
 }
 
 /// A run that ended before it started (e.g. a client that cannot be built): reported like
@@ -141,19 +158,25 @@ pub async fn reconcile(
     command: &'static str,
 ) -> Report {
     let mut report = Report::new(command, options.dry_run);
+    report.plan_text = options.plan_text;
+    report.plan_shown = options.print_plan_early;
     report.settings = serde_json::to_value(&effective.settings).unwrap_or(Value::Null);
-    report
-        .warnings
-        .extend(effective.settings.fallback_warning());
+    if let Some(warning) = effective.settings.fallback_warning() {
+        report.warn(warning);
+    }
     let reconciler = Reconciler::new(source.clone(), scim.clone(), effective.policy.clone())
         .dry_run(options.dry_run)
         .concurrency(options.concurrency)
         .stop_handle(options.stop.clone())
-        .observer(Arc::new(ProgressLines::new(
-            options.progress,
-            scim.clone(),
-            source.activate_client().cloned(),
-        )));
+        .observer(Arc::new(ProgressLines {
+            enabled: options.progress,
+            scim: scim.clone(),
+            activate: source.activate_client().cloned(),
+            current: tokio::sync::Mutex::new(None),
+            print_plan: options
+                .print_plan_early
+                .then_some((options.plan_text, options.dry_run)),
+        }));
     let run = reconciler.run().await;
     fill_report(&mut report, &run);
     if options.fail_on_conflict && report.outcome == Outcome::Ok && !report.conflicts.is_empty() {
@@ -177,6 +200,9 @@ fn fill_report(report: &mut Report, run: &RunReport) {
     report
         .warnings
         .extend(run.warnings.iter().map(ToString::to_string));
+    for (label, n) in run.warning_counts() {
+        *report.warning_counts.entry(label.to_owned()).or_insert(0) += n;
+    }
     if let Some(error) = &run.error {
         report.error = Some(read_error_message(error));
     }
@@ -185,8 +211,8 @@ fn fill_report(report: &mut Report, run: &RunReport) {
         .iter()
         .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
         .collect();
-    if let Some(plan) = &run.plan {
-        report.set_plan(Arc::clone(plan));
+    if let (Some(plan), Some(observed)) = (&run.plan, &run.observed) {
+        report.set_plan(Arc::clone(plan), Arc::clone(observed));
     }
     if let Some(refusal) = run.refusal() {
         let mut reasons = refusal.reasons.clone();
@@ -220,7 +246,7 @@ fn fill_report(report: &mut Report, run: &RunReport) {
             StopReason::StopRequested => "a stop signal arrived".to_owned(),
         };
         let skipped = report.summary.skipped;
-        report.warnings.push(format!(
+        report.warn(format!(
             "writes stopped early ({why}); {skipped} operation(s) not attempted, the next run \
              picks them up"
         ));
@@ -274,27 +300,15 @@ fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Progress lines on a terminal while reading (requests so far) and applying (writes).
+/// Progress lines on a terminal while reading (requests so far) and applying (writes), and
+/// the plan on stdout before the first write.
 struct ProgressLines {
     enabled: bool,
     scim: ScimClient,
     activate: Option<activate_client::ActivateClient>,
     current: tokio::sync::Mutex<Option<Progress>>,
-}
-
-impl ProgressLines {
-    fn new(
-        enabled: bool,
-        scim: ScimClient,
-        activate: Option<activate_client::ActivateClient>,
-    ) -> Self {
-        Self {
-            enabled,
-            scim,
-            activate,
-            current: tokio::sync::Mutex::new(None),
-        }
-    }
+    /// How to print the plan once made (and whether it is a dry run), if it is printed early.
+    print_plan: Option<(PlanText, bool)>,
 }
 
 #[async_trait::async_trait]
@@ -329,6 +343,15 @@ impl Observer for ProgressLines {
     async fn phase_finished(&self, _phase: Phase) {
         if let Some(progress) = self.current.lock().await.take() {
             progress.finish().await;
+        }
+    }
+
+    async fn planned(&self, plan: &Plan, observed: &ObservedState) {
+        if let Some((style, dry_run)) = self.print_plan {
+            let text = style.render(&Review::new(plan, observed), dry_run);
+            // the plan quotes ACTIVATE's and the target's text: no control sequence passes
+            print!("{}", escape_controls(&text, true));
+            let _ = std::io::Write::flush(&mut std::io::stdout());
         }
     }
 }

@@ -241,6 +241,12 @@ pub struct Opts {
               _ => None,
           }), help_heading = RUN)]
     pub output: OutputFormat,
+    /// Text output shows the plan's header, its conflicts and its warnings counted by kind,
+    /// without one line per operation.
+    #[arg(long, env = "SYNC_SUMMARY", global = true, num_args = 0..=1,
+          require_equals = true, default_value = "false", default_missing_value = "true",
+          value_parser = boolish(), help_heading = RUN)]
+    pub summary: bool,
     /// Log format on stderr: `auto` (text on a terminal, JSON lines otherwise), `text`, `json`.
     #[arg(long, env = "LOG_FORMAT", global = true, default_value = "auto",
           value_parser = one_of(&["auto", "text", "json"], |name| match name {

@@ -85,6 +85,9 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         stop: stop.clone(),
         progress: crate::progress::wanted(config),
         fail_on_conflict: config.opts.fail_on_conflict,
+        plan_text: crate::app::plan_text(config),
+        // the passes are printed one after the other, each under its heading
+        print_plan_early: false,
     };
 
     // a dry run plans once and writes nothing; otherwise a second pass shows there is

@@ -6,10 +6,12 @@
 //! printed, so the report format follows the engine without a second definition here, and a
 //! plan of 100k operations is not held twice (once as JSON values) in memory.
 
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use scim_diff::{Operation, Plan};
+use scim_diff::review::Review;
+use scim_diff::{ObservedState, Operation, Plan};
 pub use scim_sync::{OpCounts, Summary};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -27,14 +29,21 @@ pub struct Report {
     pub outcome: Outcome,
     /// The process exit code (see the README).
     pub exit_code: u8,
-    /// The planned operations, each with at least `op` and `externalId`.
+    /// The planned operations, each with at least `op` and `externalId`, and `from`/`to` where
+    /// it changes a value.
     pub plan: PlannedOps,
+    /// The plan in one sentence of counts ("Plan: 3 users to create, ..."), once planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_header: Option<String>,
     /// Counts per operation kind and per outcome.
     pub summary: Summary,
     /// The operations that failed, with their errors.
     pub failed: Vec<FailedOp>,
     /// Warnings from the source, the engine and the run (never fatal).
     pub warnings: Vec<String>,
+    /// How many warnings of each kind (`no_email`, `invalid_ssh_key`, ..., `source`,
+    /// `target`, `run`).
+    pub warning_counts: BTreeMap<String, usize>,
     /// Records the engine would not touch (e.g. a userName taken by an unmanaged user).
     pub conflicts: Vec<Value>,
     /// The safety check that refused the run, if one did.
@@ -52,6 +61,42 @@ pub struct Report {
     pub duration_ms: u64,
     /// Wall-clock duration of each phase of a reconcile that got that far.
     pub phases_ms: Phases,
+    /// How the text shows the plan.
+    #[serde(skip)]
+    pub plan_text: PlanText,
+    /// Whether the plan was printed before the first write (the text then does not repeat
+    /// it).
+    #[serde(skip)]
+    pub plan_shown: bool,
+}
+
+/// How the text rendering shows the plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlanText {
+    /// Every operation (the review), then the findings.
+    #[default]
+    Full,
+    /// The header, the conflicts and the warnings counted by kind (`--summary`).
+    Summary,
+}
+
+impl PlanText {
+    /// The plan as the text shows it, in the operator's terms: every operation and the
+    /// findings, or the header alone.
+    pub fn render(self, review: &Review<'_>, dry_run: bool) -> String {
+        let mut text = String::new();
+        if dry_run {
+            text.push_str("Dry run: nothing is written.\n");
+        }
+        match self {
+            Self::Full => text.push_str(&in_operator_terms(&review.render())),
+            Self::Summary => {
+                text.push_str(&review.header());
+                text.push('\n');
+            }
+        }
+        text
+    }
 }
 
 /// Milliseconds spent in each phase of a reconcile (zero for a phase not reached).
@@ -65,19 +110,20 @@ pub struct Phases {
     pub apply: u64,
 }
 
-/// The engine's plan as the report carries it: serialized as the list of its operations,
-/// rendered as the engine's table in text output.
+/// The engine's plan as the report carries it, with the state it was planned against:
+/// serialized as the list of its operations (each as [`Review::operation_json`] gives it),
+/// rendered as the review in text output.
 #[derive(Debug, Clone, Default)]
 pub struct PlannedOps {
-    plan: Option<Arc<Plan>>,
+    planned: Option<(Arc<Plan>, Arc<ObservedState>)>,
 }
 
 impl PlannedOps {
     /// The planned operations (none before planning).
     pub fn operations(&self) -> &[Operation] {
-        self.plan
-            .as_deref()
-            .map_or(&[], |p| p.operations.as_slice())
+        self.planned
+            .as_ref()
+            .map_or(&[], |(p, _)| p.operations.as_slice())
     }
 
     /// How many operations are planned.
@@ -90,16 +136,26 @@ impl PlannedOps {
         self.operations().is_empty()
     }
 
-    /// The plan as the engine renders it for people (with its conflicts, warnings and
-    /// refusal), if the run got as far as planning.
-    pub fn table(&self) -> Option<String> {
-        self.plan.as_deref().map(Plan::render_table)
+    /// The plan joined to the state it was planned against, if the run got as far as
+    /// planning.
+    pub fn review(&self) -> Option<Review<'_>> {
+        self.planned.as_ref().map(|(p, o)| Review::new(p, o))
+    }
+
+    /// The plan, if the run got as far as planning.
+    pub fn plan(&self) -> Option<&Plan> {
+        self.planned.as_ref().map(|(p, _)| p.as_ref())
     }
 }
 
 impl Serialize for PlannedOps {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.operations())
+        match self.review() {
+            Some(review) => {
+                s.collect_seq(self.operations().iter().map(|op| review.operation_json(op)))
+            }
+            None => s.collect_seq(self.operations()),
+        }
     }
 }
 
@@ -146,9 +202,11 @@ impl Report {
             outcome: Outcome::Ok,
             exit_code: 0,
             plan: PlannedOps::default(),
+            plan_header: None,
             summary: Summary::default(),
             failed: Vec::new(),
             warnings: Vec::new(),
+            warning_counts: BTreeMap::new(),
             conflicts: Vec::new(),
             refusal: None,
             error: None,
@@ -156,12 +214,24 @@ impl Report {
             settings: Value::Null,
             duration_ms: 0,
             phases_ms: Phases::default(),
+            plan_text: PlanText::Full,
+            plan_shown: false,
         }
     }
 
-    /// Records the plan (its operations are serialized when the report is printed).
-    pub fn set_plan(&mut self, plan: Arc<Plan>) {
-        self.plan = PlannedOps { plan: Some(plan) };
+    /// Records the plan and the state it was planned against (its operations are serialized
+    /// when the report is printed).
+    pub fn set_plan(&mut self, plan: Arc<Plan>, observed: Arc<ObservedState>) {
+        self.plan_header = Some(Review::new(&plan, &observed).header());
+        self.plan = PlannedOps {
+            planned: Some((plan, observed)),
+        };
+    }
+
+    /// Adds a warning of the run's own (a setting, a variable), counted as `run`.
+    pub fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+        *self.warning_counts.entry("run".to_owned()).or_insert(0) += 1;
     }
 
     /// Sets the outcome (and the exit code with it).
@@ -179,25 +249,16 @@ impl Report {
     /// warnings and refusal), then what the run adds: other warnings, failures, the result, requests and the outcome.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
-        let plan_table = self.plan.table().map(|t| in_operator_terms(&t));
-        if let Some(table) = &plan_table {
-            let _ = writeln!(
-                out,
-                "Plan{}:",
-                if self.dry_run {
-                    " (dry run: nothing is written)"
-                } else {
-                    ""
-                }
-            );
-            out.push_str(table);
-            if !table.ends_with('\n') {
-                out.push('\n');
-            }
+        if let Some(review) = self.plan.review().filter(|_| !self.plan_shown) {
+            out.push_str(&self.plan_text.render(&review, self.dry_run));
         }
-        let in_table = |text: &str| plan_table.as_deref().is_some_and(|t| t.contains(text));
+        // what the review shows (now, or before the first write) is not repeated here
+        let reviewed = self
+            .plan
+            .plan()
+            .filter(|_| self.plan_text != PlanText::Summary);
         if let Some(refusal) = &self.refusal {
-            if !in_table(&refusal_text(refusal)) {
+            if reviewed.is_none_or(|p| p.refusal.is_none()) {
                 let _ = writeln!(out, "REFUSED: {}", refusal_text(refusal));
             }
             out.push_str(
@@ -208,20 +269,47 @@ impl Report {
         if let Some(error) = &self.error {
             let _ = writeln!(out, "ERROR: {error}");
         }
+        let planned_conflicts: HashSet<(&str, &str)> = reviewed
+            .iter()
+            .flat_map(|p| &p.conflicts)
+            .map(|c| (c.external_id.as_str(), c.message.as_str()))
+            .collect();
         let conflicts: Vec<String> = self
             .conflicts
             .iter()
-            .map(one_line)
-            .filter(|c| !in_table(c))
+            .filter(|c| {
+                let key = (field(c, "externalId"), field(c, "message"));
+                !planned_conflicts.contains(&key)
+            })
+            .map(conflict_line)
             .collect();
-        if !conflicts.is_empty() && plan_table.is_none() {
+        if !conflicts.is_empty() {
             let _ = writeln!(out, "Conflicts ({}):", conflicts.len());
             for c in &conflicts {
                 let _ = writeln!(out, "  - {c}");
             }
         }
-        let warnings: Vec<&String> = self.warnings.iter().filter(|w| !in_table(w)).collect();
-        if !warnings.is_empty() {
+        let planned_warnings: HashSet<String> = reviewed
+            .iter()
+            .flat_map(|p| &p.warnings)
+            .map(|w| format!("{}: {}", w.record, w.message))
+            .collect();
+        let warnings: Vec<&String> = self
+            .warnings
+            .iter()
+            .filter(|w| !planned_warnings.contains(*w))
+            .collect();
+        if self.plan_text == PlanText::Summary {
+            if !self.warning_counts.is_empty() {
+                let counts: Vec<String> = self
+                    .warning_counts
+                    .iter()
+                    .map(|(kind, n)| format!("{kind} {n}"))
+                    .collect();
+                let total: usize = self.warning_counts.values().sum();
+                let _ = writeln!(out, "Warnings ({total}): {}", counts.join(", "));
+            }
+        } else if !warnings.is_empty() {
             let _ = writeln!(out, "Warnings ({}):", warnings.len());
             for w in warnings {
                 let _ = writeln!(out, "  - {w}");
@@ -305,6 +393,26 @@ fn one_line(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// A string field of a JSON object, or "".
+fn field<'v>(value: &'v Value, name: &str) -> &'v str {
+    value.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A conflict as one line: `externalId [kind] message`.
+fn conflict_line(conflict: &Value) -> String {
+    if conflict.is_object() {
+        format!(
+            "{} [{}] {}",
+            field(conflict, "externalId"),
+            field(conflict, "kind"),
+            field(conflict, "message")
+        )
+        .replace(['\n', '\r'], " ")
+    } else {
+        one_line(conflict)
     }
 }
 

@@ -39,7 +39,7 @@ fn sample_plan() -> Plan {
 
 fn sample() -> Report {
     let mut r = Report::new("reconcile", false);
-    r.set_plan(Arc::new(sample_plan()));
+    r.set_plan(Arc::new(sample_plan()), Arc::default());
     let counts = |planned, done, failed, skipped| OpCounts {
         planned,
         done,
@@ -110,16 +110,20 @@ fn plan_serializes_as_the_engine_serializes_its_operations() {
 #[test]
 fn text_shows_plan_failures_and_outcome() {
     let text = sample().render_text();
-    assert!(text.starts_with("Plan:\n"), "{text}");
+    assert!(
+        text.starts_with("Plan: 2 users to create; 1 group to create.\n"),
+        "{text}"
+    );
     assert!(text.contains("pw-activate:user:ada"), "{text}");
     assert!(text.contains("Total: 3 operation(s)"), "{text}");
     let mut plan = sample_plan();
     plan.warnings = vec![scim_diff::Warning {
         record: "g".into(),
         message: "shown".into(),
+        kind: scim_diff::WarningKind::NoEmail,
     }];
     let mut with_table = sample();
-    with_table.set_plan(Arc::new(plan));
+    with_table.set_plan(Arc::new(plan), Arc::default());
     with_table.warnings = vec!["g: shown".into(), "source: not shown".into()];
     let t = with_table.render_text();
     assert_eq!(t.matches("g: shown").count(), 1, "{t}");

@@ -33,6 +33,9 @@ pub trait Observer: Send + Sync {
     async fn phase_started(&self, _phase: Phase) {}
     /// `phase` is over.
     async fn phase_finished(&self, _phase: Phase) {}
+    /// The plan is made, against `observed`; told before the first write (and for a dry
+    /// run or a refused plan too), so that it can be shown before anything changes.
+    async fn planned(&self, _plan: &Plan, _observed: &ObservedState) {}
 }
 
 /// Syncs one identity source into one SCIM target under a [`Policy`].
@@ -194,8 +197,8 @@ impl Reconciler {
             plan_blocking(snapshot.snapshot, observed, self.policy.clone()).await;
         let names = plan.names_to_take();
         let mut plan_time = phase.elapsed();
-        let plan = if names.is_empty() {
-            plan
+        let (plan, observed) = if names.is_empty() {
+            (plan, observed)
         } else {
             let looking = Instant::now();
             let lookup = tokio::select! {
@@ -222,22 +225,26 @@ impl Reconciler {
                 "looked up who holds the names the plan takes"
             );
             if added == 0 {
-                plan
+                (plan, observed)
             } else {
                 let again = Instant::now();
-                let (plan, _, _) = plan_blocking(source, observed, self.policy.clone()).await;
+                let (plan, _, observed) =
+                    plan_blocking(source, observed, self.policy.clone()).await;
                 plan_time += again.elapsed();
-                plan
+                (plan, observed)
             }
         };
         let plan = Arc::new(plan);
+        let observed = Arc::new(observed);
         report.phases.plan = plan_time;
-        report.warnings.extend(
-            plan.warnings
-                .iter()
-                .map(|w| RunWarning::about(WarningOrigin::Engine, &w.record, w.message.clone())),
-        );
+        report
+            .warnings
+            .extend(plan.warnings.iter().map(RunWarning::from_engine));
         report.plan = Some(Arc::clone(&plan));
+        report.observed = Some(Arc::clone(&observed));
+        if let Some(o) = &self.observer {
+            o.planned(&plan, &observed).await;
+        }
         tracing::info!(
             operations = plan.operations.len(),
             conflicts = plan.conflicts.len(),

@@ -8,7 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_transport::StatsSnapshot;
-use scim_diff::{ApplyReport, Conflict, ConflictKind, Plan, Refusal, StopReason, TargetErrorKind};
+use scim_diff::review::Review;
+use scim_diff::{
+    ApplyReport, Conflict, ConflictKind, ObservedState, Plan, Refusal, StopReason, TargetErrorKind,
+    Warning, WarningKind,
+};
 use serde::Serialize;
 
 /// How a run ended.
@@ -44,6 +48,8 @@ pub struct RunWarning {
     pub record: Option<String>,
     /// What happened.
     pub message: String,
+    /// The planner's kind of warning (`None` for the source's and the target's).
+    pub kind: Option<WarningKind>,
 }
 
 impl RunWarning {
@@ -52,14 +58,36 @@ impl RunWarning {
             origin,
             record: None,
             message: message.into(),
+            kind: None,
         }
     }
 
     pub(crate) fn about(origin: WarningOrigin, record: &str, message: impl Into<String>) -> Self {
         Self {
-            origin,
             record: Some(record.to_owned()),
-            message: message.into(),
+            ..Self::new(origin, message)
+        }
+    }
+
+    pub(crate) fn from_engine(warning: &Warning) -> Self {
+        Self {
+            kind: Some(warning.kind),
+            ..Self::about(
+                WarningOrigin::Engine,
+                &warning.record,
+                warning.message.clone(),
+            )
+        }
+    }
+
+    /// What a summary counts it under: the planner's kind (`no_email`, ...), or `source` /
+    /// `target` for the warnings of either end.
+    pub fn label(&self) -> &'static str {
+        match (self.kind, self.origin) {
+            (Some(kind), _) => kind.as_str(),
+            (None, WarningOrigin::Source) => "source",
+            (None, WarningOrigin::Target) => "target",
+            (None, WarningOrigin::Engine) => "engine",
         }
     }
 }
@@ -154,6 +182,9 @@ pub struct RunReport {
     pub dry_run: bool,
     /// The plan, if the run got as far as planning (with its conflicts, warnings, refusal).
     pub plan: Option<Arc<Plan>>,
+    /// The target as the plan was made against it: the managed records read, and the holders
+    /// of the names the plan takes (what [`RunReport::review`] names records by).
+    pub observed: Option<Arc<ObservedState>>,
     /// Each planned operation with how it ended, in plan order, and why writes stopped
     /// early if they did (`None`: nothing was applied: a dry run, a refusal, an empty plan,
     /// a failed read).
@@ -174,12 +205,31 @@ impl RunReport {
             outcome: RunOutcome::Ok,
             dry_run,
             plan: None,
+            observed: None,
             applied: None,
             error: None,
             warnings: Vec::new(),
             requests: RequestCounts::default(),
             phases: PhaseTimings::default(),
         }
+    }
+
+    /// The plan as a person reviews it (names, old → new, keys by fingerprint), if the run
+    /// got as far as planning.
+    pub fn review(&self) -> Option<Review<'_>> {
+        Some(Review::new(
+            self.plan.as_deref()?,
+            self.observed.as_deref()?,
+        ))
+    }
+
+    /// How many warnings there are of each [`RunWarning::label`].
+    pub fn warning_counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for w in &self.warnings {
+            *counts.entry(w.label()).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// The records the plan would not touch.

@@ -291,6 +291,7 @@ pub fn observed_user(user: User, notes: &mut ReadNotes) -> Option<ObservedUser> 
     Some(ObservedUser {
         ssh_keys: user.coreweave.map(|c| c.sunk_ssh_keys).unwrap_or_default(),
         id,
+        version: user.meta.and_then(|m| m.version),
         external_id: user.external_id,
         user_name: user.user_name,
         display_name: user.display_name,
@@ -312,6 +313,7 @@ pub fn observed_group(group: Group, notes: &mut ReadNotes) -> Option<ObservedGro
     Some(ObservedGroup {
         members: group.members.into_iter().map(|m| m.value).collect(),
         id,
+        version: group.meta.and_then(|m| m.version),
         external_id: group.external_id,
         display_name: group.display_name,
     })

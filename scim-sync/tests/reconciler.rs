@@ -99,3 +99,40 @@ async fn a_stop_before_the_end_of_the_read_writes_nothing_and_says_why() {
     assert!(run.plan.is_none());
     assert_eq!(writes(&server), 0);
 }
+
+/// Counts the target's writes when the plan is announced.
+struct WritesWhenPlanned {
+    server: std::sync::Arc<ServerHandle>,
+    seen: std::sync::Mutex<Option<(usize, String)>>,
+}
+
+#[async_trait::async_trait]
+impl scim_sync::Observer for WritesWhenPlanned {
+    async fn planned(&self, plan: &scim_diff::Plan, observed: &scim_diff::ObservedState) {
+        let header = scim_diff::review::Review::new(plan, observed).header();
+        *self.seen.lock().unwrap() = Some((writes(&self.server), header));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_is_announced_before_the_first_write_and_the_report_can_review_it() {
+    let (server, scim) = server().await;
+    let server = std::sync::Arc::new(server);
+    let observer = std::sync::Arc::new(WritesWhenPlanned {
+        server: server.clone(),
+        seen: std::sync::Mutex::new(None),
+    });
+    let run = Reconciler::new(Source::export_file(ORG), scim, Default::default())
+        .observer(observer.clone())
+        .run()
+        .await;
+    assert_eq!(run.outcome, RunOutcome::Ok, "{:?}", run.error);
+    assert!(writes(&server) > 40);
+    let (writes_then, header) = observer.seen.lock().unwrap().clone().expect("announced");
+    assert_eq!(writes_then, 0, "the plan came after {writes_then} write(s)");
+    assert!(header.starts_with("Plan: 32 users to create"), "{header}");
+    // the report keeps what the plan was made against, for a review after the run
+    let review = run.review().expect("planned");
+    assert_eq!(review.header(), header);
+    assert_eq!(run.warning_counts().get("no_email"), Some(&1));
+}

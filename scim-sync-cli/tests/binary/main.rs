@@ -5,6 +5,7 @@ mod e2e;
 mod fake_activate;
 mod harness;
 mod manifests;
+mod review;
 mod support;
 mod targets;
 mod usage;
