@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, Mode, OutputFormat, TargetConfig};
 use crate::exit::Outcome;
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressStyle};
 use crate::report::{FailedOp, Phases, PlanText, Report, SideRequests};
 use crate::stop::Stop;
 use scim_sync::dynamic::Effective;
@@ -43,8 +43,8 @@ pub struct PassOptions {
     pub concurrency: usize,
     /// The stop flag and deadline.
     pub stop: Stop,
-    /// Draw progress lines on stderr.
-    pub progress: bool,
+    /// How progress is shown.
+    pub progress: ProgressStyle,
     /// A run whose only problems are conflicts fails (exit 1) instead of succeeding.
     pub fail_on_conflict: bool,
     /// How the text shows the plan.
@@ -169,7 +169,7 @@ pub async fn reconcile(
         .concurrency(options.concurrency)
         .stop_handle(options.stop.clone())
         .observer(Arc::new(ProgressLines {
-            enabled: options.progress,
+            style: options.progress,
             scim: scim.clone(),
             activate: source.activate_client().cloned(),
             current: tokio::sync::Mutex::new(None),
@@ -303,7 +303,7 @@ fn millis(d: std::time::Duration) -> u64 {
 /// Progress lines on a terminal while reading (requests so far) and applying (writes), and
 /// the plan on stdout before the first write.
 struct ProgressLines {
-    enabled: bool,
+    style: ProgressStyle,
     scim: ScimClient,
     activate: Option<activate_client::ActivateClient>,
     current: tokio::sync::Mutex<Option<Progress>>,
@@ -318,7 +318,7 @@ impl Observer for ProgressLines {
             Phase::Reading => {
                 let (scim, activate) = (self.scim.clone(), self.activate.clone());
                 Progress::start(
-                    self.enabled,
+                    self.style,
                     "reading ACTIVATE and the target",
                     None,
                     move || {
@@ -329,12 +329,9 @@ impl Observer for ProgressLines {
             Phase::Applying { operations } => {
                 let scim = self.scim.clone();
                 let writes_before = scim.stats().writes();
-                Progress::start(
-                    self.enabled,
-                    "applying",
-                    Some(operations as u64),
-                    move || scim.stats().writes().saturating_sub(writes_before),
-                )
+                Progress::start(self.style, "applying", Some(operations as u64), move || {
+                    scim.stats().writes().saturating_sub(writes_before)
+                })
             }
         };
         *self.current.lock().await = Some(progress);

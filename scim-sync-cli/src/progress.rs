@@ -1,6 +1,8 @@
-//! A progress line on stderr for the long phases (reading both ends, applying), only when
-//! stderr is a terminal and neither the output nor the logs are JSON. Text log lines clear it
-//! before they print (see [`crate::logging`]), and it is redrawn on the next tick.
+//! Progress through the long phases (reading both ends, applying). On a terminal (text output
+//! and text logs) it is a line on stderr, redrawn every 120 ms; text log lines clear it before
+//! they print (see [`crate::logging`]). Anywhere else (a pod's log, a CI job) it is a
+//! `progress` log line at most every [`LOG_EVERY`], with done/total, the rate and the time
+//! left, so that `kubectl logs -f` is never silent for minutes.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -20,11 +22,30 @@ pub fn is_active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }
 
-/// Whether this run may draw progress at all.
-pub fn wanted(config: &Config) -> bool {
-    config.opts.output == OutputFormat::Text
+/// How often a run that is not on a terminal logs its progress.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// How a run shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// Not at all (the demo's passes, tests).
+    Off,
+    /// A line on a terminal, redrawn.
+    Terminal,
+    /// A log line at most this often.
+    LogLines(Duration),
+}
+
+/// How this run shows progress: a line on a terminal, log lines anywhere else.
+pub fn wanted(config: &Config) -> ProgressStyle {
+    let terminal = config.opts.output == OutputFormat::Text
         && !crate::logging::use_json(config.opts.log_format)
-        && std::io::stderr().is_terminal()
+        && std::io::stderr().is_terminal();
+    if terminal {
+        ProgressStyle::Terminal
+    } else {
+        ProgressStyle::LogLines(LOG_EVERY)
+    }
 }
 
 /// One phase's progress line; [`Progress::finish`] removes it.
@@ -34,18 +55,39 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts drawing `label` with `position()` (and `total`, when known) every 120 ms; a
-    /// no-op when `enabled` is false.
+    /// Starts showing `label` with `position()` (and `total`, when known) in `style`.
     pub fn start(
-        enabled: bool,
+        style: ProgressStyle,
         label: &'static str,
         total: Option<u64>,
         position: impl Fn() -> u64 + Send + 'static,
     ) -> Progress {
         let done = Arc::new(AtomicBool::new(false));
-        if !enabled {
-            return Progress { done, task: None };
+        let every = match style {
+            ProgressStyle::Off => return Progress { done, task: None },
+            ProgressStyle::LogLines(every) => every,
+            ProgressStyle::Terminal => return Self::draw_on_terminal(done, label, total, position),
+        };
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                log_line(label, position(), total, started.elapsed());
+            }
+        });
+        Progress {
+            done,
+            task: Some(task),
         }
+    }
+
+    fn draw_on_terminal(
+        done: Arc<AtomicBool>,
+        label: &'static str,
+        total: Option<u64>,
+        position: impl Fn() -> u64 + Send + 'static,
+    ) -> Progress {
         let flag = Arc::clone(&done);
         let task = tokio::spawn(async move {
             let started = Instant::now();
@@ -78,9 +120,36 @@ impl Progress {
             // the task only draws between sleeps: aborting it never cuts a line in half
             task.abort();
             let _ = task.await;
-            ACTIVE.store(false, Ordering::Relaxed);
-            draw("");
+            if ACTIVE.swap(false, Ordering::Relaxed) {
+                draw("");
+            }
         }
+    }
+}
+
+/// One `progress` log line: done (and total), the rate so far and, with a total, the time left.
+fn log_line(label: &'static str, done: u64, total: Option<u64>, elapsed: Duration) {
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    let rate = (rate * 10.0).round() / 10.0;
+    match total {
+        Some(total) => {
+            let left = total.saturating_sub(done);
+            let eta_s = (rate > 0.0).then(|| (left as f64 / rate).ceil() as u64);
+            tracing::info!(
+                phase = label,
+                done,
+                total,
+                per_second = rate,
+                eta_s,
+                "progress"
+            );
+        }
+        None => tracing::info!(
+            phase = label,
+            requests = done,
+            per_second = rate,
+            "progress"
+        ),
     }
 }
 
@@ -124,9 +193,33 @@ mod tests {
 
     #[tokio::test]
     async fn a_disabled_progress_draws_nothing() {
-        let p = Progress::start(false, "x", None, || 0);
+        let p = Progress::start(ProgressStyle::Off, "x", None, || 0);
         assert!(p.task.is_none());
         p.finish().await;
         assert!(!is_active());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn log_lines_come_at_the_interval_and_stop_when_finished() {
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&calls);
+        let p = Progress::start(
+            ProgressStyle::LogLines(Duration::from_secs(10)),
+            "applying",
+            Some(100),
+            move || counted.fetch_add(1, Ordering::Relaxed),
+        );
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            0,
+            "none before the first interval"
+        );
+        tokio::time::sleep(Duration::from_secs(22)).await;
+        assert_eq!(calls.load(Ordering::Relaxed), 3, "one per interval");
+        p.finish().await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(calls.load(Ordering::Relaxed), 3, "none after the phase");
+        assert!(!is_active(), "no terminal line was drawn");
     }
 }
