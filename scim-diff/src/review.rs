@@ -204,14 +204,7 @@ impl<'a> Review<'a> {
                 ..
             } => {
                 let _ = writeln!(out, "~ adopt_user {} (id {})", self.user_label(id), q(id));
-                let _ = writeln!(
-                    out,
-                    "    externalId: {} -> {}",
-                    previous_external_id
-                        .as_deref()
-                        .map_or_else(|| "(none)".to_owned(), q),
-                    q(op.external_id())
-                );
+                adopted_external_id(out, previous_external_id.as_deref(), op.external_id());
                 if self.users.get(id.as_str()).is_none_or(|u| !u.active) {
                     let _ = writeln!(out, "    active: false -> true");
                 }
@@ -240,14 +233,7 @@ impl<'a> Review<'a> {
                 ..
             } => {
                 let _ = writeln!(out, "~ adopt_group {} (id {})", q(display_name), q(id));
-                let _ = writeln!(
-                    out,
-                    "    externalId: {} -> {}",
-                    previous_external_id
-                        .as_deref()
-                        .map_or_else(|| "(none)".to_owned(), q),
-                    q(op.external_id())
-                );
+                adopted_external_id(out, previous_external_id.as_deref(), op.external_id());
                 if let Some(now) = self.groups.get(id.as_str())
                     && now.display_name != *display_name
                 {
@@ -442,6 +428,12 @@ impl<'a> Review<'a> {
             format!("{} and {rest} more", shown.join(", "))
         }
     }
+}
+
+/// The `externalId` line of an adoption: the old one (or none) -> the managed one.
+fn adopted_external_id(out: &mut String, previous: Option<&str>, managed: &str) {
+    let previous = previous.map_or_else(none, q);
+    let _ = writeln!(out, "    externalId: {previous} -> {}", q(managed));
 }
 
 /// `(attribute, old, new)` as text, for every changed attribute but the keys.

@@ -168,7 +168,7 @@ pub async fn reconcile(
         .dry_run(options.dry_run)
         .concurrency(options.concurrency)
         .stop_handle(options.stop.clone())
-        .observer(Arc::new(ProgressLines {
+        .observer(Arc::new(RunObserver {
             style: options.progress,
             scim: scim.clone(),
             activate: source.activate_client().cloned(),
@@ -302,7 +302,7 @@ fn millis(d: std::time::Duration) -> u64 {
 
 /// Progress lines on a terminal while reading (requests so far) and applying (writes), and
 /// the plan on stdout before the first write.
-struct ProgressLines {
+struct RunObserver {
     style: ProgressStyle,
     scim: ScimClient,
     activate: Option<activate_client::ActivateClient>,
@@ -312,7 +312,7 @@ struct ProgressLines {
 }
 
 #[async_trait::async_trait]
-impl Observer for ProgressLines {
+impl Observer for RunObserver {
     async fn phase_started(&self, phase: Phase) {
         let progress = match phase {
             Phase::Reading => {

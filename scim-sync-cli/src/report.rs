@@ -1,5 +1,5 @@
 //! What a run tells the operator: the [`Report`] (serialized as the one JSON object of
-//! `--output json`) and its text rendering (a plan table and a summary).
+//! `--output json`) and its text rendering (the plan as a review, and a summary).
 //!
 //! The report holds the engine's [`Plan`] itself (shared, never copied) and serializes its
 //! operations exactly as `scim-diff` does (each with `op` and `externalId`) when the report is
@@ -245,8 +245,9 @@ impl Report {
         serde_json::to_string(self).expect("a report always serializes")
     }
 
-    /// The text rendering: the plan table (as the engine renders it, with its conflicts,
-    /// warnings and refusal), then what the run adds: other warnings, failures, the result, requests and the outcome.
+    /// The text rendering: the plan as [`PlanText`] shows it (unless it was printed before the
+    /// first write), then what the run adds: the refusal, the error, conflicts and warnings
+    /// the review did not show, failures, the result, requests and the outcome.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
         if let Some(review) = self.plan.review().filter(|_| !self.plan_shown) {
