@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::observed::Name;
+use crate::observed::{Name, ObservedState};
 pub use crate::par::Parallelism;
 pub use crate::planner::{plan, plan_with};
 use crate::policy::{DEACTIVATION_PERCENT_GRACE, Policy};
@@ -447,6 +447,16 @@ pub enum RefusalKind {
     TooManyAdoptions,
     /// The policy cannot be used (e.g. an empty `externalId` prefix).
     InvalidPolicy,
+    /// A saved plan no longer holds: a record it touches, or a name it takes, changed in the
+    /// target since it was made.
+    StalePlan,
+    /// A saved plan is older than the age a front end accepts.
+    ExpiredPlan,
+    /// A saved plan was made for another target (or another `externalId` prefix).
+    OtherTarget,
+    /// A saved plan asks for a write the syncer never makes (a record it does not manage, an
+    /// adoption the policy does not allow): it was edited, or made under other settings.
+    InvalidPlan,
 }
 
 /// One reason a plan was refused.
@@ -565,6 +575,20 @@ impl Plan {
             .sum()
     }
 
+    /// The blast-radius limits of `policy`, checked against this plan as the planner checks
+    /// them, for a plan made earlier and applied now (a saved plan): `observed` is the target
+    /// as it is now (its active managed users are what the percentage limit counts), and
+    /// `source_users` the users the source projected to when the plan was made.
+    pub fn check_limits(
+        &self,
+        policy: &Policy,
+        source_users: usize,
+        observed: &ObservedState,
+    ) -> Option<Refusal> {
+        let active_managed = active_managed_users(observed, policy);
+        blast_radius(self, policy, source_users == 0, active_managed)
+    }
+
     /// The plan as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a plan always serialises")
@@ -647,6 +671,28 @@ impl Plan {
             self.warnings.len()
         );
     }
+}
+
+/// The active users whose managed `externalId` no other record shares, as the planner
+/// counts them.
+fn active_managed_users(observed: &ObservedState, policy: &Policy) -> usize {
+    let start = format!("{}user:", policy.external_id_prefix);
+    let mut holders: BTreeMap<&str, (usize, bool)> = BTreeMap::new();
+    for user in &observed.users {
+        if let Some(ext) = user
+            .external_id
+            .as_deref()
+            .filter(|e| e.starts_with(&start))
+        {
+            let entry = holders.entry(ext).or_insert((0, false));
+            entry.0 += 1;
+            entry.1 = user.active;
+        }
+    }
+    holders
+        .values()
+        .filter(|(count, active)| *count == 1 && *active)
+        .count()
 }
 
 pub(crate) fn blast_radius(

@@ -3,6 +3,7 @@
 //! [`crate::demo`]. Every run prints its result on stdout (text, or one JSON object) and ends
 //! with one summary log line.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +11,9 @@ use scim_client::transport::{RetryPolicy, escape_controls};
 use scim_client::{ReadLimit, ScimClient};
 use scim_diff::review::Review;
 use scim_diff::{ObservedState, Outcome as OpResult, Plan, StopReason, TargetErrorKind};
-use scim_sync::{Observer, Phase, Reconciler, RunError, RunOutcome, RunReport, Source};
+use scim_sync::{
+    ApplySaved, Observer, Phase, Reconciler, RunError, RunOutcome, RunReport, SavedPlan, Source,
+};
 use serde_json::{Value, json};
 
 use crate::config::{Config, Mode, OutputFormat, TargetConfig};
@@ -27,10 +30,12 @@ pub async fn run(config: Config) -> Outcome {
     }
     let stop = Stop::new(config.opts.deadline);
     crate::stop::listen_for_signals(&stop);
-    match config.mode {
+    match &config.mode {
         Mode::Reconcile => reconcile_command(&config, &stop).await,
         Mode::Check => crate::check::run(&config).await,
         Mode::Demo => crate::demo::run(&config, &stop).await,
+        Mode::Plan { out } => plan_command(&config, &stop, out).await,
+        Mode::Apply { plan } => apply_command(&config, &stop, plan).await,
     }
 }
 
@@ -71,43 +76,154 @@ pub fn scim_client(target: &TargetConfig, config: &Config) -> Result<ScimClient,
         .map_err(|e| format!("SCIM client: {e}"))
 }
 
-async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
-    let started = Instant::now();
+/// Both ends of a reconcile or a plan, as configured.
+fn both_ends(config: &Config) -> Result<(Source, ScimClient), String> {
     let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
         unreachable!("a reconcile configuration always names both ends");
     };
-    let ends = crate::source::from_config(source_config, config)
-        .and_then(|source| Ok((source, scim_client(target_config, config)?)));
-    let (source, scim) = match ends {
-        Ok(ends) => ends,
-        Err(e) => return finish_early(config, "reconcile", e, Outcome::Usage),
-    };
+    let source = crate::source::from_config(source_config, config)?;
+    let scim = scim_client(target_config, config)?;
     tracing::info!(
+        command = config.mode.as_str(),
         source = %source.describe(),
         scim_url = %target_config.base_url,
         dry_run = config.opts.dry_run,
-        "reconcile starting"
+        "starting"
     );
-    let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
-    let options = PassOptions {
-        dry_run: config.opts.dry_run,
+    Ok((source, scim))
+}
+
+/// How a pass of `config` runs.
+fn pass_options(config: &Config, stop: &Stop, dry_run: bool) -> PassOptions {
+    PassOptions {
+        dry_run,
         concurrency: config.opts.concurrency,
         stop: stop.clone(),
         progress: crate::progress::wanted(config),
         fail_on_conflict: config.opts.fail_on_conflict,
         plan_text: plan_text(config),
         print_plan_early: config.opts.output == OutputFormat::Text,
+    }
+}
+
+async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
+    let started = Instant::now();
+    let (source, scim) = match both_ends(config) {
+        Ok(ends) => ends,
+        Err(e) => return finish_early(config, "reconcile", e, Outcome::Usage),
     };
+    let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
+    let options = pass_options(config, stop, config.opts.dry_run);
     let mut report = reconcile(&source, &scim, &effective, &options, "reconcile").await;
+    finish_command(config, &mut report, started);
+    report.outcome
+}
+
+/// `plan --out FILE`: read both ends, plan, save the plan (a refused one too); nothing is
+/// written to the target.
+async fn plan_command(config: &Config, stop: &Stop, out: &Path) -> Outcome {
+    let started = Instant::now();
+    // a file that cannot be written is found before both ends are read, not after
+    if let Err(e) = check_writable(out) {
+        return finish_early(config, "plan", e, Outcome::Usage);
+    }
+    let (source, scim) = match both_ends(config) {
+        Ok(ends) => ends,
+        Err(e) => return finish_early(config, "plan", e, Outcome::Usage),
+    };
+    let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
+    let options = pass_options(config, stop, true);
+    let mut report = new_report("plan", &options, &effective);
+    let (run, saved) = reconciler(&source, &scim, &effective, &options)
+        .plan_to_save()
+        .await;
+    fill_report(&mut report, &run, &options);
+    if let Some(saved) = saved {
+        match saved.write(out) {
+            Ok(()) => report.plan_file = Some(out.display().to_string()),
+            Err(e) => {
+                report.error = Some(format!("cannot write the plan file {}: {e}", out.display()));
+                report.finish(Outcome::Failed);
+            }
+        }
+    }
+    finish_command(config, &mut report, started);
+    report.outcome
+}
+
+/// `apply FILE`: apply a saved plan if it still holds against the target as it is now.
+async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
+    let started = Instant::now();
+    // the file is read, and checked, before any request
+    let saved = match SavedPlan::read(path) {
+        Ok(saved) => saved,
+        Err(e) => return finish_early(config, "apply", e, Outcome::Usage),
+    };
+    let Some(target_config) = &config.target else {
+        unreachable!("an apply configuration always names the target");
+    };
+    let scim = match scim_client(target_config, config) {
+        Ok(scim) => scim,
+        Err(e) => return finish_early(config, "apply", e, Outcome::Usage),
+    };
+    tracing::info!(
+        plan = %path.display(),
+        made = %humantime::format_rfc3339_seconds(saved.created_at),
+        operations = saved.plan.operations.len(),
+        scim_url = %target_config.base_url,
+        dry_run = config.opts.dry_run,
+        "apply starting"
+    );
+    let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
+    let options = pass_options(config, stop, config.opts.dry_run);
+    let mut report = new_report("apply", &options, &effective);
+    report.plan_file = Some(path.display().to_string());
+    let run = ApplySaved::new(saved, scim.clone(), effective.policy.clone())
+        .dry_run(options.dry_run)
+        .concurrency(options.concurrency)
+        .max_age(config.opts.max_plan_age)
+        .stop_handle(options.stop.clone())
+        .observer(observer(&options, &scim, None))
+        .run()
+        .await;
+    fill_report(&mut report, &run, &options);
+    finish_command(config, &mut report, started);
+    report.outcome
+}
+
+/// Whether a file can be created at `path`: its directory exists, and it is not a directory.
+fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(format!(
+            "--out {}: is a directory; name a file",
+            path.display()
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(format!(
+            "--out {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The end of every reconcile-like command: the run's own warnings, its duration, the
+/// report on stdout and the summary log line.
+fn finish_command(config: &Config, report: &mut Report, started: Instant) {
     for name in &config.unknown_env {
         report.warn(format!(
             "environment variable {name} is not a setting this tool reads; it was ignored"
         ));
     }
     report.duration_ms = elapsed_ms(started);
-    emit(config.opts.output, &report);
-    summary_line(&report);
-    report.outcome
+    emit(config.opts.output, report);
+    summary_line(report);
 }
 
 /// How the text shows the plan: `--summary`, or every operation.
@@ -157,6 +273,14 @@ pub async fn reconcile(
     options: &PassOptions,
     command: &'static str,
 ) -> Report {
+    let mut report = new_report(command, options, effective);
+    let run = reconciler(source, scim, effective, options).run().await;
+    fill_report(&mut report, &run, options);
+    report
+}
+
+/// The report of a command that reads and plans, before it runs.
+fn new_report(command: &'static str, options: &PassOptions, effective: &Effective) -> Report {
     let mut report = Report::new(command, options.dry_run);
     report.plan_text = options.plan_text;
     report.plan_shown = options.print_plan_early;
@@ -164,30 +288,42 @@ pub async fn reconcile(
     if let Some(warning) = effective.settings.fallback_warning() {
         report.warn(warning);
     }
-    let reconciler = Reconciler::new(source.clone(), scim.clone(), effective.policy.clone())
+    report
+}
+
+fn reconciler(
+    source: &Source,
+    scim: &ScimClient,
+    effective: &Effective,
+    options: &PassOptions,
+) -> Reconciler {
+    Reconciler::new(source.clone(), scim.clone(), effective.policy.clone())
         .dry_run(options.dry_run)
         .concurrency(options.concurrency)
         .stop_handle(options.stop.clone())
-        .observer(Arc::new(RunObserver {
-            style: options.progress,
-            scim: scim.clone(),
-            activate: source.activate_client().cloned(),
-            current: tokio::sync::Mutex::new(None),
-            print_plan: options
-                .print_plan_early
-                .then_some((options.plan_text, options.dry_run)),
-        }));
-    let run = reconciler.run().await;
-    fill_report(&mut report, &run);
-    if options.fail_on_conflict && report.outcome == Outcome::Ok && !report.conflicts.is_empty() {
-        report.finish(Outcome::Failed);
-    }
-    report
+        .observer(observer(options, scim, source.activate_client().cloned()))
+}
+
+/// Progress lines and the early plan, as `options` want them.
+fn observer(
+    options: &PassOptions,
+    scim: &ScimClient,
+    activate: Option<activate_client::ActivateClient>,
+) -> Arc<RunObserver> {
+    Arc::new(RunObserver {
+        style: options.progress,
+        scim: scim.clone(),
+        activate,
+        current: tokio::sync::Mutex::new(None),
+        print_plan: options
+            .print_plan_early
+            .then_some((options.plan_text, options.dry_run)),
+    })
 }
 
 /// The CLI's report of a run: the same fields, counts and messages as always, from the
 /// library's typed [`RunReport`].
-fn fill_report(report: &mut Report, run: &RunReport) {
+fn fill_report(report: &mut Report, run: &RunReport, options: &PassOptions) {
     report.phases_ms = Phases {
         read: millis(run.phases.read),
         plan: millis(run.phases.plan),
@@ -257,6 +393,9 @@ fn fill_report(report: &mut Report, run: &RunReport) {
         RunOutcome::Refused => Outcome::Refused,
         RunOutcome::ReadFailed => Outcome::ReadFailed,
     });
+    if options.fail_on_conflict && report.outcome == Outcome::Ok && !report.conflicts.is_empty() {
+        report.finish(Outcome::Failed);
+    }
 }
 
 /// Why a run ended before planning, in the operator's words (the options to set).

@@ -36,7 +36,7 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Probe both ends without writing: credentials, organization, the target's
     /// ServiceProviderConfig, `externalId sw` filtering and echo, page size.
@@ -44,6 +44,22 @@ pub enum Command {
     /// Run the whole job with no credentials: the sample ACTIVATE export against an embedded
     /// SCIM server; shows the plan, applies it, and shows that a second pass has nothing to do.
     Demo,
+    /// Read both ends and plan; save the plan to a file for review and a later `apply`.
+    /// Writes nothing to the target. Exit 3 if a safety limit refuses the plan (it is saved
+    /// all the same).
+    Plan {
+        /// Where the plan is saved (JSON, readable by its owner only).
+        #[arg(long, short = 'o', value_name = "PLAN.json")]
+        out: PathBuf,
+    },
+    /// Apply a plan saved by `plan --out`: read the target again and apply exactly the plan's
+    /// operations if it still holds (the records it touches unchanged, nothing it creates
+    /// existing, the limits in force met); otherwise exit 3 and write nothing.
+    Apply {
+        /// The plan file.
+        #[arg(value_name = "PLAN.json")]
+        plan: PathBuf,
+    },
 }
 
 /// Every option (all global: they may be given before or after the subcommand).
@@ -219,6 +235,10 @@ pub struct Opts {
     #[arg(long, env = "SYNC_MAX_RESPONSE_BYTES", global = true, default_value = "134217728",
           value_parser = at_least(1024u64), help_heading = RUN)]
     pub max_response_bytes: u64,
+    /// `apply` refuses a plan made longer ago than this, e.g. `30m`.
+    #[arg(long, env = "SYNC_MAX_PLAN_AGE", global = true, default_value = "1h",
+          value_parser = duration(), help_heading = RUN)]
+    pub max_plan_age: Duration,
     /// Stop issuing new writes after this long, e.g. `7m` [default: none].
     #[arg(long, env = "SYNC_DEADLINE", global = true, value_parser = duration(),
           help_heading = RUN)]
@@ -432,13 +452,18 @@ fn without_blank_values(command: &clap::Command, args: &[OsString]) -> Vec<OsStr
 }
 
 /// The name of a subcommand in logs and reports.
-pub fn command_name(command: Option<Command>) -> &'static str {
+pub fn command_name(command: Option<&Command>) -> &'static str {
     match command {
         None => "reconcile",
         Some(Command::Check) => "check",
         Some(Command::Demo) => "demo",
+        Some(Command::Plan { .. }) => "plan",
+        Some(Command::Apply { .. }) => "apply",
     }
 }
+
+/// The subcommands' names, as [`command_name`] gives them.
+const SUBCOMMANDS: [&str; 4] = ["check", "demo", "plan", "apply"];
 
 /// After a failed parse: whether `--output json` (or `SYNC_OUTPUT=json`) was asked for, and if
 /// so the subcommand named, so that the error can still be one JSON object on stdout.
@@ -450,8 +475,9 @@ pub fn json_requested(args: &[OsString]) -> Option<&'static str> {
         match arg {
             "--" => break,
             "--output" => output = rest.next().map(str::to_owned),
-            "check" => command = Some(Command::Check),
-            "demo" => command = Some(Command::Demo),
+            name if command.is_none() && SUBCOMMANDS.contains(&name) => {
+                command = SUBCOMMANDS.iter().copied().find(|c| *c == name);
+            }
             _ => {
                 if let Some(value) = arg.strip_prefix("--output=") {
                     output = Some(value.to_owned());
@@ -460,7 +486,7 @@ pub fn json_requested(args: &[OsString]) -> Option<&'static str> {
         }
     }
     let json = output.is_some_and(|o| o.trim().eq_ignore_ascii_case("json"));
-    json.then(|| command_name(command))
+    json.then(|| command.unwrap_or("reconcile"))
 }
 
 /// Finds `--env-file PATH` / `--env-file=PATH` in the raw arguments, before clap runs (the file

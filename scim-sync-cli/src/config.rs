@@ -40,7 +40,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 }
 
 /// What the binary was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// A full reconcile (no subcommand).
     Reconcile,
@@ -48,15 +48,27 @@ pub enum Mode {
     Check,
     /// `demo`: the sample org against the embedded server.
     Demo,
+    /// `plan --out FILE`: read both ends, plan, save the plan; write nothing to the target.
+    Plan {
+        /// Where the plan is saved.
+        out: PathBuf,
+    },
+    /// `apply FILE`: apply a saved plan if it still holds (reads the target only).
+    Apply {
+        /// The plan file.
+        plan: PathBuf,
+    },
 }
 
 impl Mode {
     /// The mode's name as it appears in logs and the JSON report.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Mode::Reconcile => "reconcile",
             Mode::Check => "check",
             Mode::Demo => "demo",
+            Mode::Plan { .. } => "plan",
+            Mode::Apply { .. } => "apply",
         }
     }
 }
@@ -248,11 +260,13 @@ fn check_url(url: &str, what: &str, allow_insecure: bool) -> Result<String, Conf
 
 impl Config {
     /// Validates the typed options for the given subcommand.
-    pub fn from_cli(command: Option<Command>, opts: &Opts) -> Result<Config, ConfigError> {
+    pub fn from_cli(command: Option<&Command>, opts: &Opts) -> Result<Config, ConfigError> {
         let mode = match command {
             None => Mode::Reconcile,
             Some(Command::Check) => Mode::Check,
             Some(Command::Demo) => Mode::Demo,
+            Some(Command::Plan { out }) => Mode::Plan { out: out.clone() },
+            Some(Command::Apply { plan }) => Mode::Apply { plan: plan.clone() },
         };
         // every problem at once, not one per attempt
         let unknown_env = unknown_variables();
@@ -261,10 +275,15 @@ impl Config {
                 let ((), unknown_env) = all_of(refuse_for_demo(opts), unknown_env)?;
                 (None, None, unknown_env)
             }
-            Mode::Reconcile | Mode::Check => {
+            Mode::Reconcile | Mode::Check | Mode::Plan { .. } => {
                 let ends = all_of(Self::source(opts), Self::target(opts));
                 let ((source, target), unknown_env) = all_of(ends, unknown_env)?;
                 (Some(source), Some(target), unknown_env)
+            }
+            // a saved plan needs no source: only the target it is applied to
+            Mode::Apply { .. } => {
+                let (target, unknown_env) = all_of(Self::target(opts), unknown_env)?;
+                (None, Some(target), unknown_env)
             }
         };
         Ok(Config {

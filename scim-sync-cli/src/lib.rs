@@ -16,7 +16,7 @@
 //!     "--cw-org-userid", "abc123", "--scim-bearer-token", "s3cr3t", "--dry-run",
 //! ])
 //! .unwrap();
-//! let config = Config::from_cli(cli.command, &cli.opts).unwrap();
+//! let config = Config::from_cli(cli.command.as_ref(), &cli.opts).unwrap();
 //! assert_eq!(config.mode, Mode::Reconcile);
 //! assert_eq!(config.target.as_ref().unwrap().base_url, "https://api.coreweave.com/scim/abc123");
 //! assert!(config.opts.dry_run);
@@ -55,11 +55,11 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
         Err(e) if !e.use_stderr() => e.exit(), // --help and --version exit 0
         Err(e) => return usage_error(cli::json_requested(&args), &e.to_string()),
     };
-    let config = match config::Config::from_cli(cli.command, &cli.opts) {
+    let config = match config::Config::from_cli(cli.command.as_ref(), &cli.opts) {
         Ok(config) => config,
         Err(e) => {
             let json = cli.opts.output == cli::OutputFormat::Json;
-            let command = cli::command_name(cli.command);
+            let command = cli::command_name(cli.command.as_ref());
             return usage_error(json.then_some(command), &format!("error: {e}"));
         }
     };

@@ -21,7 +21,7 @@ use crate::exit::Outcome;
 /// The result of one run (`--output json` prints exactly this, as one object).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `reconcile`, `check` or `demo`.
+    /// `reconcile`, `check`, `demo`, `plan` or `apply`.
     pub command: &'static str,
     /// Whether the run wrote nothing by request.
     pub dry_run: bool,
@@ -57,6 +57,9 @@ pub struct Report {
     /// The effective value of every run-time setting and where it came from (`static` or
     /// `dynamic`), and how the `SCIMConfig` lookup went.
     pub settings: Value,
+    /// The plan file saved (`plan`) or applied (`apply`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_file: Option<String>,
     /// Wall-clock duration of the run.
     pub duration_ms: u64,
     /// Wall-clock duration of each phase of a reconcile that got that far.
@@ -212,6 +215,7 @@ impl Report {
             error: None,
             requests: Requests::default(),
             settings: Value::Null,
+            plan_file: None,
             duration_ms: 0,
             phases_ms: Phases::default(),
             plan_text: PlanText::Full,
@@ -262,10 +266,13 @@ impl Report {
             if reviewed.is_none_or(|p| p.refusal.is_none()) {
                 let _ = writeln!(out, "REFUSED: {}", refusal_text(refusal));
             }
-            out.push_str(
+            out.push_str(if refuses_a_saved_plan(refusal) {
+                "Nothing was written. Make the plan again (`plan --out FILE`), review it, and \
+                 apply the new file.\n"
+            } else {
                 "Nothing was written. Check the source; if the change is intended, run once \
-                 with --allow-mass-changes.\n",
-            );
+                 with --allow-mass-changes.\n"
+            });
         }
         if let Some(error) = &self.error {
             let _ = writeln!(out, "ERROR: {error}");
@@ -343,6 +350,12 @@ impl Report {
                 }
             );
         }
+        if let (Some(file), "plan") = (&self.plan_file, self.command) {
+            let _ = writeln!(
+                out,
+                "Plan saved to {file}; after review, apply it with `pw-activate-scim-sync apply {file}`"
+            );
+        }
         let r = &self.requests;
         let _ = writeln!(
             out,
@@ -364,6 +377,16 @@ impl Report {
         );
         out
     }
+}
+
+/// Whether a refusal is of a saved plan that no longer holds (rather than of a limit).
+fn refuses_a_saved_plan(refusal: &Value) -> bool {
+    const KINDS: [&str; 4] = ["stale_plan", "expired_plan", "other_target", "invalid_plan"];
+    refusal["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r["kind"].as_str().is_some_and(|k| KINDS.contains(&k)))
 }
 
 /// The engine's words for its limits, as an operator sets them: the flag and the variable.

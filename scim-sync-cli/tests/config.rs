@@ -10,7 +10,7 @@ fn parse(args: &[&str]) -> Result<Config, ConfigError> {
     let mut argv = vec![OsString::from("pw-activate-scim-sync")];
     argv.extend(args.iter().map(OsString::from));
     let cli = scim_sync_cli::cli::parse(&argv).map_err(|e| ConfigError(e.to_string()))?;
-    Config::from_cli(cli.command, &cli.opts)
+    Config::from_cli(cli.command.as_ref(), &cli.opts)
 }
 
 const MIN: &[&str] = &[

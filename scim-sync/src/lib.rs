@@ -31,20 +31,27 @@
 //! - The SCIM adapter ([`target`]) lists only the managed prefix (falling back to an
 //!   unfiltered list, with a warning, when the target refuses the filter:
 //!   [`target::refused_filter`]), and never writes to a record without the prefix.
+//! - **A saved plan** ([`Reconciler::plan_to_save`], [`SavedPlan`]) is applied
+//!   ([`ApplySaved`]) exactly as saved, or not at all: only while every record it depends on
+//!   is as it was planned against, and its limits still hold.
 
+mod apply_saved;
 pub mod check;
 pub mod dynamic;
 mod reconciler;
 mod report;
+pub mod saved;
 mod source;
 mod stop;
 pub mod target;
 
+pub use apply_saved::{ApplySaved, DEFAULT_MAX_PLAN_AGE};
 pub use reconciler::{Observer, Phase, Reconciler};
 pub use report::{
     OpCounts, PhaseTimings, RequestCounts, RunError, RunOutcome, RunReport, RunWarning, Summary,
     WarningOrigin,
 };
+pub use saved::SavedPlan;
 pub use source::Source;
 pub use stop::StopHandle;
 

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use scim_diff::{ApplyOptions, ObservedState, Plan, Policy, SourceSnapshot};
 
 use crate::report::{RunError, RunOutcome, RunReport, RunWarning, WarningOrigin};
+use crate::saved::SavedPlan;
 use crate::source::Source;
 use crate::stop::StopHandle;
 use crate::target::{self, ScimTarget};
@@ -133,6 +134,39 @@ impl Reconciler {
         self.reconcile(self.dry_run).await
     }
 
+    /// Reads both ends completely and plans, like [`Reconciler::plan`], and returns the plan
+    /// as a [`SavedPlan`] to be reviewed and applied later ([`ApplySaved`](crate::ApplySaved)),
+    /// if the run got as far as planning (a refused plan is saved too: applied with the
+    /// mass-change override, the limits are checked again).
+    pub async fn plan_to_save(&self) -> (RunReport, Option<SavedPlan>) {
+        let mut report = RunReport::new(true);
+        let snapshot = self.pass(true, &mut report).await;
+        report.requests.source = self.source.stats();
+        report.requests.target = self.scim.stats();
+        let (Some(snapshot), Some(plan), Some(observed)) =
+            (snapshot, &report.plan, &report.observed)
+        else {
+            return (report, None);
+        };
+        let policy = self.policy.clone();
+        let source_users = blocking(move || {
+            let nobody = |_: &str, _: &str| false;
+            scim_diff::projection::project(&snapshot, &policy, &nobody, &nobody)
+                .users
+                .len()
+        })
+        .await;
+        let saved = SavedPlan::new(
+            Plan::clone(plan),
+            observed,
+            self.policy.clone(),
+            self.source.describe(),
+            self.scim.base_url(),
+            source_users,
+        );
+        (report, Some(saved))
+    }
+
     async fn reconcile(&self, dry_run: bool) -> RunReport {
         let mut report = RunReport::new(dry_run);
         self.pass(dry_run, &mut report).await;
@@ -141,26 +175,21 @@ impl Reconciler {
         report
     }
 
-    async fn pass(&self, dry_run: bool, report: &mut RunReport) {
+    /// One run into `report`; the source snapshot, if it got as far as planning.
+    async fn pass(&self, dry_run: bool, report: &mut RunReport) -> Option<SourceSnapshot> {
         let prefix = self.policy.external_id_prefix.clone();
 
         // 1. read both ends completely; a stop here ends the run with nothing written
         let phase = Instant::now();
-        self.started(Phase::Reading).await;
+        notify_started(&self.observer, Phase::Reading).await;
         let reading = async {
             tokio::join!(
                 self.source.read(self.policy.sync_groups.clone()),
                 target::read_observed(&self.scim, &prefix)
             )
         };
-        let read = tokio::select! {
-            // a stop already raised wins over a read that happens to be done
-            biased;
-            () = self.stop.raised() => Err(RunError::StoppedWhileReading),
-            () = self.stop.deadline_passed() => Err(RunError::DeadlineWhileReading),
-            read = reading => Ok(read),
-        };
-        self.finished(Phase::Reading).await;
+        let read = unless_stopped(&self.stop, reading).await;
+        notify_finished(&self.observer, Phase::Reading).await;
         report.phases.read = phase.elapsed();
         let (snapshot, observed) = match read {
             Ok((Ok(snapshot), Ok(observed))) => (snapshot, observed),
@@ -170,12 +199,12 @@ impl Reconciler {
                     target: observed.err(),
                 });
                 report.outcome = RunOutcome::ReadFailed;
-                return;
+                return None;
             }
             Err(stopped) => {
                 report.error = Some(stopped);
                 report.outcome = RunOutcome::ReadFailed;
-                return;
+                return None;
             }
         };
         let (observed, notes) = observed;
@@ -197,25 +226,25 @@ impl Reconciler {
             plan_blocking(snapshot.snapshot, observed, self.policy.clone()).await;
         let names = plan.names_to_take();
         let mut plan_time = phase.elapsed();
-        let (plan, observed) = if names.is_empty() {
-            (plan, observed)
+        let (plan, source, observed) = if names.is_empty() {
+            (plan, source, observed)
         } else {
             let looking = Instant::now();
-            let lookup = tokio::select! {
-                biased;
-                () = self.stop.raised() => Err(RunError::StoppedWhileReading),
-                () = self.stop.deadline_passed() => Err(RunError::DeadlineWhileReading),
-                found = target::read_holders(&self.scim, &names.user_names, &names.group_names) => {
-                    found.map_err(|e| RunError::Read { source: None, target: Some(e) })
-                }
-            };
+            let lookup = unless_stopped(
+                &self.stop,
+                target::read_holders(&self.scim, &names.user_names, &names.group_names),
+            )
+            .await;
             report.phases.read += looking.elapsed();
             let holders = match lookup {
-                Ok(holders) => holders,
-                Err(error) => {
-                    report.error = Some(error);
-                    report.outcome = RunOutcome::ReadFailed;
-                    return;
+                Ok(Ok(holders)) => holders,
+                Ok(Err(error)) => {
+                    report.read_failed(RunError::target(error));
+                    return None;
+                }
+                Err(stopped) => {
+                    report.read_failed(stopped);
+                    return None;
                 }
             };
             let added = add_holders(&mut observed, holders);
@@ -225,24 +254,58 @@ impl Reconciler {
                 "looked up who holds the names the plan takes"
             );
             if added == 0 {
-                (plan, observed)
+                (plan, source, observed)
             } else {
                 let again = Instant::now();
-                let (plan, _, observed) =
+                let (plan, source, observed) =
                     plan_blocking(source, observed, self.policy.clone()).await;
                 plan_time += again.elapsed();
-                (plan, observed)
+                (plan, source, observed)
             }
         };
-        let plan = Arc::new(plan);
-        let observed = Arc::new(observed);
         report.phases.plan = plan_time;
         report
             .warnings
             .extend(plan.warnings.iter().map(RunWarning::from_engine));
+
+        // 3. apply, unless refused or a dry run
+        let writes = Writes {
+            scim: &self.scim,
+            policy: &self.policy,
+            concurrency: self.concurrency,
+            stop: &self.stop,
+            observer: &self.observer,
+        };
+        writes.apply(plan, observed, dry_run, report).await;
+        Some(source)
+    }
+}
+
+/// How a plan is applied, by a [`Reconciler`] and by [`ApplySaved`](crate::ApplySaved) alike.
+pub(crate) struct Writes<'a> {
+    pub(crate) scim: &'a ScimClient,
+    /// The `externalId` prefix and the adoption rule that the writes re-check.
+    pub(crate) policy: &'a Policy,
+    pub(crate) concurrency: usize,
+    pub(crate) stop: &'a StopHandle,
+    pub(crate) observer: &'a Option<Arc<dyn Observer>>,
+}
+
+impl Writes<'_> {
+    /// Records `plan` (made against `observed`) in the report, tells the observer, and
+    /// applies it unless it is refused, empty or `dry_run`.
+    pub(crate) async fn apply(
+        &self,
+        plan: Plan,
+        observed: ObservedState,
+        dry_run: bool,
+        report: &mut RunReport,
+    ) {
+        let plan = Arc::new(plan);
+        let observed = Arc::new(observed);
         report.plan = Some(Arc::clone(&plan));
         report.observed = Some(Arc::clone(&observed));
-        if let Some(o) = &self.observer {
+        if let Some(o) = self.observer {
             o.planned(&plan, &observed).await;
         }
         tracing::info!(
@@ -259,23 +322,21 @@ impl Reconciler {
         if dry_run || plan.is_empty() {
             return;
         }
-
-        // 3. apply
         let phase = Instant::now();
         let applying = Phase::Applying {
             operations: plan.operations.len(),
         };
-        self.started(applying).await;
+        notify_started(self.observer, applying).await;
         let options = ApplyOptions {
             concurrency: self.concurrency,
             deadline: self.stop.deadline(),
             stop: Some(self.stop.flag()),
-            external_id_prefix: prefix,
+            external_id_prefix: self.policy.external_id_prefix.clone(),
             adoption: self.policy.adoption.clone(),
         };
         let target = ScimTarget::new(self.scim.clone());
         let applied = scim_diff::apply(&plan, &target, &options).await;
-        self.finished(applying).await;
+        notify_finished(self.observer, applying).await;
         report.phases.apply = phase.elapsed();
         for op in &applied.operations {
             report.warnings.extend(
@@ -292,17 +353,39 @@ impl Reconciler {
         };
         report.applied = Some(applied);
     }
+}
 
-    async fn started(&self, phase: Phase) {
-        if let Some(o) = &self.observer {
-            o.phase_started(phase).await;
-        }
+/// `read`, unless the stop is raised or the deadline passes first (a stop already raised wins
+/// over a read that happens to be done).
+pub(crate) async fn unless_stopped<T>(
+    stop: &StopHandle,
+    read: impl std::future::Future<Output = T>,
+) -> Result<T, RunError> {
+    tokio::select! {
+        biased;
+        () = stop.raised() => Err(RunError::StoppedWhileReading),
+        () = stop.deadline_passed() => Err(RunError::DeadlineWhileReading),
+        read = read => Ok(read),
     }
+}
 
-    async fn finished(&self, phase: Phase) {
-        if let Some(o) = &self.observer {
-            o.phase_finished(phase).await;
-        }
+pub(crate) async fn notify_started(observer: &Option<Arc<dyn Observer>>, phase: Phase) {
+    if let Some(o) = observer {
+        o.phase_started(phase).await;
+    }
+}
+
+pub(crate) async fn notify_finished(observer: &Option<Arc<dyn Observer>>, phase: Phase) {
+    if let Some(o) = observer {
+        o.phase_finished(phase).await;
+    }
+}
+
+/// `f` on the blocking pool; its panic, if it panics, goes on in the caller.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
@@ -312,17 +395,16 @@ async fn plan_blocking(
     observed: ObservedState,
     policy: Policy,
 ) -> (Plan, SourceSnapshot, ObservedState) {
-    let planned = tokio::task::spawn_blocking(move || {
+    // a panic in the planner is a bug: it goes on in the caller, as if planned here
+    blocking(move || {
         let plan = scim_diff::plan(&source, &observed, &policy);
         (plan, source, observed)
     })
-    .await;
-    // a panic in the planner is a bug: it goes on in the caller, as if planned here
-    planned.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    .await
 }
 
 /// Adds the holders the state does not have yet (by SCIM id, each once); returns how many.
-fn add_holders(observed: &mut ObservedState, holders: target::Holders) -> usize {
+pub(crate) fn add_holders(observed: &mut ObservedState, holders: target::Holders) -> usize {
     let mut known: HashSet<String> = observed.users.iter().map(|u| u.id.clone()).collect();
     let before = observed.users.len() + observed.groups.len();
     let users = holders.users.into_iter();

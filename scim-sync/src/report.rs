@@ -118,6 +118,16 @@ pub enum RunError {
     },
 }
 
+impl RunError {
+    /// The target could not be read completely.
+    pub(crate) fn target(e: scim_client::Error) -> RunError {
+        RunError::Read {
+            source: None,
+            target: Some(e),
+        }
+    }
+}
+
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -212,6 +222,12 @@ impl RunReport {
             requests: RequestCounts::default(),
             phases: PhaseTimings::default(),
         }
+    }
+
+    /// Ends the run as a read failure.
+    pub(crate) fn read_failed(&mut self, error: RunError) {
+        self.error = Some(error);
+        self.outcome = RunOutcome::ReadFailed;
     }
 
     /// The plan as a person reviews it (names, old → new, keys by fingerprint), if the run

@@ -1,33 +1,12 @@
 //! The library's run, against the embedded server over real HTTP: what `plan` and `run`
 //! promise, as an embedder relies on it.
 
-use scim_client::ScimClient;
-use scim_server::{Profile, ResourceKind, ScimServer, ServerHandle};
+use scim_server::{ResourceKind, ServerHandle};
 use scim_sync::{Reconciler, RunError, RunOutcome, Source, StopHandle, WarningOrigin};
 
-const ORG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sample-org.json");
+mod support;
 
-async fn server() -> (ServerHandle, ScimClient) {
-    let server = ScimServer::builder()
-        .bearer_token(Some("tok"))
-        .profile(Profile::CoreWeave)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
-    let scim = ScimClient::builder(&server.base_url())
-        .bearer_token("tok".into())
-        .build()
-        .unwrap();
-    (server, scim)
-}
-
-fn writes(server: &ServerHandle) -> usize {
-    server
-        .requests()
-        .iter()
-        .filter(|r| r.method != "GET")
-        .count()
-}
+use support::{ORG, server, writes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_writes_nothing_run_converges_and_a_second_run_plans_nothing() {

@@ -10,24 +10,6 @@ use crate::fake_activate::Org;
 use crate::harness::{API_KEY, Env, member_ids, ssh_keys};
 use crate::targets::Target;
 
-/// Runs a scenario against the embedded server, and (ignored) against scim2-server.
-macro_rules! against_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                super::$name(crate::targets::Target::embedded().await).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs scim2-server: run by cargo xtask ci"]
-            async fn scim2_server() {
-                super::$name(crate::targets::Target::scim2(stringify!($name)).await).await
-            }
-        }
-    )*};
-}
-
 against_both!(
     initial_sync_then_a_second_run_writes_nothing,
     removed_user_is_deactivated_and_reactivated_with_the_same_id,

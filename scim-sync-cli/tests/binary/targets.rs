@@ -129,6 +129,27 @@ impl Target {
         }
     }
 
+    /// Changes a record directly (as another admin would): a PATCH of `operations`.
+    pub(crate) async fn patch(&self, kind: ResourceKind, id: &str, operations: Value) {
+        let client = ScimClient::builder(&self.base_url())
+            .bearer_token(SecretString::from(self.token()))
+            .build()
+            .expect("a client for the target");
+        let endpoint = match kind {
+            ResourceKind::User => "Users",
+            _ => "Groups",
+        };
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": operations,
+        });
+        let resp = client
+            .raw(Method::PATCH, &format!("{endpoint}/{id}"), Some(&body))
+            .await
+            .expect("the PATCH is answered");
+        assert!(resp.is_success(), "PATCH {endpoint}/{id}: {}", resp.status);
+    }
+
     /// Forgets the requests seen so far (embedded only; scim2-server keeps no log).
     pub(crate) fn mark(&self) {
         if let Target::Embedded(s) = self {
