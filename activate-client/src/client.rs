@@ -398,6 +398,7 @@ impl ClientBuilder {
                 page_size: self.page_size,
                 default_options: crate::SnapshotOptions {
                     sync_groups: self.sync_groups,
+                    ..Default::default()
                 },
             }),
         })

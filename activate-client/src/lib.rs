@@ -68,7 +68,7 @@
 //! assert!(!err.to_string().contains("s3cr3t"));
 //!
 //! # async fn run(client: ActivateClient) -> Result<(), activate_client::Error> {
-//! let snap = client.snapshot(&SnapshotOptions { sync_groups: None }).await?;
+//! let snap = client.snapshot(&SnapshotOptions::default()).await?;
 //! for warning in &snap.warnings {
 //!     eprintln!("warning: {warning}");
 //! }

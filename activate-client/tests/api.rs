@@ -102,12 +102,13 @@ async fn mount_keys(server: &MockServer, username: &str, response: ResponseTempl
 }
 
 fn all() -> SnapshotOptions {
-    SnapshotOptions { sync_groups: None }
+    SnapshotOptions::default()
 }
 
 fn scope(names: &[&str]) -> SnapshotOptions {
     SnapshotOptions {
         sync_groups: Some(names.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
     }
 }
 

@@ -447,6 +447,9 @@ pub enum RefusalKind {
     TooManyAdoptions,
     /// The policy cannot be used (e.g. an empty `externalId` prefix).
     InvalidPolicy,
+    /// The plan writes SSH keys to the CoreWeave user extension, which the target does not
+    /// declare (it would refuse those writes).
+    ExtensionNotDeclared,
     /// A saved plan no longer holds: a record it touches, or a name it takes, changed in the
     /// target since it was made.
     StalePlan,
@@ -457,6 +460,21 @@ pub enum RefusalKind {
     /// A saved plan asks for a write the syncer never makes (a record it does not manage, an
     /// adoption the policy does not allow): it was edited, or made under other settings.
     InvalidPlan,
+}
+
+impl RefusalKind {
+    /// Whether this is a blast-radius limit (which the mass-change override lifts), rather
+    /// than a reason no setting can lift.
+    pub fn is_a_limit(self) -> bool {
+        matches!(
+            self,
+            Self::TooManyDeactivations
+                | Self::DeactivationPercent
+                | Self::TooManyMembershipRemovals
+                | Self::EmptySource
+                | Self::TooManyAdoptions
+        )
+    }
 }
 
 /// One reason a plan was refused.
@@ -573,6 +591,19 @@ impl Plan {
                 _ => 0,
             })
             .sum()
+    }
+
+    /// Whether an operation writes SSH keys (`sunkSshKeys`, in the CoreWeave extension).
+    pub fn writes_ssh_keys(&self) -> bool {
+        self.operations.iter().any(|op| match op {
+            Operation::CreateUser { user, .. } => {
+                user.ssh_keys.as_ref().is_some_and(|k| !k.is_empty())
+            }
+            Operation::UpdateUser { changes, .. }
+            | Operation::ReactivateUser { changes, .. }
+            | Operation::AdoptUser { changes, .. } => changes.ssh_keys.is_some(),
+            _ => false,
+        })
     }
 
     /// The blast-radius limits of `policy`, checked against this plan as the planner checks

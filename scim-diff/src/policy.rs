@@ -89,6 +89,10 @@ pub struct Policy {
     /// Refuse a plan with more adoptions than this (`None`: no limit). Default
     /// [`DEFAULT_MAX_ADOPTIONS`].
     pub max_adoptions: Option<usize>,
+    /// Sync SSH keys to the CoreWeave extension's `sunkSshKeys`. Default `true`; `false` for a
+    /// target without that extension: no key is written or compared (the source's keys count
+    /// as unknown), so no write carries the extension.
+    pub sync_ssh_keys: bool,
 }
 
 /// Default for [`Policy::max_adoptions`].
@@ -148,6 +152,7 @@ impl Default for Policy {
                 .collect(),
             adoption: Adoption::default(),
             max_adoptions: Some(DEFAULT_MAX_ADOPTIONS),
+            sync_ssh_keys: true,
         }
     }
 }

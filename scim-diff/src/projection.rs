@@ -429,7 +429,7 @@ pub(crate) fn project_users<'a>(source: &'a SourceSnapshot, policy: &Policy) -> 
         let mut invalid: Vec<(u32, usize, String)> = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             match &r.src.ssh_keys {
-                Some(lines) if r.status == Status::Synced => {
+                Some(lines) if r.status == Status::Synced && policy.sync_ssh_keys => {
                     let start = keys.len();
                     normalize_key_refs_into(lines, &mut keys, |line, e| {
                         invalid.push(((offset + i) as u32, line, e));

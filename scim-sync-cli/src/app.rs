@@ -333,9 +333,10 @@ fn fill_report(report: &mut Report, run: &RunReport, options: &PassOptions) {
     if let Some(stats) = &run.requests.source {
         report.requests.activate = side(stats);
     }
+    let warnings = run.warnings.iter().map(ToString::to_string);
     report
         .warnings
-        .extend(run.warnings.iter().map(ToString::to_string));
+        .extend(warnings.map(|w| crate::report::in_operator_terms(&w)));
     for (label, n) in run.warning_counts() {
         *report.warning_counts.entry(label.to_owned()).or_insert(0) += n;
     }

@@ -1,14 +1,14 @@
 //! `check`: probes both ends without writing and prints a verdict per item: ACTIVATE
 //! credentials and organization (or the export file), the SCIM token, the target's
 //! `ServiceProviderConfig`, whether the `externalId sw` filter is honoured and `externalId`
-//! echoed back, and the page size the target really serves. Only `GET` requests are sent.
+//! echoed back, the page size the target really serves, and the CoreWeave user extension.
+//! Only `GET` requests are sent.
 //!
 //! Exit code: 0 when nothing failed (warnings allowed), 4 when an end could not be read.
 
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use scim_diff::Policy;
 use scim_sync::check::{Item, Verdict};
 use serde_json::json;
 
@@ -30,8 +30,11 @@ pub async fn run(config: &Config) -> Outcome {
         Ok(c) => c,
         Err(e) => return finish_early(config, "check", e, Outcome::Usage),
     };
-    let prefix = Policy::default().external_id_prefix;
-    let items = scim_sync::check::probe(&source, &scim, config.opts.page_size, &prefix).await;
+    let mut items =
+        scim_sync::check::probe(&source, &scim, config.opts.page_size, &config.policy).await;
+    for item in &mut items {
+        item.detail = crate::report::in_operator_terms(&item.detail);
+    }
 
     let failed = items.iter().any(|i| i.verdict == Verdict::Fail);
     let outcome = if failed {

@@ -15,6 +15,7 @@ use crate::values::{
     Limit, above_zero, at_least, boolish, checked, duration, limit, one_of, secret, text,
 };
 use activate_client::KeySource;
+use scim_client::CoreWeaveUser;
 use scim_diff::UsernameFrom;
 
 /// Reconciles Parallel Works ACTIVATE users, groups and SSH keys into a SCIM 2.0 target
@@ -134,6 +135,20 @@ pub struct Opts {
     #[arg(long, env = "SCIM_MAX_MEMBERS_PER_PATCH", global = true,
           value_parser = at_least(1usize), help_heading = TARGET)]
     pub max_members_per_patch: Option<usize>,
+    /// Where SSH keys go: the CoreWeave user extension's `sunkSshKeys`, or `none` for a target
+    /// without that extension (users and groups are synced without keys, none is read).
+    #[arg(long, env = "SCIM_SSH_KEYS_ATTRIBUTE", global = true,
+          default_value = CoreWeaveUser::SSH_KEYS_PATH,
+          value_parser = one_of(&[CoreWeaveUser::SSH_KEYS_PATH, "none"], |name| {
+              if name.eq_ignore_ascii_case(CoreWeaveUser::SSH_KEYS_PATH) {
+                  Some(SshKeysAttribute::SunkSshKeys)
+              } else if name == "none" {
+                  Some(SshKeysAttribute::None)
+              } else {
+                  None
+              }
+          }), help_heading = TARGET)]
+    pub ssh_keys_attribute: SshKeysAttribute,
     /// Client-side rate limit for the target, requests per second [default: none].
     #[arg(long, env = "SCIM_REQUESTS_PER_SECOND", global = true, value_parser = above_zero(),
           help_heading = TARGET)]
@@ -311,6 +326,15 @@ const TARGET: &str = "SCIM (target)";
 const POLICY: &str = "Policy";
 const RUN: &str = "Run";
 const SETTINGS: &str = "Run-time settings";
+
+/// Where the target takes SSH keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshKeysAttribute {
+    /// The CoreWeave user extension's `sunkSshKeys`.
+    SunkSshKeys,
+    /// Nowhere: keys are neither read nor written.
+    None,
+}
 
 /// How the run's result is printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use scim_diff::{Adoption, Policy};
 use scim_sync::dynamic::LookupOptions;
 use secrecy::SecretString;
 
-use crate::cli::Command;
+use crate::cli::{Command, SshKeysAttribute};
 pub use crate::cli::{LogFormat, Opts, OutputFormat};
 use crate::values::Limit;
 
@@ -341,6 +341,7 @@ impl Config {
                     .collect(),
             },
             max_adoptions: Limit::resolve(opts.max_adoptions, engine.max_adoptions),
+            sync_ssh_keys: opts.ssh_keys_attribute == SshKeysAttribute::SunkSshKeys,
             ..engine
         }
     }

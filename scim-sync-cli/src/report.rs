@@ -266,13 +266,7 @@ impl Report {
             if reviewed.is_none_or(|p| p.refusal.is_none()) {
                 let _ = writeln!(out, "REFUSED: {}", refusal_text(refusal));
             }
-            out.push_str(if refuses_a_saved_plan(refusal) {
-                "Nothing was written. Make the plan again (`plan --out FILE`), review it, and \
-                 apply the new file.\n"
-            } else {
-                "Nothing was written. Check the source; if the change is intended, run once \
-                 with --allow-mass-changes.\n"
-            });
+            out.push_str(advice(refusal));
         }
         if let Some(error) = &self.error {
             let _ = writeln!(out, "ERROR: {error}");
@@ -379,14 +373,26 @@ impl Report {
     }
 }
 
-/// Whether a refusal is of a saved plan that no longer holds (rather than of a limit).
-fn refuses_a_saved_plan(refusal: &Value) -> bool {
-    const KINDS: [&str; 4] = ["stale_plan", "expired_plan", "other_target", "invalid_plan"];
-    refusal["reasons"]
+/// What to do about a refusal: make a saved plan again, set the option its message names, or
+/// (a limit) check the source and override once.
+fn advice(refusal: &Value) -> &'static str {
+    const SAVED_PLAN: [&str; 4] = ["stale_plan", "expired_plan", "other_target", "invalid_plan"];
+    const SETTINGS: [&str; 2] = ["extension_not_declared", "invalid_policy"];
+    let kinds: Vec<&str> = refusal["reasons"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|r| r["kind"].as_str().is_some_and(|k| KINDS.contains(&k)))
+        .filter_map(|r| r["kind"].as_str())
+        .collect();
+    if kinds.iter().any(|k| SAVED_PLAN.contains(k)) {
+        "Nothing was written. Make the plan again (`plan --out FILE`), review it, and apply the \
+         new file.\n"
+    } else if kinds.iter().any(|k| SETTINGS.contains(k)) {
+        "Nothing was written. Change the setting named above, then run again.\n"
+    } else {
+        "Nothing was written. Check the source; if the change is intended, run once with \
+         --allow-mass-changes.\n"
+    }
 }
 
 /// The engine's words for its limits, as an operator sets them: the flag and the variable.
@@ -405,6 +411,11 @@ pub fn in_operator_terms(text: &str) -> String {
             "raise --max-adoptions, SYNC_MAX_ADOPTIONS",
         ),
         ("the mass-change override", "--allow-mass-changes"),
+        (
+            "turn SSH key sync off (sync_ssh_keys = false)",
+            "set --ssh-keys-attribute none (SCIM_SSH_KEYS_ATTRIBUTE=none)",
+        ),
+        ("the maximum plan age", "--max-plan-age (SYNC_MAX_PLAN_AGE)"),
     ];
     TERMS
         .iter()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use scim_client::ScimClient;
-use scim_diff::{ObservedState, Policy, Refusal};
+use scim_diff::{ObservedState, Policy, Refusal, RefusalReason};
 
 use crate::reconciler::{
     Observer, Phase, Writes, add_holders, notify_finished, notify_started, unless_stopped,
@@ -127,13 +127,22 @@ impl ApplySaved {
     async fn pass(&self, report: &mut RunReport) {
         let saved = &self.saved;
         let mut plan = saved.plan.clone();
-        plan.refusal = None; // the limits are checked again, under the policy in force now
-        let reasons = saved.preconditions(
+        // the limits are checked again, under the policy in force now; what does not depend on
+        // the policy (a target without the extension, a policy that cannot be used) stays
+        let kept: Vec<RefusalReason> = plan
+            .refusal
+            .take()
+            .into_iter()
+            .flat_map(|r| r.reasons)
+            .filter(|r| !r.kind.is_a_limit())
+            .collect();
+        let mut reasons = saved.preconditions(
             self.scim.base_url(),
             &self.policy,
             self.max_age,
             SystemTime::now(),
         );
+        reasons.extend(kept);
         if !reasons.is_empty() {
             plan.refusal = Some(Refusal { reasons });
             let basis = ObservedState {

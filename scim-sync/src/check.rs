@@ -2,12 +2,15 @@
 //! CLI's `check`). ACTIVATE credentials and organization (or the export), the SCIM token, the
 //! target's `ServiceProviderConfig`, whether the `externalId sw` filter is honoured (the same
 //! rule as the run's, [`refused_filter`](crate::target::refused_filter)) and `externalId`
-//! echoed back, and the page size the target really serves. Only `GET` requests are sent.
+//! echoed back, the page size the target really serves, and whether it declares the CoreWeave
+//! user extension the SSH keys go to. Only `GET` requests are sent.
 
 use scim_client::{Error as ScimError, Filter, ListQuery, ScimClient};
 use serde::Serialize;
 
 use crate::Source;
+use crate::target::ExtensionSupport;
+use scim_diff::Policy;
 
 /// Which end an item is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,13 +83,58 @@ impl Items {
     }
 }
 
-/// Probes `source` and `scim` (listing with pages of `page_size`, the managed set by
-/// `prefix`) and returns a verdict per item, the source's first.
-pub async fn probe(source: &Source, scim: &ScimClient, page_size: u32, prefix: &str) -> Vec<Item> {
+/// Probes `source` and `scim` (listing with pages of `page_size`, the managed set by the
+/// policy's prefix; the CoreWeave extension when the policy syncs SSH keys) and returns a
+/// verdict per item, the source's first.
+pub async fn probe(
+    source: &Source,
+    scim: &ScimClient,
+    page_size: u32,
+    policy: &Policy,
+) -> Vec<Item> {
     let mut items = Items::default();
     check_source(source, &mut items).await;
-    check_target(scim, page_size, prefix, &mut items).await;
+    if check_target(scim, page_size, &policy.external_id_prefix, &mut items).await {
+        check_extension(scim, policy.sync_ssh_keys, &mut items).await;
+    }
     items.0
+}
+
+/// Whether the target declares the CoreWeave user extension the SSH keys are written to.
+async fn check_extension(scim: &ScimClient, sync_ssh_keys: bool, items: &mut Items) {
+    const ITEM: &str = "CoreWeave user extension";
+    if !sync_ssh_keys {
+        items.push(
+            Side::Scim,
+            ITEM,
+            Verdict::Ok,
+            "not needed: SSH key sync is off, users and groups are synced without keys",
+        );
+        return;
+    }
+    match crate::target::extension_support(scim).await {
+        Ok(support @ ExtensionSupport::Declared) => items.push(
+            Side::Scim,
+            ITEM,
+            Verdict::Ok,
+            format!(
+                "{}: SSH keys can be written to sunkSshKeys",
+                support.explain()
+            ),
+        ),
+        Ok(missing @ ExtensionSupport::NotDeclared { .. }) => {
+            items.push(Side::Scim, ITEM, Verdict::Fail, missing.explain());
+        }
+        Ok(unknown @ ExtensionSupport::NoDiscovery) => {
+            items.push(Side::Scim, ITEM, Verdict::Warn, unknown.explain());
+        }
+        Err(e) => items.push(
+            Side::Scim,
+            ITEM,
+            Verdict::Warn,
+            format!("the target's discovery could not be read: {e}"),
+        ),
+    }
 }
 
 async fn check_source(source: &Source, items: &mut Items) {
@@ -134,29 +182,31 @@ async fn check_source(source: &Source, items: &mut Items) {
                 Err(e) => items.push(Side::Activate, "groups", Verdict::Fail, e.to_string()),
             }
         }
-        Source::ExportFile { .. } | Source::ExportText(_) => match source.read(None).await {
-            Ok(snap) => items.push(
-                Side::Activate,
-                "export file",
-                if snap.warnings.is_empty() {
-                    Verdict::Ok
-                } else {
-                    Verdict::Warn
-                },
-                format!(
-                    "{}: {} users, {} groups{}",
-                    source.describe(),
-                    snap.snapshot.users.len(),
-                    snap.snapshot.groups.len(),
+        Source::ExportFile { .. } | Source::ExportText(_) => {
+            match source.read(&Default::default()).await {
+                Ok(snap) => items.push(
+                    Side::Activate,
+                    "export file",
                     if snap.warnings.is_empty() {
-                        String::new()
+                        Verdict::Ok
                     } else {
-                        format!("; {}", snap.warnings.join("; "))
-                    }
+                        Verdict::Warn
+                    },
+                    format!(
+                        "{}: {} users, {} groups{}",
+                        source.describe(),
+                        snap.snapshot.users.len(),
+                        snap.snapshot.groups.len(),
+                        if snap.warnings.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {}", snap.warnings.join("; "))
+                        }
+                    ),
                 ),
-            ),
-            Err(e) => items.push(Side::Activate, "export file", Verdict::Fail, e),
-        },
+                Err(e) => items.push(Side::Activate, "export file", Verdict::Fail, e),
+            }
+        }
     }
 }
 
@@ -164,7 +214,8 @@ fn unauthorized(e: &ScimError) -> bool {
     matches!(e, ScimError::Unauthorized { .. })
 }
 
-async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &mut Items) {
+/// The target's items; whether its credentials work (the probes after it need them).
+async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &mut Items) -> bool {
     // credentials first: a list needs the token (discovery may not)
     let users_page = scim
         .users()
@@ -187,7 +238,7 @@ async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &m
         Err(e) => {
             items.push(Side::Scim, "credentials", Verdict::Fail, e.to_string());
             if unauthorized(e) {
-                return;
+                return false;
             }
             None
         }
@@ -349,4 +400,5 @@ async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &m
         ),
         Err(e) => items.push(Side::Scim, "groups", Verdict::Fail, e.to_string()),
     }
+    true
 }

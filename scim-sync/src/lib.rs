@@ -56,6 +56,6 @@ pub use source::Source;
 pub use stop::StopHandle;
 
 // what an embedder names to build and read a run, without depending on every crate
-pub use activate_client::ActivateClient;
+pub use activate_client::{ActivateClient, SnapshotOptions};
 pub use scim_client::ScimClient;
 pub use scim_diff::{ApplyReport, Plan, Policy, StopReason};

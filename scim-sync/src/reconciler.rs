@@ -6,13 +6,17 @@ use std::time::Instant;
 use scim_client::ScimClient;
 use std::collections::HashSet;
 
-use scim_diff::{ApplyOptions, ObservedState, Plan, Policy, SourceSnapshot};
+use scim_diff::{
+    ApplyOptions, ObservedState, Plan, Policy, Refusal, RefusalKind, RefusalReason, SourceSnapshot,
+};
+
+use activate_client::SnapshotOptions;
 
 use crate::report::{RunError, RunOutcome, RunReport, RunWarning, WarningOrigin};
 use crate::saved::SavedPlan;
 use crate::source::Source;
 use crate::stop::StopHandle;
-use crate::target::{self, ScimTarget};
+use crate::target::{self, ExtensionSupport, ScimTarget};
 
 /// The phases of a run, as an [`Observer`] sees them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,9 +186,13 @@ impl Reconciler {
         // 1. read both ends completely; a stop here ends the run with nothing written
         let phase = Instant::now();
         notify_started(&self.observer, Phase::Reading).await;
+        let options = SnapshotOptions {
+            sync_groups: self.policy.sync_groups.clone(),
+            without_ssh_keys: !self.policy.sync_ssh_keys,
+        };
         let reading = async {
             tokio::join!(
-                self.source.read(self.policy.sync_groups.clone()),
+                self.source.read(&options),
                 target::read_observed(&self.scim, &prefix)
             )
         };
@@ -267,6 +275,13 @@ impl Reconciler {
         report
             .warnings
             .extend(plan.warnings.iter().map(RunWarning::from_engine));
+        let mut plan = plan;
+        if let Err(stopped) =
+            refuse_without_extension(&self.scim, &self.stop, &self.policy, &mut plan, report).await
+        {
+            report.read_failed(stopped);
+            return None;
+        }
 
         // 3. apply, unless refused or a dry run
         let writes = Writes {
@@ -353,6 +368,53 @@ impl Writes<'_> {
         };
         report.applied = Some(applied);
     }
+}
+
+/// A plan that writes SSH keys into a target whose discovery does not declare the CoreWeave
+/// user extension is refused (every such write would fail); a target without discovery, or
+/// whose discovery cannot be read, gets a warning. Asked only when the plan writes keys, so
+/// that a run with nothing of the kind to write costs no request more.
+pub(crate) async fn refuse_without_extension(
+    scim: &ScimClient,
+    stop: &StopHandle,
+    policy: &Policy,
+    plan: &mut Plan,
+    report: &mut RunReport,
+) -> Result<(), RunError> {
+    if !policy.sync_ssh_keys || !plan.writes_ssh_keys() {
+        return Ok(());
+    }
+    let warn = |report: &mut RunReport, message: String| {
+        report
+            .warnings
+            .push(RunWarning::new(WarningOrigin::Target, message));
+    };
+    match unless_stopped(stop, target::extension_support(scim)).await? {
+        Ok(ExtensionSupport::Declared) => {}
+        Ok(missing @ ExtensionSupport::NotDeclared { .. }) => {
+            let reason = RefusalReason {
+                kind: RefusalKind::ExtensionNotDeclared,
+                message: missing.explain(),
+            };
+            match &mut plan.refusal {
+                Some(refusal) => refusal.reasons.push(reason),
+                None => {
+                    plan.refusal = Some(Refusal {
+                        reasons: vec![reason],
+                    });
+                }
+            }
+        }
+        Ok(unknown @ ExtensionSupport::NoDiscovery) => warn(report, unknown.explain()),
+        Err(e) => warn(
+            report,
+            format!(
+                "could not read the target's discovery to see whether it accepts the CoreWeave \
+                 user extension: {e}"
+            ),
+        ),
+    }
+    Ok(())
 }
 
 /// `read`, unless the stop is raised or the deadline passes first (a stop already raised wins

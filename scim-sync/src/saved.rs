@@ -202,7 +202,7 @@ impl SavedPlan {
             Ok(age) if age > max_age => reasons.push(reason(
                 RefusalKind::ExpiredPlan,
                 format!(
-                    "the plan was made {} ago, longer than the --max-plan-age of {}; make it again",
+                    "the plan was made {} ago, longer than the maximum plan age of {}; make it again",
                     humantime::format_duration(Duration::from_secs(age.as_secs())),
                     humantime::format_duration(max_age)
                 ),

@@ -47,14 +47,11 @@ impl Source {
         }
     }
 
-    /// Reads a complete snapshot, scoped to the groups named in `sync_groups` (all when
-    /// `None`), or fails; the error says what could not be read.
-    pub async fn read(&self, sync_groups: Option<Vec<String>>) -> Result<Snapshot, String> {
+    /// Reads a complete snapshot as `options` say (the groups in scope, whether keys are
+    /// read), or fails; the error says what could not be read.
+    pub async fn read(&self, options: &SnapshotOptions) -> Result<Snapshot, String> {
         let result = match self {
-            Source::Activate(client) => client
-                .snapshot(&SnapshotOptions { sync_groups })
-                .await
-                .map_err(|e| e.to_string()),
+            Source::Activate(client) => client.snapshot(options).await.map_err(|e| e.to_string()),
             // reading and parsing up to a GiB is blocking work: off the runtime's workers,
             // so that the target's read goes on meanwhile (and a stop is heard)
             Source::ExportFile { path, max_bytes } => {

@@ -255,6 +255,82 @@ pub fn refused_filter(e: &Error) -> bool {
     }
 }
 
+/// Whether the target declares the CoreWeave user extension (where `sunkSshKeys` lives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtensionSupport {
+    /// `/ResourceTypes` lists it among the User type's extensions, or `/Schemas` has it.
+    Declared,
+    /// The target serves discovery and declares no such extension: it would refuse a user
+    /// that carries one. How it was found (which endpoints answered).
+    NotDeclared {
+        /// What discovery answered, for the message.
+        found: String,
+    },
+    /// The target serves neither `/ResourceTypes` nor `/Schemas`: unknown.
+    NoDiscovery,
+}
+
+impl ExtensionSupport {
+    /// The sentence for an operator, naming the option that syncs without keys.
+    pub fn explain(&self) -> String {
+        let urn = scim_client::schemas::COREWEAVE_USER;
+        match self {
+            ExtensionSupport::Declared => format!("the target declares {urn}"),
+            ExtensionSupport::NotDeclared { found } => format!(
+                "the target does not declare the CoreWeave user extension {urn} ({found}), so \
+                 it would refuse every user write that carries SSH keys; for a target that is \
+                 not CoreWeave, turn SSH key sync off (sync_ssh_keys = false) to sync users and \
+                 groups without keys"
+            ),
+            ExtensionSupport::NoDiscovery => format!(
+                "the target serves neither /ResourceTypes nor /Schemas, so whether it accepts \
+                 {urn} is unknown; if user writes with SSH keys fail, turn SSH key sync off \
+                 (sync_ssh_keys = false)"
+            ),
+        }
+    }
+}
+
+/// Asks the target's discovery whether it declares the CoreWeave user extension: the User
+/// resource type's `schemaExtensions` first, then `/Schemas` (some servers list one, not the
+/// other). Read-only; a failed request is an error (the caller decides what it costs).
+pub async fn extension_support(client: &ScimClient) -> Result<ExtensionSupport, Error> {
+    let urn = scim_client::schemas::COREWEAVE_USER;
+    let resource_types = client.resource_types().await?;
+    if let Some(types) = &resource_types {
+        let user_type = types
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case("User") || t.endpoint.ends_with("/Users"));
+        let declared = user_type.is_some_and(|t| {
+            t.schema_extensions
+                .iter()
+                .any(|e| e.schema.eq_ignore_ascii_case(urn))
+        });
+        if declared {
+            return Ok(ExtensionSupport::Declared);
+        }
+    }
+    let schemas = client.schemas().await?;
+    match (resource_types, schemas) {
+        (_, Some(schemas)) if schemas.iter().any(|s| s.id.eq_ignore_ascii_case(urn)) => {
+            Ok(ExtensionSupport::Declared)
+        }
+        (None, None) => Ok(ExtensionSupport::NoDiscovery),
+        (types, schemas) => {
+            let mut found = Vec::new();
+            if let Some(types) = types {
+                found.push(format!("/ResourceTypes lists {} type(s)", types.len()));
+            }
+            if let Some(schemas) = schemas {
+                found.push(format!("/Schemas lists {} schema(s)", schemas.len()));
+            }
+            Ok(ExtensionSupport::NotDeclared {
+                found: format!("{}, none of them it", found.join(" and ")),
+            })
+        }
+    }
+}
+
 /// One listed user as the engine sees it; a record without an id cannot be addressed.
 pub fn observed_user(user: User, notes: &mut ReadNotes) -> Option<ObservedUser> {
     let Some(id) = user.id else {

@@ -2,8 +2,10 @@
 # Start a real, independent SCIM 2.0 server (PyPI: scim2-server, python-scim) on loopback,
 # with the CoreWeave user extension (sunkSshKeys) registered, for integration tests and CI.
 #
-#   xtask/scim2/scim2-server.sh start PORT [TOKEN]   -> prints the base URL, e.g. http://127.0.0.1:PORT
+#   xtask/scim2/scim2-server.sh start PORT [TOKEN] [plain]   -> prints the base URL, e.g. http://127.0.0.1:PORT
 #   xtask/scim2/scim2-server.sh stop PORT
+#
+# `plain` starts it without the CoreWeave extension: a SCIM server that is not CoreWeave.
 #
 # The server runs with --dynamic-tenants: every test picks its own tenant and gets an empty
 # store at BASE/<tenant>/v2 (e.g. http://127.0.0.1:18080/t-1234/v2). Data is in memory only.
@@ -15,9 +17,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 venv=${SCIM2_SERVER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/scim2-server-venv}
 state=${TMPDIR:-/tmp}/scim2-server
-cmd=${1:?usage: scim2-server.sh start|stop PORT [TOKEN]}
+cmd=${1:?usage: scim2-server.sh start|stop PORT [TOKEN] [plain]}
 port=${2:?port}
 token=${3:-testtoken}
+flavour=${4:-coreweave}
 mkdir -p "$state"
 
 case $cmd in
@@ -27,16 +30,18 @@ start)
     "$venv/bin/pip" install -q 'scim2-server==0.8.3'
   fi
   # the server's --schema/--resource-type replace its defaults: defaults + the CoreWeave extension
-  "$venv/bin/python" - "$here/coreweave-user-extension.schema.json" "$state/$port" <<'PY'
+  "$venv/bin/python" - "$here/coreweave-user-extension.schema.json" "$state/$port" "$flavour" <<'PY'
 import json, os, sys, scim2_server
 ext = json.load(open(sys.argv[1]))
 out = sys.argv[2]; os.makedirs(out, exist_ok=True)
 res = os.path.join(os.path.dirname(scim2_server.__file__), "resources")
-schemas = json.load(open(os.path.join(res, "default-schemas.json"))) + [ext]
+schemas = json.load(open(os.path.join(res, "default-schemas.json")))
 types = json.load(open(os.path.join(res, "default-resource-types.json")))
-for t in types:
-    if t["id"] == "User":
-        t.setdefault("schemaExtensions", []).append({"schema": ext["id"], "required": False})
+if sys.argv[3] != "plain":
+    schemas.append(ext)
+    for t in types:
+        if t["id"] == "User":
+            t.setdefault("schemaExtensions", []).append({"schema": ext["id"], "required": False})
 json.dump(schemas, open(os.path.join(out, "schemas.json"), "w"))
 json.dump(types, open(os.path.join(out, "resource-types.json"), "w"))
 PY
@@ -54,5 +59,5 @@ PY
   exit 1 ;;
 stop)
   if [[ -f $state/$port/pid ]]; then kill "$(cat "$state/$port/pid")" 2>/dev/null || true; rm -f "$state/$port/pid"; fi ;;
-*) echo "usage: scim2-server.sh start|stop PORT [TOKEN]" >&2; exit 2 ;;
+*) echo "usage: scim2-server.sh start|stop PORT [TOKEN] [plain]" >&2; exit 2 ;;
 esac

@@ -5,7 +5,7 @@
 //! them compiling and working without spending minutes on a release build.
 
 use crate::run;
-use crate::scim2::Scim2Server;
+use crate::scim2::{Flavour, Scim2Server};
 
 /// (package, bench target): the suite, in the order it prints.
 const BENCHES: &[(&str, &str)] = &[
@@ -22,7 +22,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         ));
     }
     // Some benchmarks measure the real scim2-server side by side with ours.
-    let server = Scim2Server::start()?;
+    let server = Scim2Server::start(Flavour::CoreWeave)?;
     let mut envs = vec![
         ("SCIM2_SERVER_URL", server.url.as_str()),
         ("SCIM2_SERVER_TOKEN", server.token.as_str()),

@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: the whole gate, as `.ci/run` runs it.
 
 use crate::run;
-use crate::scim2::Scim2Server;
+use crate::scim2::{Flavour, Scim2Server};
 
 pub(crate) fn ci() -> Result<(), String> {
     // what the gate runs, installed when missing, so that a fresh machine with only Rust and
@@ -33,10 +33,14 @@ pub(crate) fn ci() -> Result<(), String> {
 
     // Tests that need the independent server are `#[ignore]`d for a plain `cargo test`; here
     // they run, against a server of their own (each test picks its own tenant).
-    let server = Scim2Server::start()?;
+    let server = Scim2Server::start(Flavour::CoreWeave)?;
+    // and one without the CoreWeave extension, for the runs against a target that is not CoreWeave
+    let plain = Scim2Server::start(Flavour::Plain)?;
     let envs = [
         ("SCIM2_SERVER_URL", server.url.as_str()),
         ("SCIM2_SERVER_TOKEN", server.token.as_str()),
+        ("SCIM2_PLAIN_SERVER_URL", plain.url.as_str()),
+        ("SCIM2_PLAIN_SERVER_TOKEN", plain.token.as_str()),
     ];
     run(
         "cargo",

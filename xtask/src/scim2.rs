@@ -20,8 +20,17 @@ pub(crate) struct Scim2Server {
     pub(crate) token: String,
 }
 
+/// Which schemas the server is started with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    /// RFC 7643's defaults and the CoreWeave user extension (a CoreWeave stand-in).
+    CoreWeave,
+    /// RFC 7643's defaults only: a SCIM server that is not CoreWeave (it refuses the extension).
+    Plain,
+}
+
 impl Scim2Server {
-    pub(crate) fn start() -> Result<Self, String> {
+    pub(crate) fn start(flavour: Flavour) -> Result<Self, String> {
         let script = script();
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -32,6 +41,7 @@ impl Scim2Server {
         let out = Command::new("bash")
             .arg(&script)
             .args(["start", &port.to_string(), &token])
+            .args((flavour == Flavour::Plain).then_some("plain"))
             .output()
             .map_err(|e| format!("could not run {}: {e}", script.display()))?;
         if !out.status.success() {

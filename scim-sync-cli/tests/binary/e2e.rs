@@ -516,6 +516,7 @@ async fn check_probes_without_writing(t: Target) {
     assert_eq!(verdict("credentials and organization"), "ok");
     assert_eq!(verdict("credentials"), "ok");
     assert_eq!(verdict("externalId sw filter"), "ok");
+    assert_eq!(verdict("CoreWeave user extension"), "ok");
     assert!(items.iter().all(|i| i["verdict"] != "fail"), "{report}");
     if let Some(writes) = env.target.writes_seen() {
         assert_eq!(writes, 0);

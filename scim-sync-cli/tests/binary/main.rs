@@ -20,6 +20,7 @@ macro_rules! against_both {
 }
 
 mod e2e;
+mod extension;
 mod fake_activate;
 mod harness;
 mod manifests;

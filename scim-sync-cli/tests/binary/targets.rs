@@ -38,9 +38,20 @@ impl Target {
 
     /// The scim2-server named by the environment, on a tenant of its own.
     pub(crate) async fn scim2(test: &str) -> Target {
-        let url = std::env::var("SCIM2_SERVER_URL")
-            .expect("SCIM2_SERVER_URL names a running scim2-server (see the preamble)");
-        let token = std::env::var("SCIM2_SERVER_TOKEN").expect("SCIM2_SERVER_TOKEN");
+        Self::scim2_at("SCIM2_SERVER", test)
+    }
+
+    /// The scim2-server without the CoreWeave extension (`SCIM2_PLAIN_SERVER_URL`): a target
+    /// that is not CoreWeave.
+    pub(crate) async fn scim2_plain(test: &str) -> Target {
+        Self::scim2_at("SCIM2_PLAIN_SERVER", test)
+    }
+
+    fn scim2_at(variables: &str, test: &str) -> Target {
+        let url = std::env::var(format!("{variables}_URL")).unwrap_or_else(|_| {
+            panic!("{variables}_URL names a running scim2-server (cargo xtask ci starts one)")
+        });
+        let token = std::env::var(format!("{variables}_TOKEN")).expect("its token");
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
