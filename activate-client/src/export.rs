@@ -81,6 +81,33 @@ pub fn read_text_file(path: &Path, max_bytes: u64) -> std::io::Result<String> {
         .map_err(|_| IoError::new(ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
+/// Writes a file that names people (an export, a saved plan): readable by its owner only,
+/// and whole or not at all (written beside it, synced, then renamed over it).
+pub fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let file_name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let mut partial = file_name.to_owned();
+    partial.push(".partial");
+    let partial = path.with_file_name(partial);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&partial).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&partial, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
 /// Parses the text of an ACTIVATE export (see [`read_export`]); the error names the JSON path.
 pub fn parse_export(text: &str) -> Result<Snapshot, String> {
     let mut snapshot = SourceSnapshot::from_json(text)
@@ -107,11 +134,12 @@ pub fn parse_export(text: &str) -> Result<Snapshot, String> {
     Ok(Snapshot { snapshot, warnings })
 }
 
-/// Writes a snapshot as an ACTIVATE export (pretty JSON, trailing newline).
+/// Writes a snapshot as an ACTIVATE export (pretty JSON, trailing newline), readable by its
+/// owner only and whole or not at all ([`write_private_file`]).
 pub fn write_export(path: &Path, snapshot: &SourceSnapshot) -> Result<(), Error> {
     let mut text = snapshot.to_json();
     text.push('\n');
-    std::fs::write(path, text).map_err(|e| Error::Export {
+    write_private_file(path, &text).map_err(|e| Error::Export {
         path: path.display().to_string(),
         message: format!("could not write it: {e}"),
     })

@@ -91,7 +91,7 @@ pub use client::{ActivateClient, ClientBuilder, MAX_PAGE_SIZE, MAX_USERS};
 pub use error::Error;
 pub use export::{
     DEFAULT_EXPORT_MAX_BYTES, parse_export, read_export, read_export_with_limit, read_text_file,
-    write_export,
+    write_export, write_private_file,
 };
 pub use http_transport::{RetryPolicy, StatsSnapshot};
 pub use scim_diff::source::{SourceGroup, SourceSnapshot, SourceUser};

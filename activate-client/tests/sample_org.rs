@@ -98,11 +98,12 @@ fn sample_org_round_trips_through_write_export() {
 
 #[test]
 fn export_problems_are_reported_with_the_json_path_or_as_warnings() {
-    let err = activate_client::parse_export(r#"{"users":[{"username":"a","active":"yes"}]}"#)
-        .unwrap_err();
+    let err =
+        activate_client::parse_export(r#"{"version":1,"users":[{"username":"a","active":"yes"}]}"#)
+            .unwrap_err();
     assert!(err.contains("users[0].active"), "{err}");
     let read = activate_client::parse_export(
-        r#"{"users":[{"username":"Ada"}],"groups":[{"id":"1","name":"g","members":["ada","ghost"]}]}"#,
+        r#"{"version":1,"users":[{"username":"Ada"}],"groups":[{"id":"1","name":"g","members":["ada","ghost"]}]}"#,
     )
     .unwrap();
     assert_eq!(read.snapshot.groups[0].members, vec!["Ada"]);

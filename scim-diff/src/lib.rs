@@ -9,7 +9,7 @@
 //! use scim_diff::{plan, ObservedState, Policy, SourceSnapshot};
 //!
 //! let source = SourceSnapshot::from_json(
-//!     r#"{"users":[{"username":"Ada","email":"ada@example.org","name":"Ada Lovelace"}],
+//!     r#"{"version":1,"users":[{"username":"Ada","email":"ada@example.org","name":"Ada Lovelace"}],
 //!         "groups":[{"id":"g1","name":"hpc","members":["Ada"]}]}"#,
 //! ).unwrap();
 //! let plan = plan(&source, &ObservedState::default(), &Policy::default());

@@ -9,7 +9,7 @@
 //! ```
 //! use scim_diff::{plan, ObservedState, Policy, SourceSnapshot, review::Review};
 //! let source = SourceSnapshot::from_json(
-//!     r#"{"users":[{"username":"ada","email":"ada@example.org"}],
+//!     r#"{"version":1,"users":[{"username":"ada","email":"ada@example.org"}],
 //!         "groups":[{"id":"g1","name":"hpc","members":["ada"]}]}"#,
 //! ).unwrap();
 //! let observed = ObservedState::default();

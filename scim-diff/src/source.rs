@@ -7,31 +7,64 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The export format version this build reads and writes.
+pub const EXPORT_VERSION: u32 = 1;
+
 /// Everything the engine needs to know about the identity source, read completely.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// As an export file it is strict: `version` and `users` are required, and a field that is
+/// not one of these (a typo such as `user`) is an error, never ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "json-schema", schemars(title = "ACTIVATE export"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(expecting = "an ACTIVATE export: a JSON object with `version`, `users` and `groups`")]
 pub struct SourceSnapshot {
-    /// Format version of the export file; currently `1`.
-    #[serde(default = "default_version")]
+    /// Format version of the export file: `1`.
+    #[serde(deserialize_with = "export_version")]
+    #[cfg_attr(feature = "json-schema", schemars(range(min = 1, max = 1)))]
     pub version: u32,
     /// The ACTIVATE organization the snapshot was read from, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
     /// Every user of the organization, active or not.
-    #[serde(default)]
     pub users: Vec<SourceUser>,
     /// The groups whose members were read (with a group scope, only the groups in scope).
     #[serde(default)]
     pub groups: Vec<SourceGroup>,
 }
 
-fn default_version() -> u32 {
-    1
+impl Default for SourceSnapshot {
+    fn default() -> Self {
+        Self {
+            version: EXPORT_VERSION,
+            organization: None,
+            users: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// `version`, which must be [`EXPORT_VERSION`].
+fn export_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let version = u32::deserialize(d)?;
+    if version == EXPORT_VERSION {
+        Ok(version)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "export format version {version} is not one this build reads (it reads \
+             {EXPORT_VERSION}); write the export again with this build (`export --out FILE`)"
+        )))
+    }
 }
 
 /// One ACTIVATE user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    expecting = "a user: an object with `username` and optionally `email`, `name`, `active`, `sshKeys`"
+)]
 pub struct SourceUser {
     /// The ACTIVATE username: the stable identity the `externalId` is built from.
     pub username: String,
@@ -59,7 +92,9 @@ fn default_true() -> bool {
 
 /// One ACTIVATE group, with its members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(expecting = "a group: an object with `id`, `name` and `members`")]
 pub struct SourceGroup {
     /// The group's stable ACTIVATE id: the `externalId` is built from it, so a rename keeps
     /// the SCIM record.
@@ -142,7 +177,7 @@ mod tests {
 
     #[test]
     fn export_round_trips_and_defaults_optional_fields() {
-        let text = r#"{"users":[{"username":"ada","email":null}],
+        let text = r#"{"version":1,"users":[{"username":"ada","email":null}],
                        "groups":[{"id":"g1","name":"Data Science","members":["ada"]}]}"#;
         let snap = SourceSnapshot::from_json(text).unwrap();
         assert_eq!(snap.version, 1);
@@ -159,7 +194,37 @@ mod tests {
 
     #[test]
     fn decode_error_names_the_path() {
-        let err = SourceSnapshot::from_json(r#"{"users":[{"username":1}]}"#).unwrap_err();
+        let err =
+            SourceSnapshot::from_json(r#"{"version":1,"users":[{"username":1}]}"#).unwrap_err();
         assert_eq!(err.path().to_string(), "users[0].username");
+    }
+
+    #[test]
+    fn an_export_is_strict_and_says_where_it_is_wrong() {
+        let error = |text: &str| {
+            let e = SourceSnapshot::from_json(text).unwrap_err();
+            format!("{}: {}", e.path(), e.inner())
+        };
+        let e = error("[]");
+        assert!(
+            e.contains("expected an ACTIVATE export: a JSON object"),
+            "{e}"
+        );
+        assert!(!e.contains("SourceSnapshot"), "no Rust type names: {e}");
+        assert!(error("{}").contains("missing field `version`"));
+        assert!(error(r#"{"version":1}"#).contains("missing field `users`"));
+        let e = error("{\"version\":1,\n\"user\":[]}");
+        assert!(
+            e.contains("unknown field `user`") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = error(r#"{"version":1,"users":[{"username":"a","emial":"x"}]}"#);
+        assert!(
+            e.starts_with("users[0].emial") && e.contains("unknown field `emial`"),
+            "{e}"
+        );
+        let e = error(r#"{"version":2,"users":[]}"#);
+        assert!(e.starts_with("version") && e.contains("version 2"), "{e}");
+        assert!(SourceSnapshot::from_json(r#"{"version":1,"users":[]}"#).is_ok());
     }
 }

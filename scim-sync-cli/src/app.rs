@@ -36,6 +36,7 @@ pub async fn run(config: Config) -> Outcome {
         Mode::Demo => crate::demo::run(&config, &stop).await,
         Mode::Plan { out } => plan_command(&config, &stop, out).await,
         Mode::Apply { plan } => apply_command(&config, &stop, plan).await,
+        Mode::Export { out } => crate::export::run(&config, out).await,
     }
 }
 
@@ -192,7 +193,7 @@ async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
 }
 
 /// Whether a file can be created at `path`: its directory exists, and it is not a directory.
-fn check_writable(path: &Path) -> Result<(), String> {
+pub fn check_writable(path: &Path) -> Result<(), String> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

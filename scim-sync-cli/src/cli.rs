@@ -53,6 +53,14 @@ pub enum Command {
         #[arg(long, short = 'o', value_name = "PLAN.json")]
         out: PathBuf,
     },
+    /// Write an ACTIVATE export of the organization (the users, the groups in scope with
+    /// their members, the SSH keys): for support, or to replay with `--source-file`. Reads
+    /// ACTIVATE only; the SCIM target is not contacted.
+    Export {
+        /// Where the export is written (JSON, readable by its owner only).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Apply a plan saved by `plan --out`: read the target again and apply exactly the plan's
     /// operations if it still holds (the records it touches unchanged, nothing it creates
     /// existing, the limits in force met); otherwise exit 3 and write nothing.
@@ -483,11 +491,12 @@ pub fn command_name(command: Option<&Command>) -> &'static str {
         Some(Command::Demo) => "demo",
         Some(Command::Plan { .. }) => "plan",
         Some(Command::Apply { .. }) => "apply",
+        Some(Command::Export { .. }) => "export",
     }
 }
 
 /// The subcommands' names, as [`command_name`] gives them.
-const SUBCOMMANDS: [&str; 4] = ["check", "demo", "plan", "apply"];
+const SUBCOMMANDS: [&str; 5] = ["check", "demo", "plan", "apply", "export"];
 
 /// After a failed parse: whether `--output json` (or `SYNC_OUTPUT=json`) was asked for, and if
 /// so the subcommand named, so that the error can still be one JSON object on stdout.

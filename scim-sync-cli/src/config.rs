@@ -58,6 +58,11 @@ pub enum Mode {
         /// The plan file.
         plan: PathBuf,
     },
+    /// `export --out FILE`: write an ACTIVATE export (reads the source only).
+    Export {
+        /// Where the export is written.
+        out: PathBuf,
+    },
 }
 
 impl Mode {
@@ -69,6 +74,7 @@ impl Mode {
             Mode::Demo => "demo",
             Mode::Plan { .. } => "plan",
             Mode::Apply { .. } => "apply",
+            Mode::Export { .. } => "export",
         }
     }
 }
@@ -267,6 +273,7 @@ impl Config {
             Some(Command::Demo) => Mode::Demo,
             Some(Command::Plan { out }) => Mode::Plan { out: out.clone() },
             Some(Command::Apply { plan }) => Mode::Apply { plan: plan.clone() },
+            Some(Command::Export { out }) => Mode::Export { out: out.clone() },
         };
         // every problem at once, not one per attempt
         let unknown_env = unknown_variables();
@@ -284,6 +291,10 @@ impl Config {
             Mode::Apply { .. } => {
                 let (target, unknown_env) = all_of(Self::target(opts), unknown_env)?;
                 (None, Some(target), unknown_env)
+            }
+            Mode::Export { .. } => {
+                let (source, unknown_env) = all_of(Self::source(opts), unknown_env)?;
+                (Some(source), None, unknown_env)
             }
         };
         Ok(Config {

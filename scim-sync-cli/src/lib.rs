@@ -34,6 +34,7 @@ pub mod config;
 pub mod demo;
 pub mod env_file;
 pub mod exit;
+pub mod export;
 pub mod logging;
 pub mod progress;
 pub mod report;

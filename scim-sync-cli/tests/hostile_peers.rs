@@ -48,7 +48,7 @@ fn export(dir: &std::path::Path, org: Value) -> std::path::PathBuf {
 }
 
 fn small_org() -> Value {
-    json!({"users": [{"username": "ada", "email": "ada@example.org"}], "groups": []})
+    json!({"version": 1, "users": [{"username": "ada", "email": "ada@example.org"}], "groups": []})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,6 +191,7 @@ async fn hostile_source_text_is_neither_synced_nor_shown_raw() {
     let dir = tempfile::tempdir().unwrap();
     let injected = format!("{} x@y\n{} injected", keys[0], keys[1]);
     let org = json!({
+        "version": 1,
         "users": [
             {"username": "ada", "email": "ada@example.org", "sshKeys": [injected, keys[2]]},
             {"username": "esc\u{1b}[2J\u{1b}[31mred", "email": "esc@example.org"},

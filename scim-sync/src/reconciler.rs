@@ -191,27 +191,38 @@ impl Reconciler {
             without_ssh_keys: !self.policy.sync_ssh_keys,
         };
         let reading = async {
-            tokio::join!(
-                self.source.read(&options),
-                target::read_observed(&self.scim, &prefix)
-            )
+            if self.source.is_local() {
+                // a file is read and checked before the target is asked anything: a bad file
+                // costs no request
+                match self.source.read(&options).await {
+                    Ok(snapshot) => (
+                        Ok(snapshot),
+                        Some(target::read_observed(&self.scim, &prefix).await),
+                    ),
+                    Err(e) => (Err(e), None),
+                }
+            } else {
+                let (snapshot, observed) = tokio::join!(
+                    self.source.read(&options),
+                    target::read_observed(&self.scim, &prefix)
+                );
+                (snapshot, Some(observed))
+            }
         };
         let read = unless_stopped(&self.stop, reading).await;
         notify_finished(&self.observer, Phase::Reading).await;
         report.phases.read = phase.elapsed();
         let (snapshot, observed) = match read {
-            Ok((Ok(snapshot), Ok(observed))) => (snapshot, observed),
+            Ok((Ok(snapshot), Some(Ok(observed)))) => (snapshot, observed),
             Ok((snapshot, observed)) => {
-                report.error = Some(RunError::Read {
+                report.read_failed(RunError::Read {
                     source: snapshot.err(),
-                    target: observed.err(),
+                    target: observed.and_then(Result::err),
                 });
-                report.outcome = RunOutcome::ReadFailed;
                 return None;
             }
             Err(stopped) => {
-                report.error = Some(stopped);
-                report.outcome = RunOutcome::ReadFailed;
+                report.read_failed(stopped);
                 return None;
             }
         };

@@ -142,30 +142,9 @@ impl SavedPlan {
     }
 
     /// Writes the plan file: readable by its owner only (it names people and their keys),
-    /// and whole or not at all (written beside it, then renamed over it).
+    /// and whole or not at all.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write as _;
-        let file_name = path.file_name().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
-        })?;
-        let mut partial = file_name.to_owned();
-        partial.push(".partial");
-        let partial = path.with_file_name(partial);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options.open(&partial).and_then(|mut file| {
-            file.write_all(self.to_json().as_bytes())?;
-            file.sync_all()
-        });
-        match written.and_then(|()| std::fs::rename(&partial, path)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                Err(e)
-            }
-        }
+        activate_client::write_private_file(path, &self.to_json())
     }
 
     /// Why this plan may not be applied to `target` at `now` under `policy` (before reading

@@ -79,6 +79,12 @@ impl Source {
         result
     }
 
+    /// Whether the source is a file or text at hand (read before the target is asked
+    /// anything), rather than the API.
+    pub fn is_local(&self) -> bool {
+        !matches!(self, Source::Activate(_))
+    }
+
     /// The API client (it shares its counters), when reading the API.
     pub fn activate_client(&self) -> Option<&ActivateClient> {
         match self {

@@ -124,8 +124,20 @@ pub(crate) fn validate(mode: Generated) -> Result<(), String> {
 
     // kubernetes-validate knows no custom kinds: check the example against the CRD's schema
     let python = bin.join("python").to_string_lossy().into_owned();
-    run(&python, &["-c", CHECK_CR], &[])
+    run(&python, &["-c", CHECK_CR], &[])?;
+    // the export format's schema, checked by an independent validator against the sample
+    run(&python, &["-c", CHECK_EXPORT], &[])
 }
+
+const CHECK_EXPORT: &str = r#"
+import json, jsonschema
+schema = json.load(open("examples/activate-export.schema.json"))
+jsonschema.Draft202012Validator.check_schema(schema)
+jsonschema.validate(json.load(open("examples/sample-org.json")), schema)
+for bad in ([], {}, {"version": 1, "user": []}, {"version": 2, "users": []}):
+    assert not jsonschema.Draft202012Validator(schema).is_valid(bad), bad
+print("examples/sample-org.json matches examples/activate-export.schema.json")
+"#;
 
 const CHECK_CR: &str = r#"
 import sys, yaml, jsonschema

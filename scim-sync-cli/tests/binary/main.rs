@@ -20,6 +20,7 @@ macro_rules! against_both {
 }
 
 mod e2e;
+mod export;
 mod extension;
 mod fake_activate;
 mod harness;
