@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Build:  docker build -t pw-activate-scim-sync .
+# Build:  docker build --build-arg PW_BUILD_COMMIT=$(git rev-parse --short=12 HEAD) -t pw-activate-scim-sync .
 # Run:    docker run --rm --read-only pw-activate-scim-sync --help
 
 FROM rust:1-slim-bookworm AS build
@@ -17,7 +17,9 @@ COPY scim-sync scim-sync
 COPY scim-sync-cli scim-sync-cli
 COPY xtask xtask
 COPY examples examples
-RUN cargo build --release --locked -p scim-sync-cli \
+# the commit --version names (the build context has no .git)
+ARG PW_BUILD_COMMIT=unknown
+RUN PW_BUILD_COMMIT=$PW_BUILD_COMMIT cargo build --release --locked -p scim-sync-cli \
  && cp target/release/pw-activate-scim-sync /pw-activate-scim-sync
 
 # glibc, CA certificates, a non-root user (65532) and nothing else: no shell, no package manager

@@ -37,6 +37,12 @@ pub async fn run(config: Config) -> Outcome {
         Mode::Plan { out } => plan_command(&config, &stop, out).await,
         Mode::Apply { plan } => apply_command(&config, &stop, plan).await,
         Mode::Export { out } => crate::export::run(&config, out).await,
+        Mode::Completions { shell } => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            let name = command.get_name().to_owned();
+            clap_complete::generate(*shell, &mut command, name, &mut std::io::stdout());
+            Outcome::Ok
+        }
     }
 }
 

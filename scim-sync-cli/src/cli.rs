@@ -25,7 +25,7 @@ use scim_diff::UsernameFrom;
 /// target, plan, apply. Every flag can also be set by the environment variable shown, or in a
 /// `.env` file. A blank value (an empty variable, `--flag=`) counts as unset.
 #[derive(Parser)]
-#[command(name = "pw-activate-scim-sync", version, about, long_about)]
+#[command(name = "pw-activate-scim-sync", version = crate::VERSION, about, long_about)]
 #[command(propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     /// What to do (default: a full reconcile).
@@ -61,6 +61,13 @@ pub enum Command {
         #[arg(long, short = 'o', value_name = "FILE")]
         out: PathBuf,
     },
+    /// Print a shell completion script, e.g. `pw-activate-scim-sync completions bash >
+    /// ~/.local/share/bash-completion/completions/pw-activate-scim-sync`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Apply a plan saved by `plan --out`: read the target again and apply exactly the plan's
     /// operations if it still holds (the records it touches unchanged, nothing it creates
     /// existing, the limits in force met); otherwise exit 3 and write nothing.
@@ -79,7 +86,8 @@ pub struct Opts {
     #[arg(long, env = "ACTIVATE_API_KEY", hide_env_values = true, global = true,
           value_parser = secret(), help_heading = SOURCE)]
     pub activate_api_key: Option<SecretString>,
-    /// File holding the ACTIVATE API key (surrounding whitespace is ignored).
+    /// File holding the ACTIVATE API key (surrounding whitespace is ignored). The key or this
+    /// file is required unless --source-file is given.
     #[arg(long, env = "ACTIVATE_API_KEY_FILE", global = true, help_heading = SOURCE)]
     pub activate_api_key_file: Option<PathBuf>,
     /// ACTIVATE base URL, e.g. https://activate.parallel.works [default: derived from the key].
@@ -161,7 +169,8 @@ pub struct Opts {
     #[arg(long, env = "SCIM_REQUESTS_PER_SECOND", global = true, value_parser = above_zero(),
           help_heading = TARGET)]
     pub requests_per_second: Option<f64>,
-    /// Allow http:// URLs for the target and ACTIVATE (tests, loopback).
+    /// Allow http:// URLs to a host that is not loopback, for the target and ACTIVATE (loopback
+    /// needs no opt-in).
     #[arg(long, env = "SYNC_ALLOW_INSECURE_HTTP", global = true, num_args = 0..=1,
           require_equals = true, default_value = "false", default_missing_value = "true",
           value_parser = boolish(), help_heading = TARGET)]
@@ -191,22 +200,22 @@ pub struct Opts {
           require_equals = true, default_value = "false", default_missing_value = "true",
           value_parser = boolish(), help_heading = POLICY)]
     pub allow_non_provisioned_users: bool,
-    /// Refuse a run that would deactivate more users than this, or `none` [default: the
-    /// engine's].
+    /// Refuse a run that would deactivate more users than this, or `none` [default: 25].
     #[arg(long, env = "SYNC_MAX_DEACTIVATIONS", global = true,
           value_parser = limit::<usize>(None), help_heading = POLICY)]
     pub max_deactivations: Option<Limit<usize>>,
-    /// Refuse a run that would deactivate more than this percentage of managed users, or
-    /// `none` [default: the engine's].
+    /// Refuse a run that would deactivate more than this percentage of the active managed
+    /// users (only above 3 deactivations), or `none` [default: 20].
     #[arg(long, env = "SYNC_MAX_DEACTIVATION_PERCENT", global = true,
           value_parser = limit(Some(100u32)), help_heading = POLICY)]
     pub max_deactivation_percent: Option<Limit<u32>>,
     /// Refuse a run that would remove more group memberships than this, or `none`
-    /// [default: the engine's].
+    /// [default: 250].
     #[arg(long, env = "SYNC_MAX_MEMBERSHIP_REMOVALS", global = true,
           value_parser = limit::<usize>(None), help_heading = POLICY)]
     pub max_membership_removals: Option<Limit<usize>>,
-    /// Let this one run exceed the deactivation and membership-removal limits.
+    /// Let this one run exceed every blast-radius limit (deactivations, membership removals,
+    /// adoptions) and the empty-source refusal; flag only, never from the environment.
     #[arg(long, global = true, help_heading = POLICY)]
     pub allow_mass_changes: bool,
     /// Exit 1 when a run's only problems are conflicts (a userName or group name held by a
@@ -244,7 +253,7 @@ pub struct Opts {
           default_value = "false", default_missing_value = "true", value_parser = boolish(),
           help_heading = RUN)]
     pub dry_run: bool,
-    /// Writes issued at once.
+    /// Writes issued at once (also bounds the SCIM client's requests in flight).
     #[arg(long, env = "SYNC_CONCURRENCY", global = true, default_value = "4",
           value_parser = at_least(1usize), help_heading = RUN)]
     pub concurrency: usize,
@@ -262,7 +271,8 @@ pub struct Opts {
     #[arg(long, env = "SYNC_MAX_PLAN_AGE", global = true, default_value = "1h",
           value_parser = duration(), help_heading = RUN)]
     pub max_plan_age: Duration,
-    /// Stop issuing new writes after this long, e.g. `7m` [default: none].
+    /// Stop issuing new writes after this long, e.g. `7m`; writes in flight finish. A deadline
+    /// that passes while reading ends the run with exit 4, nothing written [default: none].
     #[arg(long, env = "SYNC_DEADLINE", global = true, value_parser = duration(),
           help_heading = RUN)]
     pub deadline: Option<Duration>,
@@ -492,11 +502,12 @@ pub fn command_name(command: Option<&Command>) -> &'static str {
         Some(Command::Plan { .. }) => "plan",
         Some(Command::Apply { .. }) => "apply",
         Some(Command::Export { .. }) => "export",
+        Some(Command::Completions { .. }) => "completions",
     }
 }
 
 /// The subcommands' names, as [`command_name`] gives them.
-const SUBCOMMANDS: [&str; 5] = ["check", "demo", "plan", "apply", "export"];
+const SUBCOMMANDS: [&str; 6] = ["check", "demo", "plan", "apply", "export", "completions"];
 
 /// After a failed parse: whether `--output json` (or `SYNC_OUTPUT=json`) was asked for, and if
 /// so the subcommand named, so that the error can still be one JSON object on stdout.

@@ -63,6 +63,11 @@ pub enum Mode {
         /// Where the export is written.
         out: PathBuf,
     },
+    /// `completions SHELL`: print a completion script (reads nothing).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Mode {
@@ -75,6 +80,7 @@ impl Mode {
             Mode::Plan { .. } => "plan",
             Mode::Apply { .. } => "apply",
             Mode::Export { .. } => "export",
+            Mode::Completions { .. } => "completions",
         }
     }
 }
@@ -274,6 +280,7 @@ impl Config {
             Some(Command::Plan { out }) => Mode::Plan { out: out.clone() },
             Some(Command::Apply { plan }) => Mode::Apply { plan: plan.clone() },
             Some(Command::Export { out }) => Mode::Export { out: out.clone() },
+            Some(Command::Completions { shell }) => Mode::Completions { shell: *shell },
         };
         // every problem at once, not one per attempt
         let unknown_env = unknown_variables();
@@ -282,6 +289,7 @@ impl Config {
                 let ((), unknown_env) = all_of(refuse_for_demo(opts), unknown_env)?;
                 (None, None, unknown_env)
             }
+            Mode::Completions { .. } => (None, None, Vec::new()),
             Mode::Reconcile | Mode::Check | Mode::Plan { .. } => {
                 let ends = all_of(Self::source(opts), Self::target(opts));
                 let ((source, target), unknown_env) = all_of(ends, unknown_env)?;

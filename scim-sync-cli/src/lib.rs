@@ -45,6 +45,9 @@ pub mod values;
 /// The `User-Agent` of every request this binary sends.
 pub const USER_AGENT: &str = concat!("pw-activate-scim-sync/", env!("CARGO_PKG_VERSION"));
 
+/// What `--version` prints after the name: the version, the git commit and the build date.
+pub const VERSION: &str = env!("PW_BUILD_VERSION");
+
 /// Runs the binary with these arguments (the first is the program name).
 pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
     if let Err(e) = env_file::load(cli::env_file_arg(&args).as_deref()) {

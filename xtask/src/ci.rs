@@ -56,6 +56,8 @@ pub(crate) fn ci() -> Result<(), String> {
         &envs,
     )?;
     run("cargo", &["test", "--workspace", "--doc"], &envs)?;
+    // the man pages generate (from the same clap definitions the binary parses)
+    crate::man()?;
     // the embedder's starting point runs, not only builds
     run(
         "cargo",

@@ -20,6 +20,7 @@ tasks:
   bench   every benchmark, printing its figures (--smoke: tiny sizes, test profile)
   k8s     regenerates the SCIMConfig CRD from its type (in CI: fails if it differs), validates
           k8s/ against the Kubernetes schemas and renders the kustomization
+  man     writes the man pages of pw-activate-scim-sync (one per subcommand) to target/man/
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Some("k8s") if std::env::var_os("CI").is_some() => k8s::validate(k8s::Generated::Check),
         Some("k8s") => k8s::validate(k8s::Generated::Write),
         Some("bench") => bench::bench(&args[1..]),
+        Some("man") => man(),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -43,6 +45,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The man pages, generated from the clap definitions into `target/man/`.
+fn man() -> Result<(), String> {
+    let dir = project_root().join("target").join("man");
+    let dir = dir.to_string_lossy().into_owned();
+    run(
+        env!("CARGO"),
+        &[
+            "run",
+            "--quiet",
+            "-p",
+            "scim-sync-cli",
+            "--example",
+            "man",
+            "--",
+            &dir,
+        ],
+        &[],
+    )
 }
 
 /// The workspace root (the parent of this crate's directory).

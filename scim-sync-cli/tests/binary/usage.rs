@@ -20,6 +20,42 @@ fn help_and_version_exit_0() {
     assert!(r.stdout.contains("demo"), "{}", r.all());
     let r = run(&["--version"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
+    let version = r.stdout.trim();
+    assert!(
+        version.starts_with(concat!(
+            "pw-activate-scim-sync ",
+            env!("CARGO_PKG_VERSION"),
+            " (commit "
+        )) && version.contains(", built 20"),
+        "the version names the commit and the build date: {version}"
+    );
+}
+
+#[test]
+fn completions_are_printed_for_each_shell_without_any_configuration() {
+    for (shell, marker) in [
+        ("bash", "complete -F _pw__activate__scim__sync"),
+        ("zsh", "#compdef pw-activate-scim-sync"),
+        ("fish", "complete -c pw-activate-scim-sync"),
+        ("elvish", "pw-activate-scim-sync"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let r = run(&["completions", shell], &[]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.all());
+        assert!(r.stdout.contains(marker), "{shell}: {}", r.stdout);
+        assert!(r.stdout.contains("dry-run"), "{shell}: the flags complete");
+        assert!(
+            r.stdout.contains("apply"),
+            "{shell}: the subcommands complete"
+        );
+    }
+    let r = run(&["completions", "tcsh"], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("bash"),
+        "names the shells it knows: {}",
+        r.all()
+    );
 }
 
 #[test]
