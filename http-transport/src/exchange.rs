@@ -180,8 +180,12 @@ impl Transport {
                             response.status
                         )));
                     }
-                    match budget.next_delay(retry_after(&response.headers)) {
+                    let asked = retry_after(&response.headers);
+                    match budget.next_delay(asked) {
                         Some(delay) => {
+                            if asked.is_some() {
+                                self.stats.record_retry_after_wait(delay);
+                            }
                             self.pause(&method, &url, Transient::Status(response.status), delay)
                                 .await
                         }

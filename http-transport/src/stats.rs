@@ -35,6 +35,8 @@ pub struct StatsSnapshot {
     pub by_method: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Failures without a response, by method.
     pub failures_by_method: BTreeMap<String, u64>,
+    /// Milliseconds waited before retries because a server's `Retry-After` asked for it.
+    pub retry_after_wait_ms: u64,
 }
 
 impl StatsSnapshot {
@@ -106,6 +108,12 @@ impl RequestStats {
     /// Records one retry scheduled.
     pub fn record_retry(&self) {
         self.update(|s| s.retries += 1);
+    }
+
+    /// Records a wait before a retry that a server's `Retry-After` asked for.
+    pub fn record_retry_after_wait(&self, waited: std::time::Duration) {
+        let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        self.update(|s| s.retry_after_wait_ms = s.retry_after_wait_ms.saturating_add(ms));
     }
 
     /// A copy of the counters as they are now.

@@ -121,8 +121,8 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
     };
     let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
     let options = pass_options(config, stop, config.opts.dry_run);
-    let mut report = reconcile(&source, &scim, &effective, &options, "reconcile").await;
-    finish_command(config, &mut report, started);
+    let (mut report, run) = reconcile(&source, &scim, &effective, &options, "reconcile").await;
+    finish_command(config, &mut report, &run, started).await;
     report.outcome
 }
 
@@ -154,7 +154,7 @@ async fn plan_command(config: &Config, stop: &Stop, out: &Path) -> Outcome {
             }
         }
     }
-    finish_command(config, &mut report, started);
+    finish_command(config, &mut report, &run, started).await;
     report.outcome
 }
 
@@ -194,7 +194,7 @@ async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
         .run()
         .await;
     fill_report(&mut report, &run, &options);
-    finish_command(config, &mut report, started);
+    finish_command(config, &mut report, &run, started).await;
     report.outcome
 }
 
@@ -220,17 +220,60 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The end of every reconcile-like command: the run's own warnings, its duration, the
-/// report on stdout and the summary log line.
-fn finish_command(config: &Config, report: &mut Report, started: Instant) {
+/// The end of every reconcile-like command: the run's own warnings, its duration, its
+/// metrics pushed, the report on stdout and the summary log line.
+async fn finish_command(config: &Config, report: &mut Report, run: &RunReport, started: Instant) {
     for name in &config.unknown_env {
         report.warn(format!(
             "environment variable {name} is not a setting this tool reads; it was ignored"
         ));
     }
     report.duration_ms = elapsed_ms(started);
+    if let Some(metrics) = &config.metrics
+        && let Err(e) = push_metrics(config, metrics, report, run, started).await
+    {
+        tracing::warn!(error = %e, "the run's metrics were not pushed");
+        report.warn(format!("the run's metrics were not pushed: {e}"));
+    }
     emit(config.opts.output, report);
     summary_line(report);
+}
+
+/// Pushes the run's metrics, grouped by organization and target host.
+async fn push_metrics(
+    config: &Config,
+    metrics: &crate::config::MetricsConfig,
+    report: &Report,
+    run: &RunReport,
+    started: Instant,
+) -> Result<(), String> {
+    let mut gateway = scim_sync::metrics::Pushgateway::new(&metrics.url)?;
+    if let Some((user, password)) = &metrics.basic_auth {
+        gateway = gateway.basic_auth(user.clone(), password.clone());
+    }
+    let end = scim_sync::metrics::RunEnd {
+        at: std::time::SystemTime::now(),
+        duration: started.elapsed(),
+        exit_code: report.exit_code,
+        external_id_prefix: config.policy.external_id_prefix.clone(),
+    };
+    let org = run
+        .organization
+        .clone()
+        .or_else(|| config.opts.activate_org_name.clone())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let target = config
+        .target
+        .as_ref()
+        .and_then(|t| url::Url::parse(&t.base_url).ok())
+        .and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(u.port().map_or(host.clone(), |p| format!("{host}:{p}")))
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let grouping = [("org", org.as_str()), ("target", target.as_str())];
+    let metrics = scim_sync::metrics::RunMetrics::new(run, &end);
+    gateway.push_add(&grouping, &metrics).await
 }
 
 /// How the text shows the plan: `--summary`, or every operation.
@@ -272,18 +315,19 @@ fn side(stats: &scim_client::transport::StatsSnapshot) -> SideRequests {
     }
 }
 
-/// One full pass through [`scim_sync::Reconciler`], rendered as the CLI's [`Report`].
+/// One full pass through [`scim_sync::Reconciler`], rendered as the CLI's [`Report`] (and the
+/// library's report it was rendered from).
 pub async fn reconcile(
     source: &Source,
     scim: &ScimClient,
     effective: &Effective,
     options: &PassOptions,
     command: &'static str,
-) -> Report {
+) -> (Report, RunReport) {
     let mut report = new_report(command, options, effective);
     let run = reconciler(source, scim, effective, options).run().await;
     fill_report(&mut report, &run, options);
-    report
+    (report, run)
 }
 
 /// The report of a command that reads and plans, before it runs.

@@ -318,6 +318,21 @@ pub struct Opts {
     #[arg(long, global = true, help_heading = RUN)]
     pub env_file: Option<PathBuf>,
 
+    // ---- metrics ----
+    /// Push the run's metrics to this Prometheus Pushgateway when it ends, e.g.
+    /// `http://pushgateway.monitoring:9091` [default: no metrics].
+    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_URL", global = true, value_parser = text(),
+          help_heading = METRICS)]
+    pub metrics_pushgateway: Option<String>,
+    /// User name for the Pushgateway's basic authentication (with the password file).
+    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_USERNAME", global = true, value_parser = text(),
+          help_heading = METRICS)]
+    pub metrics_pushgateway_username: Option<String>,
+    /// File holding the Pushgateway's basic-authentication password.
+    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE", global = true,
+          help_heading = METRICS)]
+    pub metrics_pushgateway_password_file: Option<PathBuf>,
+
     // ---- run-time settings (Kubernetes) ----
     /// Do not read the SCIMConfig settings resource from the cluster.
     #[arg(long, env = "SYNC_NO_DYNAMIC_SETTINGS", global = true, num_args = 0..=1,
@@ -344,6 +359,7 @@ const TARGET: &str = "SCIM (target)";
 const POLICY: &str = "Policy";
 const RUN: &str = "Run";
 const SETTINGS: &str = "Run-time settings";
+const METRICS: &str = "Metrics";
 
 /// Where the target takes SSH keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

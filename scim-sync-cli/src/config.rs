@@ -134,8 +134,51 @@ pub struct Config {
     pub dynamic: LookupOptions,
     /// Environment variables that look like ours but are not (probably typos); warned about.
     pub unknown_env: Vec<String>,
+    /// Where the run's metrics are pushed, if anywhere.
+    pub metrics: Option<MetricsConfig>,
     /// The flags as parsed: the run's options (page size, timeouts, output...).
     pub opts: Opts,
+}
+
+/// The Pushgateway the metrics go to.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// Its URL (checked).
+    pub url: String,
+    /// Basic authentication: the user name and the password (never printed).
+    pub basic_auth: Option<(String, SecretString)>,
+}
+
+impl MetricsConfig {
+    fn from_opts(opts: &Opts) -> Result<Option<MetricsConfig>, ConfigError> {
+        let Some(url) = &opts.metrics_pushgateway else {
+            return Ok(None);
+        };
+        scim_sync::metrics::Pushgateway::new(url).map_err(|e| {
+            ConfigError(format!(
+                "--metrics-pushgateway (SYNC_METRICS_PUSHGATEWAY_URL): {e}"
+            ))
+        })?;
+        let password = load_secret(
+            None,
+            opts.metrics_pushgateway_password_file.as_deref(),
+            "",
+            "--metrics-pushgateway-password-file (SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE)",
+        )?;
+        let basic_auth = match (&opts.metrics_pushgateway_username, password) {
+            (Some(user), Some(password)) => Some((user.clone(), password)),
+            (None, None) => None,
+            _ => {
+                return err("the Pushgateway's basic authentication needs both \
+                     --metrics-pushgateway-username (SYNC_METRICS_PUSHGATEWAY_USERNAME) and \
+                     --metrics-pushgateway-password-file (SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE)");
+            }
+        };
+        Ok(Some(MetricsConfig {
+            url: url.clone(),
+            basic_auth,
+        }))
+    }
 }
 
 /// Both results, or every error of the two in one message.
@@ -305,10 +348,12 @@ impl Config {
                 (Some(source), None, unknown_env)
             }
         };
+        let metrics = MetricsConfig::from_opts(opts)?;
         Ok(Config {
             mode,
             source,
             target,
+            metrics,
             policy: Self::policy(opts),
             dynamic: LookupOptions {
                 enabled: !opts.no_dynamic_settings,

@@ -104,7 +104,7 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         };
         server.clear_requests();
         let pass_started = Instant::now();
-        let mut report = reconcile(&source, &scim, &effective, &options, "demo").await;
+        let (mut report, _) = reconcile(&source, &scim, &effective, &options, "demo").await;
         report.duration_ms = elapsed_ms(pass_started);
         writes.push(
             server

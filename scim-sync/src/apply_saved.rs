@@ -119,6 +119,7 @@ impl ApplySaved {
     /// Checks the plan against the target as it is now and applies it if it still holds.
     pub async fn run(&self) -> RunReport {
         let mut report = RunReport::new(self.dry_run);
+        report.organization = self.saved.organization.clone();
         self.pass(&mut report).await;
         report.requests.target = self.scim.stats();
         report

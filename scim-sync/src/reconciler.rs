@@ -12,7 +12,7 @@ use scim_diff::{
 
 use activate_client::SnapshotOptions;
 
-use crate::report::{RunError, RunOutcome, RunReport, RunWarning, WarningOrigin};
+use crate::report::{RunError, RunOutcome, RunReport, RunWarning, SourceUsers, WarningOrigin};
 use crate::saved::SavedPlan;
 use crate::source::Source;
 use crate::stop::StopHandle;
@@ -160,7 +160,7 @@ impl Reconciler {
                 .len()
         })
         .await;
-        let saved = SavedPlan::new(
+        let mut saved = SavedPlan::new(
             Plan::clone(plan),
             observed,
             self.policy.clone(),
@@ -168,6 +168,7 @@ impl Reconciler {
             self.scim.base_url(),
             source_users,
         );
+        saved.organization = report.organization.clone();
         (report, Some(saved))
     }
 
@@ -227,6 +228,12 @@ impl Reconciler {
             }
         };
         let (observed, notes) = observed;
+        let active = snapshot.snapshot.users.iter().filter(|u| u.active).count();
+        report.source_users = Some(SourceUsers {
+            active,
+            inactive: snapshot.snapshot.users.len() - active,
+        });
+        report.organization = snapshot.snapshot.organization.clone();
         let source_warnings = snapshot.warnings.into_iter();
         report
             .warnings

@@ -207,6 +207,26 @@ pub struct RunReport {
     pub requests: RequestCounts,
     /// Time spent in each phase.
     pub phases: PhaseTimings,
+    /// The ACTIVATE organization, when known (read from the source, or saved with a plan).
+    pub organization: Option<String>,
+    /// The source's users, once read (`None` for a saved plan, which reads no source).
+    pub source_users: Option<SourceUsers>,
+}
+
+/// How many users the source holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceUsers {
+    /// Users who may sign in.
+    pub active: usize,
+    /// Users who may not (deactivated downstream).
+    pub inactive: usize,
+}
+
+impl Default for RunReport {
+    /// A run that did nothing yet: not a dry run, nothing read or planned.
+    fn default() -> Self {
+        Self::new(false)
+    }
 }
 
 impl RunReport {
@@ -221,6 +241,8 @@ impl RunReport {
             warnings: Vec::new(),
             requests: RequestCounts::default(),
             phases: PhaseTimings::default(),
+            organization: None,
+            source_users: None,
         }
     }
 

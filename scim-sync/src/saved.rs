@@ -48,6 +48,9 @@ pub struct SavedPlan {
     pub created_by: String,
     /// The source it was planned from, as described in logs (never a credential).
     pub source: String,
+    /// The ACTIVATE organization, when the source named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
     /// The SCIM base URL it was planned against (never a credential).
     pub target: String,
     /// The settings in force when it was made.
@@ -89,6 +92,7 @@ impl SavedPlan {
             created_at: whole_seconds(SystemTime::now()),
             created_by: concat!("scim-sync ", env!("CARGO_PKG_VERSION")).to_owned(),
             source,
+            organization: None,
             target: target_of(target),
             policy,
             basis: Basis {

@@ -31,6 +31,9 @@ pub(crate) fn ci() -> Result<(), String> {
         &[],
     )?;
 
+    // the metrics tests push to a real Pushgateway, which each of them starts
+    crate::ensure_debian_tool("prometheus-pushgateway", "prometheus-pushgateway")?;
+
     // Tests that need the independent server are `#[ignore]`d for a plain `cargo test`; here
     // they run, against a server of their own (each test picks its own tenant).
     let server = Scim2Server::start(Flavour::CoreWeave)?;

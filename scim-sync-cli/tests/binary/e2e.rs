@@ -400,17 +400,7 @@ async fn mass_deactivation_is_refused_then_let_through_by_the_override(t: Target
     let env = Env::sample(t).await;
     env.sync_ok(&[], &[]).await;
     let keep = ["ada", "alan", "grace", "linus", "ken", "radia"];
-    env.fake.edit(|o| {
-        let gone: Vec<String> = o
-            .users
-            .iter()
-            .filter(|u| !keep.contains(&u.username.as_str()))
-            .map(|u| u.username.clone())
-            .collect();
-        for u in gone {
-            o.remove_user(&u);
-        }
-    });
+    env.fake.edit(|o| o.keep_only(&keep));
     let users = env.target.users().await;
     env.target.mark();
     let refused = env.sync(&[], &[]).await;

@@ -98,6 +98,19 @@ impl Org {
         self.users.remove(i)
     }
 
+    /// Removes every user but these (most of the organization leaving at once).
+    pub(crate) fn keep_only(&mut self, keep: &[&str]) {
+        let gone: Vec<String> = self
+            .users
+            .iter()
+            .filter(|u| !keep.contains(&u.username.as_str()))
+            .map(|u| u.username.clone())
+            .collect();
+        for u in gone {
+            self.remove_user(&u);
+        }
+    }
+
     /// Usernames of the members of a group.
     pub(crate) fn members(&self, group: &str) -> Vec<String> {
         self.groups

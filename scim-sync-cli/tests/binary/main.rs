@@ -25,6 +25,7 @@ mod extension;
 mod fake_activate;
 mod harness;
 mod manifests;
+mod metrics;
 mod plan_apply;
 mod review;
 mod support;
