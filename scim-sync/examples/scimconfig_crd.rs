@@ -1,9 +1,9 @@
 //! Prints the `SCIMConfig` CustomResourceDefinition, generated from
 //! `scim_sync::dynamic::DynamicOverrides`, as YAML. `cargo xtask k8s` writes
-//! `k8s/scimconfig-crd.yaml` with it, and CI fails when the checked-in file differs.
+//! `k8s/crd/scimconfig-crd.yaml` with it, and CI fails when the checked-in file differs.
 //!
 //! ```text
-//! cargo run -p scim-sync --example scimconfig_crd > k8s/scimconfig-crd.yaml
+//! cargo run -p scim-sync --example scimconfig_crd > k8s/crd/scimconfig-crd.yaml
 //! ```
 
 const HEADER: &str = "\

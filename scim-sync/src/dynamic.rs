@@ -120,6 +120,11 @@ pub struct DynamicOverrides {
     /// Keep members the syncer does not manage in the groups it manages (default: remove them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_non_provisioned_users: Option<bool>,
+    /// The inverse of allowNonProvisionedUsers, under the name Grafana's SCIM settings use
+    /// (true: remove the members the syncer does not manage). allowNonProvisionedUsers wins
+    /// when both are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_non_provisioned_users: Option<bool>,
     /// Hard scope by ACTIVATE group name (exact match). Empty means every group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_groups: Option<Vec<String>>,
@@ -197,6 +202,7 @@ const BOOLEAN_FIELDS: &[&str] = &[
     "enableUserSync",
     "enableGroupSync",
     "allowNonProvisionedUsers",
+    "rejectNonProvisionedUsers",
     "adoptExistingUsers",
     "adoptExistingGroups",
 ];
@@ -849,7 +855,8 @@ pub fn merge(static_: &StaticSettings, lookup: &Lookup) -> EffectiveSettings {
         enable_group_sync: Setting::pick(&static_.enable_group_sync, o.enable_group_sync),
         allow_non_provisioned_users: Setting::pick(
             &static_.allow_non_provisioned_users,
-            o.allow_non_provisioned_users,
+            o.allow_non_provisioned_users
+                .or(o.reject_non_provisioned_users.map(|reject| !reject)),
         ),
         sync_groups: Setting::pick(&static_groups, dynamic_groups),
         max_deactivations: Setting::pick(&static_.max_deactivations, o.max_deactivations.map(Some)),
@@ -1032,6 +1039,7 @@ mod tests {
                 enable_user_sync: Some(false),
                 enable_group_sync: Some(true),
                 allow_non_provisioned_users: Some(true),
+                reject_non_provisioned_users: None,
                 sync_groups: Some(vec!["hpc".into(), "Data Science".into()]),
                 max_deactivations: Some(7),
                 adopt_existing_users: Some(true),

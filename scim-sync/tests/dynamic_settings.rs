@@ -222,6 +222,7 @@ async fn found_resource_overrides_every_static_setting() {
             enable_user_sync: Some(false),
             enable_group_sync: Some(false),
             allow_non_provisioned_users: Some(true),
+            reject_non_provisioned_users: None,
             sync_groups: Some(vec!["hpc-users".into(), "Data Science".into()]),
             max_deactivations: Some(3),
             adopt_existing_users: Some(true),
@@ -836,13 +837,14 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
             "enableGroupSync",
             "enableUserSync",
             "maxDeactivations",
+            "rejectNonProvisionedUsers",
             "syncGroups"
         ]
     );
     // every property is read by the lookup: a wrong type in each is named
     let wrong = json!({
         "adoptExistingGroups": "x", "adoptExistingUsers": "x", "allowNonProvisionedUsers": "x", "enableGroupSync": "x", "enableUserSync": "x",
-        "maxDeactivations": "x", "syncGroups": "x"
+        "maxDeactivations": "x", "rejectNonProvisionedUsers": "x", "syncGroups": "x"
     });
     let malformed = DynamicOverrides::from_spec(Some(&wrong)).unwrap_err();
     for name in names {
@@ -851,4 +853,32 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
             "{name}: {malformed}"
         );
     }
+}
+
+#[test]
+fn grafanas_reject_non_provisioned_users_is_the_inverse_and_yields_to_allow() {
+    let static_ = StaticSettings::from_policy(&scim_sync::Policy::default());
+    let spec = |v: serde_json::Value| {
+        Lookup::Found(DynamicOverrides::from_spec(Some(&v)).expect("a valid spec"))
+    };
+    let rejecting = merge(&static_, &spec(json!({"rejectNonProvisionedUsers": false})));
+    assert!(rejecting.allow_non_provisioned_users.value);
+    assert_eq!(
+        rejecting.allow_non_provisioned_users.source,
+        SettingSource::Dynamic
+    );
+    let both = merge(
+        &static_,
+        &spec(json!({"rejectNonProvisionedUsers": false, "allowNonProvisionedUsers": false})),
+    );
+    assert!(
+        !both.allow_non_provisioned_users.value,
+        "allowNonProvisionedUsers wins"
+    );
+    let malformed =
+        DynamicOverrides::from_spec(Some(&json!({"rejectNonProvisionedUsers": 1}))).unwrap_err();
+    assert!(
+        malformed.problems[0].starts_with("rejectNonProvisionedUsers"),
+        "{malformed}"
+    );
 }

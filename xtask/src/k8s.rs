@@ -1,4 +1,4 @@
-//! The Kubernetes manifests: `k8s/scimconfig-crd.yaml` is generated from the `SCIMConfig`
+//! The Kubernetes manifests: `k8s/crd/scimconfig-crd.yaml` is generated from the `SCIMConfig`
 //! type (`scim_sync::dynamic::DynamicOverrides`, through the `scimconfig_crd` example) and,
 //! in CI, checked to be what the code generates; then every manifest is validated against the
 //! Kubernetes schemas (`kubernetes-validate`, strict), `kubectl kustomize k8s/` renders, and
@@ -38,7 +38,7 @@ pub(crate) enum Generated {
 
 /// The CRD as the code generates it, written or checked.
 fn crd(mode: Generated) -> Result<(), String> {
-    let path = project_root().join("k8s").join("scimconfig-crd.yaml");
+    let path = project_root().join("k8s/crd/scimconfig-crd.yaml");
     eprintln!("\n$ cargo run -p scim-sync --example scimconfig_crd");
     let out = Command::new(env!("CARGO"))
         .args([
@@ -88,14 +88,19 @@ pub(crate) fn validate(mode: Generated) -> Result<(), String> {
         run(&pip, &args, &[])?;
     }
     let k8s = project_root().join("k8s");
-    let manifests: Vec<String> = std::fs::read_dir(&k8s)
-        .map_err(|e| format!("cannot read {}: {e}", k8s.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "yaml") && !p.ends_with("kustomization.yaml")
-        })
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let mut manifests = Vec::new();
+    for dir in [k8s.clone(), k8s.join("crd"), k8s.join("jobs")] {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        manifests.extend(
+            entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "yaml") && !p.ends_with("kustomization.yaml")
+                })
+                .map(|p| p.to_string_lossy().into_owned()),
+        );
+    }
     let validator = bin
         .join("kubernetes-validate")
         .to_string_lossy()
@@ -104,25 +109,36 @@ pub(crate) fn validate(mode: Generated) -> Result<(), String> {
     args.extend(manifests.iter().map(String::as_str));
     run(&validator, &args, &[])?;
 
+    // the kustomizations render (in a copy, where the git-ignored files an operator writes
+    // are stand-ins), and what they render is valid
+    let copy = project_root().join("target").join("k8s-render");
+    let _ = std::fs::remove_dir_all(&copy);
+    copy_dir(&k8s, &copy)?;
+    stand_ins(&copy)?;
     let kubectl = bin.join("kubectl");
-    eprintln!("\n$ kubectl kustomize k8s/");
-    let out = Command::new(&kubectl)
-        .args(["kustomize", &k8s.to_string_lossy()])
-        .output()
-        .map_err(|e| format!("could not run kubectl: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "kubectl kustomize k8s/ failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    for dir in [copy.join("crd"), copy.clone()] {
+        let shown = dir
+            .strip_prefix(&copy)
+            .unwrap_or(&dir)
+            .display()
+            .to_string();
+        eprintln!("\n$ kubectl kustomize k8s/{shown}");
+        let out = Command::new(&kubectl)
+            .args(["kustomize", &dir.to_string_lossy()])
+            .output()
+            .map_err(|e| format!("could not run kubectl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "kubectl kustomize k8s/{shown} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let rendered = copy.join("rendered.yaml");
+        std::fs::write(&rendered, &out.stdout)
+            .map_err(|e| format!("cannot write {}: {e}", rendered.display()))?;
+        let rendered_path = rendered.to_string_lossy().into_owned();
+        run(&validator, &["--strict", "--quiet", &rendered_path], &[])?;
     }
-    let rendered =
-        std::env::temp_dir().join(format!("pw-scim-rendered-{}.yaml", std::process::id()));
-    std::fs::write(&rendered, &out.stdout)
-        .map_err(|e| format!("cannot write {}: {e}", rendered.display()))?;
-    let rendered_path = rendered.to_string_lossy().into_owned();
-    run(&validator, &["--strict", "--quiet", &rendered_path], &[])?;
-    let _ = std::fs::remove_file(&rendered);
 
     // kubernetes-validate knows no custom kinds: check the example against the CRD's schema
     let python = bin.join("python").to_string_lossy().into_owned();
@@ -142,6 +158,42 @@ pub(crate) fn validate(mode: Generated) -> Result<(), String> {
         .into_owned();
     run("promtool", &["check", "rules", &rules_file], &[])?;
     run("promtool", &["test", "rules", &tests_file], &[])
+}
+
+/// Copies the directory `from` into `to`, recursively.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| format!("cannot copy {}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The files an operator writes before `kubectl apply -k k8s/` (git-ignored), as stand-ins:
+/// `config.env` from its example, and the two secrets. An operator's own files, if the
+/// checkout has them, are replaced in the copy, so that no real secret is rendered here.
+fn stand_ins(copy: &std::path::Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(copy.join("secrets"));
+    let write = |path: std::path::PathBuf, text: &str| {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let example = std::fs::read_to_string(copy.join("config.env.example"))
+        .map_err(|e| format!("k8s/config.env.example: {e}"))?;
+    write(copy.join("config.env"), &example)?;
+    write(copy.join("secrets/activate-api-key"), "pwt_STAND_IN")?;
+    write(copy.join("secrets/cw-scim-bearer-token"), "STAND_IN")
 }
 
 /// The rule groups of the PrometheusRule as a plain rules file, beside a copy of their tests.
@@ -166,7 +218,7 @@ print("examples/sample-org.json matches examples/activate-export.schema.json")
 
 const CHECK_CR: &str = r#"
 import sys, yaml, jsonschema
-crd = yaml.safe_load(open("k8s/scimconfig-crd.yaml"))
+crd = yaml.safe_load(open("k8s/crd/scimconfig-crd.yaml"))
 schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 def strict(s):
     if s.get("type") == "object" and "properties" in s:

@@ -1,4 +1,5 @@
-//! Every environment variable and flag the Kubernetes manifests (`k8s/*.yaml`) give the
+//! Every environment variable and flag the Kubernetes manifests (`k8s/`, `k8s/jobs/`, and the
+//! ConfigMap's `k8s/config.env.example`) give the
 //! container is one the binary accepts: named in its `--help`, not reported as unknown, and
 //! the manifests' values pass validation.
 //!
@@ -118,26 +119,51 @@ fn scan_doc(doc: &[&str], scan: &mut Scan) {
     }
 }
 
+/// Every manifest that sets the container's configuration: `k8s/`, the CRD and the one-off
+/// Jobs.
 fn manifests() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("k8s"))
-        .expect("k8s/ exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
+    let mut files = Vec::new();
+    for dir in ["k8s", "k8s/crd", "k8s/jobs"] {
+        files.extend(
+            std::fs::read_dir(repo_root().join(dir))
+                .unwrap_or_else(|e| panic!("{dir}/: {e}"))
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml")),
+        );
+    }
     files.sort();
     files
 }
 
-fn scan_all() -> Scan {
+/// What `files` give the container, with the ConfigMap's keys from `k8s/config.env.example`
+/// (what the kustomization's configMapGenerator reads, once an operator copied it).
+fn scan_of(files: &[PathBuf]) -> Scan {
     let mut scan = Scan::default();
-    for file in manifests() {
-        let text = std::fs::read_to_string(&file).unwrap();
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for doc in lines.split(|l| l.trim() == "---") {
             scan_doc(doc, &mut scan);
         }
     }
+    let env_file = std::fs::read_to_string(repo_root().join("k8s/config.env.example")).unwrap();
+    for line in env_file.lines().filter(|l| significant(l)) {
+        let (k, v) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("unexpected config.env line {line:?}"));
+        scan.configmap
+            .insert(k.trim().to_owned(), v.trim().to_owned());
+    }
     scan
+}
+
+fn scan_all() -> Scan {
+    scan_of(&manifests())
+}
+
+/// The CronJob's configuration alone (the one-off Jobs add their own subcommand).
+fn scan_cronjob() -> Scan {
+    scan_of(&[repo_root().join("k8s/cronjob.yaml")])
 }
 
 /// The help text with whitespace collapsed (clap wraps long lines).
@@ -187,7 +213,7 @@ fn every_variable_and_flag_in_the_manifests_is_in_the_help() {
 
 #[test]
 fn the_manifests_configuration_is_valid_and_recognised() {
-    let scan = scan_all();
+    let scan = scan_cronjob();
     let dir = tempfile::tempdir().unwrap();
     let mut env: Vec<(String, String)> = scan.configmap.clone().into_iter().collect();
     for (name, value) in &scan.env {
@@ -244,4 +270,75 @@ fn an_unknown_prefixed_variable_is_warned_about() {
         "{}",
         r.all()
     );
+}
+
+#[test]
+fn no_secret_or_filled_in_value_lives_in_a_tracked_manifest() {
+    // re-applying `kubectl apply -k k8s/` must never reset a rotated token to a placeholder
+    for file in manifests() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim() == "kind: Secret" || l.trim() == "kind: ConfigMap"),
+            "{} holds a Secret or ConfigMap: generate it from git-ignored files instead",
+            file.display()
+        );
+    }
+    let kustomization =
+        std::fs::read_to_string(repo_root().join("k8s/kustomization.yaml")).unwrap();
+    assert!(
+        kustomization.contains("secretGenerator:") && kustomization.contains("configMapGenerator:")
+    );
+    let ignored = std::fs::read_to_string(repo_root().join(".gitignore")).unwrap();
+    for path in ["/k8s/secrets/", "/k8s/config.env"] {
+        assert!(
+            ignored.lines().any(|l| l == path),
+            ".gitignore lacks {path}"
+        );
+    }
+    // the CRD is its own kustomization, applied first; the main one never needs it
+    let mut listed = kustomization
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- ") && !l.trim_start().starts_with("- #"));
+    assert!(
+        !listed.any(|l| l.contains("scimconfig")),
+        "the main kustomization lists the CRD or a SCIMConfig: {kustomization}"
+    );
+}
+
+#[test]
+fn the_one_off_jobs_run_the_cronjobs_pod_but_for_its_arguments() {
+    // the pod template of each, indentation and arguments aside: a change to the CronJob's pod
+    // (image, security context, mounts) must be made to the one-off Jobs too
+    let pod = |text: &str, marker: &str, dedent: usize| -> Vec<String> {
+        let start = text.find(marker).unwrap_or_else(|| panic!("no {marker:?}"));
+        text[start..]
+            .lines()
+            .map(|l| {
+                l.get(dedent.min(indent(l))..)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .map(|l| {
+                if l.trim_start().starts_with("args:") {
+                    "args: …".to_owned()
+                } else {
+                    l
+                }
+            })
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    };
+    let cronjob = std::fs::read_to_string(repo_root().join("k8s/cronjob.yaml")).unwrap();
+    let expected = pod(&cronjob, "      template:\n", 4);
+    for job in ["check", "dry-run"] {
+        let text =
+            std::fs::read_to_string(repo_root().join(format!("k8s/jobs/{job}.yaml"))).unwrap();
+        let got = pod(&text, "  template:\n", 0);
+        assert_eq!(
+            got, expected,
+            "k8s/jobs/{job}.yaml drifted from the CronJob's pod"
+        );
+    }
 }
