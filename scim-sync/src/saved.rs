@@ -13,8 +13,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use scim_diff::{
-    NamesToTake, ObservedGroup, ObservedState, ObservedUser, Operation, Plan, Policy, RefusalKind,
-    RefusalReason,
+    ObservedGroup, ObservedState, ObservedUser, Operation, Plan, Policy, RefusalKind, RefusalReason,
 };
 use serde::{Deserialize, Serialize};
 
@@ -113,29 +112,24 @@ impl SavedPlan {
 
     /// Parses a plan file's text; the error says where it is wrong and what to do.
     pub fn from_json(text: &str) -> Result<SavedPlan, String> {
-        #[derive(Deserialize)]
-        struct Header {
-            kind: Option<String>,
-            version: Option<u32>,
-        }
-        let header: Header = serde_json::from_str(text)
-            .map_err(|e| format!("not a plan file (expected a JSON object): {e}"))?;
-        if header.kind.as_deref() != Some(PLAN_FILE_KIND) {
-            return Err(format!(
-                "not a plan file: `kind` is not \"{PLAN_FILE_KIND}\"; make one with `plan --out FILE`"
-            ));
-        }
-        match header.version {
-            Some(PLAN_FILE_VERSION) => {}
-            Some(other) => {
-                return Err(format!(
-                    "plan file format version {other} is not the one this build reads \
-                     ({PLAN_FILE_VERSION}); make the plan again with this build"
-                ));
+        match serde_json::from_str::<SavedPlan>(text) {
+            Ok(saved) => {
+                check_header(Some(&saved.kind), Some(saved.version))?;
+                Ok(saved)
             }
-            None => return Err("the plan file has no `version`".to_owned()),
+            // a file that is no plan, or another format's, is said so before its details
+            Err(e) => {
+                #[derive(Deserialize)]
+                struct Header {
+                    kind: Option<String>,
+                    version: Option<u32>,
+                }
+                let header: Header = serde_json::from_str(text)
+                    .map_err(|e| format!("not a plan file (expected a JSON object): {e}"))?;
+                check_header(header.kind.as_deref(), header.version)?;
+                Err(format!("the plan file is not valid: {e}"))
+            }
         }
-        serde_json::from_str(text).map_err(|e| format!("the plan file is not valid: {e}"))
     }
 
     /// Reads and parses a plan file (at most [`PLAN_FILE_MAX_BYTES`]).
@@ -225,20 +219,8 @@ impl SavedPlan {
     /// syncer's to make.
     pub fn staleness(&self, now: &ObservedState, policy: &Policy) -> Vec<RefusalReason> {
         let (users, groups) = dependencies(&self.plan, now);
-        let mut changed = compare(
-            &self.basis.users,
-            &users,
-            "user",
-            |u| &u.user_name,
-            same_user,
-        );
-        changed.extend(compare(
-            &self.basis.groups,
-            &groups,
-            "group",
-            |g| &g.display_name,
-            same_group,
-        ));
+        let mut changed = compare(&self.basis.users, &users);
+        changed.extend(compare(&self.basis.groups, &groups));
         let mut reasons = Vec::new();
         if !changed.is_empty() {
             reasons.push(reason(
@@ -339,6 +321,23 @@ fn whole_seconds(time: SystemTime) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs())
 }
 
+/// The plan file's `kind` and `version` are this build's.
+fn check_header(kind: Option<&str>, version: Option<u32>) -> Result<(), String> {
+    if kind != Some(PLAN_FILE_KIND) {
+        return Err(format!(
+            "not a plan file: `kind` is not \"{PLAN_FILE_KIND}\"; make one with `plan --out FILE`"
+        ));
+    }
+    match version {
+        Some(PLAN_FILE_VERSION) => Ok(()),
+        Some(other) => Err(format!(
+            "plan file format version {other} is not the one this build reads \
+             ({PLAN_FILE_VERSION}); make the plan again with this build"
+        )),
+        None => Err("the plan file has no `version`".to_owned()),
+    }
+}
+
 fn reason(kind: RefusalKind, message: String) -> RefusalReason {
     RefusalReason { kind, message }
 }
@@ -425,76 +424,65 @@ fn dependencies(plan: &Plan, observed: &ObservedState) -> (Vec<ObservedUser>, Ve
             }
         }
     }
-    let NamesToTake {
-        user_names,
-        group_names,
-    } = plan.names_to_take();
-    let user_names: HashSet<String> = user_names.iter().map(|n| n.to_lowercase()).collect();
-    let group_names: HashSet<String> = group_names.iter().map(|n| n.to_lowercase()).collect();
-    let mut users: Vec<ObservedUser> = observed
-        .users
-        .iter()
-        .filter(|u| {
-            user_ids.contains(u.id.as_str())
-                || u.external_id
-                    .as_deref()
-                    .is_some_and(|e| user_exts.contains(e))
-                || user_names.contains(&u.user_name.to_lowercase())
-        })
-        .cloned()
-        .collect();
-    users.sort_by(|a, b| a.id.cmp(&b.id));
-    users.dedup_by(|a, b| a.id == b.id);
-    let mut groups: Vec<ObservedGroup> = observed
-        .groups
-        .iter()
-        .filter(|g| {
-            group_ids.contains(g.id.as_str())
-                || g.external_id
-                    .as_deref()
-                    .is_some_and(|e| group_exts.contains(e))
-                || group_names.contains(&g.display_name.to_lowercase())
-        })
-        .cloned()
-        .collect();
-    groups.sort_by(|a, b| a.id.cmp(&b.id));
-    groups.dedup_by(|a, b| a.id == b.id);
+    let names = plan.names_to_take();
+    let users = select(&observed.users, &user_ids, &user_exts, &names.user_names);
+    let groups = select(
+        &observed.groups,
+        &group_ids,
+        &group_exts,
+        &names.group_names,
+    );
     (users, groups)
+}
+
+/// The records addressed by one of `ids` or `exts`, or holding one of `names`
+/// (case-insensitively), each once, sorted by SCIM id.
+fn select<T: Record + Clone>(
+    records: &[T],
+    ids: &HashSet<&str>,
+    exts: &HashSet<&str>,
+    names: &[String],
+) -> Vec<T> {
+    let names: HashSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    let mut selected: Vec<T> = records
+        .iter()
+        .filter(|r| {
+            ids.contains(r.id())
+                || r.external_id().is_some_and(|e| exts.contains(e))
+                || names.contains(&r.name().to_lowercase())
+        })
+        .cloned()
+        .collect();
+    selected.sort_by(|a, b| a.id().cmp(b.id()));
+    selected.dedup_by(|a, b| a.id() == b.id());
+    selected
 }
 
 /// How each record of `then` (as planned) and `now` (as read again) differ, matched by SCIM
 /// id: gone, new, or changed (and what changed).
-fn compare<T>(
-    then: &[T],
-    now: &[T],
-    noun: &str,
-    name_of: fn(&T) -> &String,
-    same: fn(&T, &T) -> Result<(), Vec<&'static str>>,
-) -> Vec<String>
-where
-    T: HasId,
-{
+fn compare<T: Record>(then: &[T], now: &[T]) -> Vec<String> {
     let then_by_id: BTreeMap<&str, &T> = then.iter().map(|r| (r.id(), r)).collect();
     let now_by_id: BTreeMap<&str, &T> = now.iter().map(|r| (r.id(), r)).collect();
     let ids: BTreeSet<&str> = then_by_id.keys().chain(now_by_id.keys()).copied().collect();
+    let noun = T::NOUN;
     let mut changed = Vec::new();
     for id in ids {
         match (then_by_id.get(id), now_by_id.get(id)) {
             (Some(then), None) => {
-                changed.push(format!("{noun} \"{}\" (id {id}) gone", name_of(then)))
+                changed.push(format!("{noun} \"{}\" (id {id}) gone", then.name()))
             }
-            (None, Some(now)) => changed.push(format!("{noun} \"{}\" (id {id}) new", name_of(now))),
+            (None, Some(now)) => changed.push(format!("{noun} \"{}\" (id {id}) new", now.name())),
             (Some(then), Some(now)) => match (then.version(), now.version()) {
                 (Some(a), Some(b)) if a != b => changed.push(format!(
                     "{noun} \"{}\" (id {id}) changed (version {a} -> {b})",
-                    name_of(now)
+                    now.name()
                 )),
                 (Some(_), Some(_)) => {}
                 _ => {
-                    if let Err(attributes) = same(then, now) {
+                    if let Err(attributes) = then.same_as(now) {
                         changed.push(format!(
                             "{noun} \"{}\" (id {id}) changed ({})",
-                            name_of(now),
+                            now.name(),
                             attributes.join(", ")
                         ));
                     }
@@ -506,27 +494,54 @@ where
     changed
 }
 
-/// A record with a SCIM id and maybe a version.
-trait HasId {
+/// A target record as a saved plan depends on it.
+trait Record {
+    /// `user` or `group`, for messages.
+    const NOUN: &'static str;
     fn id(&self) -> &str;
     fn version(&self) -> Option<&str>;
+    fn external_id(&self) -> Option<&str>;
+    /// `userName` or `displayName`.
+    fn name(&self) -> &str;
+    /// The attributes in which two reads of it differ, if any.
+    fn same_as(&self, other: &Self) -> Result<(), Vec<&'static str>>;
 }
 
-impl HasId for ObservedUser {
+impl Record for ObservedUser {
+    const NOUN: &'static str = "user";
     fn id(&self) -> &str {
         &self.id
     }
     fn version(&self) -> Option<&str> {
         self.version.as_deref()
     }
+    fn external_id(&self) -> Option<&str> {
+        self.external_id.as_deref()
+    }
+    fn name(&self) -> &str {
+        &self.user_name
+    }
+    fn same_as(&self, other: &Self) -> Result<(), Vec<&'static str>> {
+        same_user(self, other)
+    }
 }
 
-impl HasId for ObservedGroup {
+impl Record for ObservedGroup {
+    const NOUN: &'static str = "group";
     fn id(&self) -> &str {
         &self.id
     }
     fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+    fn external_id(&self) -> Option<&str> {
+        self.external_id.as_deref()
+    }
+    fn name(&self) -> &str {
+        &self.display_name
+    }
+    fn same_as(&self, other: &Self) -> Result<(), Vec<&'static str>> {
+        same_group(self, other)
     }
 }
 
@@ -618,22 +633,13 @@ mod tests {
         // same version, other attributes: the version decides (the target vouches for it)
         let mut same_version = then[0].clone();
         same_version.active = false;
-        assert!(
-            compare(
-                &then,
-                &[same_version, then[1].clone()],
-                "user",
-                |u| &u.user_name,
-                same_user
-            )
-            .is_empty()
-        );
+        assert!(compare(&then, &[same_version, then[1].clone()]).is_empty());
 
         let mut bumped = then[0].clone();
         bumped.version = Some("W/\"2\"".into());
         let mut keys = then[1].clone();
         keys.ssh_keys = vec!["ssh-ed25519 AAAA".into()];
-        let changed = compare(&then, &[bumped, keys], "user", |u| &u.user_name, same_user);
+        let changed = compare(&then, &[bumped, keys]);
         assert_eq!(
             changed,
             [
@@ -642,7 +648,7 @@ mod tests {
             ]
         );
 
-        let changed = compare(&then[..1], &then[1..], "user", |u| &u.user_name, same_user);
+        let changed = compare(&then[..1], &then[1..]);
         assert_eq!(
             changed,
             [
