@@ -140,6 +140,47 @@ pub(crate) fn validate(mode: Generated) -> Result<(), String> {
         run(&validator, &["--strict", "--quiet", &rendered_path], &[])?;
     }
 
+    // the rendered CronJob runs the image named in the kustomization's `images:`
+    let rendered = std::fs::read_to_string(copy.join("rendered.yaml"))
+        .map_err(|e| format!("the rendered k8s/: {e}"))?;
+    if !rendered.contains("image: registry.example.com/pw-activate-scim-sync:0.1.0") {
+        return Err(
+            "the rendered CronJob does not run the image of k8s/kustomization.yaml's \
+                    images: entry"
+                .to_owned(),
+        );
+    }
+    // the README's command for a one-off Job with the operator's image works offline, and
+    // what it creates is valid
+    for job in ["check", "dry-run"] {
+        let file = k8s.join("jobs").join(format!("{job}.yaml"));
+        eprintln!("\n$ kubectl set image --local -f k8s/jobs/{job}.yaml sync=... -o yaml");
+        let out = Command::new(&kubectl)
+            .args(["set", "image", "--local", "-f"])
+            .arg(&file)
+            .args([
+                "sync=registry.example.com/pw-activate-scim-sync:0.1.0",
+                "-o",
+                "yaml",
+            ])
+            .output()
+            .map_err(|e| format!("could not run kubectl: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success()
+            || !text.contains("image: registry.example.com/pw-activate-scim-sync:0.1.0")
+        {
+            return Err(format!(
+                "kubectl set image --local -f k8s/jobs/{job}.yaml failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let with_image = copy.join(format!("{job}-with-image.yaml"));
+        std::fs::write(&with_image, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", with_image.display()))?;
+        let path = with_image.to_string_lossy().into_owned();
+        run(&validator, &["--strict", "--quiet", &path], &[])?;
+    }
+
     // kubernetes-validate knows no custom kinds: check the example against the CRD's schema
     let python = bin.join("python").to_string_lossy().into_owned();
     run(&python, &["-c", CHECK_CR], &[])?;

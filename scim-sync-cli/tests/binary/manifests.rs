@@ -342,3 +342,73 @@ fn the_one_off_jobs_run_the_cronjobs_pod_but_for_its_arguments() {
         );
     }
 }
+
+#[test]
+fn the_image_builds_from_pinned_bases_caches_dependencies_and_carries_its_labels() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    // every base image is an ARG default pinned by digest, or an earlier stage
+    let pinned = |value: &str| {
+        value.split_once("@sha256:").is_some_and(|(_, digest)| {
+            digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit())
+        })
+    };
+    let mut stages = Vec::new();
+    for line in lines.iter().filter(|l| l.starts_with("FROM ")) {
+        let mut words = line.split_whitespace().skip(1);
+        let base = words.next().unwrap();
+        let ok = match base.strip_prefix("${").and_then(|b| b.strip_suffix('}')) {
+            Some(arg) => lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("ARG {arg}=")))
+                .is_some_and(pinned),
+            None => pinned(base) || stages.contains(&base),
+        };
+        assert!(ok, "{line}: not pinned by digest");
+        if let (Some("AS"), Some(name)) = (words.next(), words.next()) {
+            stages.push(name);
+        }
+    }
+    // the dependencies are built before the sources are copied into the build stage
+    let build = dockerfile.find("AS build").unwrap();
+    let cook = dockerfile[build..]
+        .find("cargo chef cook")
+        .expect("a cook step");
+    let sources = dockerfile[build..]
+        .find("COPY . .")
+        .expect("the sources copied");
+    assert!(
+        cook < sources,
+        "dependencies cooked before the sources arrive"
+    );
+    for label in ["source", "revision", "version"] {
+        assert!(
+            dockerfile.contains(&format!("org.opencontainers.image.{label}=")),
+            "label {label}"
+        );
+    }
+    let ignored = std::fs::read_to_string(repo_root().join(".dockerignore")).unwrap();
+    for secret in ["k8s/secrets", "k8s/config.env", "target"] {
+        assert!(
+            ignored.lines().any(|l| l.trim() == secret),
+            "{secret} in the build context"
+        );
+    }
+    // no manifest names an image that is not the operator's own
+    for file in [
+        "k8s/cronjob.yaml",
+        "k8s/jobs/check.yaml",
+        "k8s/jobs/dry-run.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        assert!(
+            text.lines()
+                .filter(|l| l.trim_start().starts_with("image:"))
+                .all(|l| l.trim_start().starts_with("image: pw-activate-scim-sync ")),
+            "{file}"
+        );
+    }
+}
