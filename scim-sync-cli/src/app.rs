@@ -119,8 +119,9 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
         Ok(ends) => ends,
         Err(e) => return finish_early(config, "reconcile", e, Outcome::Usage),
     };
-    let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
-    let options = pass_options(config, stop, config.opts.dry_run);
+    let effective =
+        scim_sync::dynamic::resolve(&config.policy, config.opts.dry_run, &config.dynamic).await;
+    let options = pass_options(config, stop, effective.dry_run);
     let (mut report, run) = reconcile(&source, &scim, &effective, &options, "reconcile").await;
     finish_command(config, &mut report, &run, started).await;
     report.outcome
@@ -138,7 +139,7 @@ async fn plan_command(config: &Config, stop: &Stop, out: &Path) -> Outcome {
         Ok(ends) => ends,
         Err(e) => return finish_early(config, "plan", e, Outcome::Usage),
     };
-    let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
+    let effective = scim_sync::dynamic::resolve(&config.policy, true, &config.dynamic).await;
     let options = pass_options(config, stop, true);
     let mut report = new_report("plan", &options, &effective);
     let (run, saved) = reconciler(&source, &scim, &effective, &options)
@@ -181,14 +182,16 @@ async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
         dry_run = config.opts.dry_run,
         "apply starting"
     );
-    let effective = scim_sync::dynamic::resolve(&config.policy, &config.dynamic).await;
-    let options = pass_options(config, stop, config.opts.dry_run);
+    let effective =
+        scim_sync::dynamic::resolve(&config.policy, config.opts.dry_run, &config.dynamic).await;
+    let options = pass_options(config, stop, effective.dry_run);
     let mut report = new_report("apply", &options, &effective);
     report.plan_file = Some(path.display().to_string());
     let run = ApplySaved::new(saved, scim.clone(), effective.policy.clone())
         .dry_run(options.dry_run)
         .concurrency(options.concurrency)
         .max_age(config.opts.max_plan_age)
+        .mass_change_approval(effective.approval.clone())
         .stop_handle(options.stop.clone())
         .observer(observer(&options, &scim, None))
         .run()
@@ -351,6 +354,7 @@ fn reconciler(
     Reconciler::new(source.clone(), scim.clone(), effective.policy.clone())
         .dry_run(options.dry_run)
         .concurrency(options.concurrency)
+        .mass_change_approval(effective.approval.clone())
         .stop_handle(options.stop.clone())
         .observer(observer(options, scim, source.activate_client().cloned()))
 }
@@ -399,6 +403,10 @@ fn fill_report(report: &mut Report, run: &RunReport, options: &PassOptions) {
         .iter()
         .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
         .collect();
+    report.mass_change_approval = run
+        .mass_change_approval
+        .as_ref()
+        .map(|a| serde_json::to_value(a).unwrap_or(Value::Null));
     if let (Some(plan), Some(observed)) = (&run.plan, &run.observed) {
         report.set_plan(Arc::clone(plan), Arc::clone(observed));
     }

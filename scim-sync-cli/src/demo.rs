@@ -77,7 +77,8 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         enabled: false,
         ..config.dynamic.clone()
     };
-    let effective = scim_sync::dynamic::resolve(&config.policy, &no_lookup).await;
+    let effective =
+        scim_sync::dynamic::resolve(&config.policy, config.opts.dry_run, &no_lookup).await;
     let dry_run = config.opts.dry_run;
     let options = PassOptions {
         dry_run,

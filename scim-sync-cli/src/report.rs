@@ -60,6 +60,10 @@ pub struct Report {
     /// The plan file saved (`plan`) or applied (`apply`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_file: Option<String>,
+    /// What became of the `SCIMConfig`'s one-shot `allowMassChanges` approval, when the run
+    /// had one and got as far as planning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mass_change_approval: Option<Value>,
     /// Wall-clock duration of the run.
     pub duration_ms: u64,
     /// Wall-clock duration of each phase of a reconcile that got that far.
@@ -216,6 +220,7 @@ impl Report {
             requests: Requests::default(),
             settings: Value::Null,
             plan_file: None,
+            mass_change_approval: None,
             duration_ms: 0,
             phases_ms: Phases::default(),
             plan_text: PlanText::Full,
@@ -267,6 +272,9 @@ impl Report {
                 let _ = writeln!(out, "REFUSED: {}", refusal_text(refusal));
             }
             out.push_str(advice(refusal));
+        }
+        if let Some(line) = self.mass_change_approval.as_ref().and_then(approval_line) {
+            let _ = writeln!(out, "{line}");
         }
         if let Some(error) = &self.error {
             let _ = writeln!(out, "ERROR: {error}");
@@ -391,8 +399,50 @@ fn advice(refusal: &Value) -> &'static str {
         "Nothing was written. Change the setting named above, then run again.\n"
     } else {
         "Nothing was written. Check the source; if the change is intended, run once with \
-         --allow-mass-changes.\n"
+         --allow-mass-changes (in a cluster: set allowMassChanges: true in the SCIMConfig, a \
+         one-shot approval that the next run uses and removes).\n"
     }
+}
+
+/// The text line for what became of a one-shot approval (see
+/// [`scim_sync::ApprovalOutcome`]); `None` for the outcomes a warning already tells.
+fn approval_line(approval: &Value) -> Option<String> {
+    let resource = approval["resource"].as_str().unwrap_or("SCIMConfig");
+    let lifted = || {
+        let reasons: Vec<String> = approval["lifted"]["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["message"].as_str())
+            .map(in_operator_terms)
+            .collect();
+        reasons.join("; ")
+    };
+    Some(match approval["outcome"].as_str()? {
+        "used" => format!(
+            "APPROVED: the one-shot approval in {resource} lifted the safety limits ({}); it \
+             has been removed from the resource",
+            lifted()
+        ),
+        "would_be_used" => format!(
+            "APPROVED (dry run): the one-shot approval in {resource} would lift the safety \
+             limits ({}); it stays until a run that writes uses it",
+            lifted()
+        ),
+        "withdrawn" => format!(
+            "Note: {resource} held a one-shot approval that this run did not need; it has \
+             been removed, so it cannot approve a later change"
+        ),
+        "not_needed" => format!(
+            "Note: {resource} holds a one-shot approval that this plan does not need; the \
+             next run that writes removes it"
+        ),
+        "kept" => format!(
+            "Note: {resource} holds a one-shot approval, which does not lift this refusal; \
+             it stays for a later run"
+        ),
+        _ => return None,
+    })
 }
 
 /// The engine's words for its limits, as an operator sets them: the flag and the variable.

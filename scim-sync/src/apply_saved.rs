@@ -7,8 +7,10 @@ use std::time::{Duration, Instant, SystemTime};
 use scim_client::ScimClient;
 use scim_diff::{ObservedState, Policy, Refusal, RefusalReason};
 
+use crate::dynamic::MassChangeApproval;
 use crate::reconciler::{
     Observer, Phase, Writes, add_holders, notify_finished, notify_started, unless_stopped,
+    use_approval,
 };
 use crate::report::{RunError, RunReport, RunWarning, WarningOrigin};
 use crate::saved::SavedPlan;
@@ -51,6 +53,7 @@ pub struct ApplySaved {
     max_age: Duration,
     stop: StopHandle,
     observer: Option<Arc<dyn Observer>>,
+    approval: Option<MassChangeApproval>,
 }
 
 impl std::fmt::Debug for ApplySaved {
@@ -77,7 +80,15 @@ impl ApplySaved {
             max_age: DEFAULT_MAX_PLAN_AGE,
             stop: StopHandle::default(),
             observer: None,
+            approval: None,
         }
+    }
+
+    /// A one-shot approval of a plan that the safety limits in force now refuse; see
+    /// [`Reconciler::mass_change_approval`](crate::Reconciler::mass_change_approval).
+    pub fn mass_change_approval(mut self, approval: Option<MassChangeApproval>) -> Self {
+        self.approval = approval;
+        self
     }
 
     /// Check everything, write nothing.
@@ -183,6 +194,12 @@ impl ApplySaved {
                 "the saved plan does not hold; nothing is written"
             );
             plan.refusal = Some(Refusal { reasons });
+        }
+        let approval = self.approval.as_ref();
+        if let Err(stopped) =
+            use_approval(approval, &self.stop, self.dry_run, &mut plan, report).await
+        {
+            return report.read_failed(stopped);
         }
         self.writes()
             .apply(plan, observed, self.dry_run, report)

@@ -41,7 +41,7 @@
 //!     ..LookupOptions::default()
 //! };
 //! // logs every effective setting and its source; never fails
-//! let effective = resolve(&configured, &opts).await;
+//! let effective = resolve(&configured, false, &opts).await;
 //! println!("{}", effective.settings);
 //! let policy = effective.policy; // for the Reconciler
 //! # let _ = policy;
@@ -52,6 +52,7 @@ use std::error::Error as StdError;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -66,7 +67,7 @@ use http_transport::{
     escape_controls,
 };
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use scim_diff::Policy;
 use secrecy::ExposeSecret;
 
@@ -103,6 +104,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
     doc = "Settings that operators can flip at run time, without redeploying the syncer.",
     printcolumn = r#"{"name": "Users", "type": "boolean", "jsonPath": ".spec.enableUserSync"}"#,
     printcolumn = r#"{"name": "Groups", "type": "boolean", "jsonPath": ".spec.enableGroupSync"}"#,
+    printcolumn = r#"{"name": "Dry-run", "type": "boolean", "jsonPath": ".spec.dryRun"}"#,
+    printcolumn = r#"{"name": "Approved", "type": "boolean", "jsonPath": ".spec.allowMassChanges"}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all(serialize = "snake_case", deserialize = "camelCase"))]
@@ -138,6 +141,14 @@ pub struct DynamicOverrides {
     /// Take over existing groups that have a source group's name and no externalId (or an allowed one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt_existing_groups: Option<bool>,
+    /// Plan only, write nothing, for as long as it is true (a pause switch). false does not
+    /// turn a run started with --dry-run into a real one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// A one-shot approval of a change that a safety limit refuses: the next run that plans
+    /// and is not a dry run applies it and removes this field, whether it needed it or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_mass_changes: Option<bool>,
 }
 
 /// A count in the CRD: a whole number from 0 to `u32::MAX` (the API server refuses anything
@@ -205,6 +216,8 @@ const BOOLEAN_FIELDS: &[&str] = &[
     "rejectNonProvisionedUsers",
     "adoptExistingUsers",
     "adoptExistingGroups",
+    "dryRun",
+    "allowMassChanges",
 ];
 
 /// What is wrong with each field of a spec, one entry per problem, each naming its field.
@@ -326,20 +339,25 @@ impl Lookup {
 /// becomes [`Lookup::Skipped`] (logged at debug). The whole lookup is bounded by
 /// [`LookupOptions::timeout`].
 pub async fn lookup(opts: &LookupOptions) -> Lookup {
-    let outcome = if !opts.enabled {
-        Lookup::Skipped {
-            reason: "dynamic settings are turned off (--no-dynamic-settings)".to_owned(),
-        }
+    lookup_resource(opts).await.0
+}
+
+/// [`lookup`], and the one-shot approval the resource holds, if it holds one.
+async fn lookup_resource(opts: &LookupOptions) -> (Lookup, Option<MassChangeApproval>) {
+    let (outcome, approval) = if !opts.enabled {
+        let reason = "dynamic settings are turned off (--no-dynamic-settings)".to_owned();
+        (Lookup::Skipped { reason }, None)
     } else {
         match tokio::time::timeout(opts.timeout, fetch(opts)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Lookup::Fallback {
-                reason: format!(
+            Ok(found) => found,
+            Err(_) => {
+                let reason = format!(
                     "reading {} timed out after {}; using the static settings",
                     describe_target(opts.namespace.as_deref(), &opts.name),
                     humantime::format_duration(opts.timeout)
-                ),
-            },
+                );
+                (Lookup::Fallback { reason }, None)
+            }
         }
     };
     match &outcome {
@@ -347,7 +365,7 @@ pub async fn lookup(opts: &LookupOptions) -> Lookup {
         Lookup::Skipped { reason } => tracing::debug!(%reason, "dynamic settings skipped"),
         Lookup::Fallback { reason } => tracing::warn!(%reason, "dynamic settings unavailable"),
     }
-    outcome
+    (outcome, approval)
 }
 
 fn describe_target(namespace: Option<&str>, name: &str) -> String {
@@ -357,9 +375,10 @@ fn describe_target(namespace: Option<&str>, name: &str) -> String {
     }
 }
 
-async fn fetch(opts: &LookupOptions) -> Lookup {
-    let fallback = |reason: String| Lookup::Fallback {
-        reason: format!("{reason}; using the static settings"),
+async fn fetch(opts: &LookupOptions) -> (Lookup, Option<MassChangeApproval>) {
+    let fallback = |reason: String| {
+        let reason = format!("{reason}; using the static settings");
+        (Lookup::Fallback { reason }, None)
     };
     let config = match &opts.kubeconfig {
         Some(path) => match config_from_file(path).await {
@@ -372,10 +391,13 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
                 std::env::var_os("KUBECONFIG"),
                 std::env::var_os("HOME").map(PathBuf::from),
             ) {
-                return Lookup::Skipped {
-                    reason: "not running in a Kubernetes cluster and no kubeconfig found"
-                        .to_owned(),
-                };
+                let reason = "not running in a Kubernetes cluster and no kubeconfig found";
+                return (
+                    Lookup::Skipped {
+                        reason: reason.to_owned(),
+                    },
+                    None,
+                );
             }
             match Config::infer().await {
                 Ok(config) => config,
@@ -431,9 +453,95 @@ async fn fetch(opts: &LookupOptions) -> Lookup {
         }
         Err(e) => return fallback(format!("{target}: the answer is not a resource: {e}")),
     };
-    match DynamicOverrides::from_spec(object.get("spec")) {
-        Ok(overrides) => Lookup::Found(overrides),
-        Err(malformed) => fallback(format!("{target} has a {malformed}")),
+    let overrides = match DynamicOverrides::from_spec(object.get("spec")) {
+        Ok(overrides) => overrides,
+        Err(malformed) => return fallback(format!("{target} has a {malformed}")),
+    };
+    let approval = (overrides.allow_mass_changes == Some(true)).then(|| MassChangeApproval {
+        api: Arc::new(api),
+        namespace,
+        name: opts.name.clone(),
+        resource_version: object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    });
+    (Lookup::Found(overrides), approval)
+}
+
+/// The one-shot approval of a refused change that a `SCIMConfig` holds (`allowMassChanges:
+/// true`), and the means to withdraw it so that no later run uses it again.
+///
+/// A run uses it only after [`MassChangeApproval::withdraw`] succeeded: an approval that
+/// cannot be withdrawn (no `patch` permission, the resource changed since it was read) is
+/// not used, so it approves one run at most.
+#[derive(Clone)]
+pub struct MassChangeApproval {
+    api: Arc<KubeApi>,
+    namespace: String,
+    name: String,
+    resource_version: Option<String>,
+}
+
+impl fmt::Debug for MassChangeApproval {
+    // the API's headers hold the credential: name the resource only
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MassChangeApproval")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("resource_version", &self.resource_version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MassChangeApproval {
+    /// The resource that holds it, e.g. `SCIMConfig pw-scim/default`.
+    pub fn resource(&self) -> String {
+        describe_target(Some(&self.namespace), &self.name)
+    }
+
+    /// Removes `allowMassChanges` from the resource, on condition that it is unchanged since
+    /// it was read (its `resourceVersion`): an operator who withdrew or re-granted the approval
+    /// meanwhile decides, not this run. Sent once: a PATCH whose answer was lost is not
+    /// repeated (the repeat would meet the new version and fail anyway).
+    pub async fn withdraw(&self) -> Result<(), String> {
+        let target = self.resource();
+        let mut patch = serde_json::json!({"spec": {"allowMassChanges": null}});
+        if let Some(version) = &self.resource_version {
+            patch["metadata"] = serde_json::json!({ "resourceVersion": version });
+        }
+        let response = self
+            .api
+            .send(
+                Method::PATCH,
+                &self.namespace,
+                &self.name,
+                Some(patch.to_string().into_bytes()),
+            )
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot reach the Kubernetes API for {target}: {}",
+                    error_chain(&e)
+                )
+            })?;
+        match response.status {
+            200 => {
+                tracing::info!(resource = %target, "one-shot mass-change approval withdrawn");
+                Ok(())
+            }
+            409 => Err(format!(
+                "{target} changed since this run read it; the approval it held is not used"
+            )),
+            403 => Err(format!(
+                "not allowed to patch {target} (HTTP 403; the Role in k8s/rbac.yaml must grant \
+                 patch), so its one-shot approval cannot be withdrawn and is not used"
+            )),
+            status => Err(format!(
+                "{}; its one-shot approval is not used",
+                status_error(status, &response.body, &target)
+            )),
+        }
     }
 }
 
@@ -500,6 +608,18 @@ impl KubeApi {
 
     /// `GET /apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}`.
     async fn get(&self, namespace: &str, name: &str) -> Result<Response, SendError> {
+        self.send(Method::GET, namespace, name, None).await
+    }
+
+    /// `method` on the resource; a body is a JSON merge patch, sent once (see
+    /// [`MassChangeApproval::withdraw`]).
+    async fn send(
+        &self,
+        method: Method,
+        namespace: &str,
+        name: &str,
+        patch: Option<Vec<u8>>,
+    ) -> Result<Response, SendError> {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .expect("an http(s) URL has a path")
@@ -515,13 +635,22 @@ impl KubeApi {
             ]);
         let mut headers = self.headers.clone();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let replay = if patch.is_some() {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/merge-patch+json"),
+            );
+            Replay::IfUnsent
+        } else {
+            Replay::Always
+        };
         self.transport
             .send(Exchange {
-                method: Method::GET,
+                method,
                 url,
                 headers,
-                body: None,
-                replay: Replay::Always,
+                body: patch,
+                replay,
             })
             .await
     }
@@ -795,11 +924,16 @@ pub struct StaticSettings {
     pub adopt_existing_users: bool,
     /// Take over unmanaged groups holding a source group's name.
     pub adopt_existing_groups: bool,
+    /// Plan only (`--dry-run`).
+    pub dry_run: bool,
+    /// Apply a plan that exceeds the safety limits (`--allow-mass-changes`), every run.
+    pub allow_mass_changes: bool,
 }
 
 impl StaticSettings {
-    /// The switchable settings of a statically configured policy.
-    pub fn from_policy(policy: &Policy) -> Self {
+    /// The switchable settings of a statically configured policy, for a run that is a dry
+    /// run or not.
+    pub fn from_policy(policy: &Policy, dry_run: bool) -> Self {
         StaticSettings {
             enable_user_sync: policy.enable_user_sync,
             enable_group_sync: policy.enable_group_sync,
@@ -810,6 +944,8 @@ impl StaticSettings {
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             adopt_existing_users: policy.adoption.users,
             adopt_existing_groups: policy.adoption.groups,
+            dry_run,
+            allow_mass_changes: policy.allow_mass_changes,
         }
     }
 }
@@ -832,6 +968,12 @@ pub struct EffectiveSettings {
     pub adopt_existing_users: Setting<bool>,
     /// See [`StaticSettings::adopt_existing_groups`].
     pub adopt_existing_groups: Setting<bool>,
+    /// Plan only: the static `--dry-run`, or the resource's `dryRun: true` (which can make a
+    /// run a dry run, never the reverse).
+    pub dry_run: Setting<bool>,
+    /// The static `--allow-mass-changes`, or (dynamic) the resource's one-shot approval, which
+    /// the policy does not carry: a run uses it through a [`MassChangeApproval`] only.
+    pub allow_mass_changes: Setting<bool>,
     /// How the dynamic settings were looked up (found, skipped or fallback, with the reason).
     pub lookup: Lookup,
 }
@@ -864,6 +1006,16 @@ pub fn merge(static_: &StaticSettings, lookup: &Lookup) -> EffectiveSettings {
         adopt_existing_groups: Setting::pick(
             &static_.adopt_existing_groups,
             o.adopt_existing_groups,
+        ),
+        // the resource can only add caution to a dry run, and approval to a refused run
+        dry_run: Setting::pick(
+            &static_.dry_run,
+            o.dry_run.filter(|&dry| dry && !static_.dry_run),
+        ),
+        allow_mass_changes: Setting::pick(
+            &static_.allow_mass_changes,
+            o.allow_mass_changes
+                .filter(|&allow| allow && !static_.allow_mass_changes),
         ),
         lookup: lookup.clone(),
     }
@@ -912,6 +1064,17 @@ impl EffectiveSettings {
                 self.adopt_existing_groups.value,
                 self.adopt_existing_groups.source,
             ),
+            line("dry_run", self.dry_run.value, self.dry_run.source),
+            match self.allow_mass_changes.source {
+                SettingSource::Static => line(
+                    "allow_mass_changes",
+                    self.allow_mass_changes.value,
+                    SettingSource::Static,
+                ),
+                SettingSource::Dynamic => {
+                    "allow_mass_changes=true (dynamic, a one-shot approval)".to_owned()
+                }
+            },
         ]
     }
 }
@@ -954,21 +1117,34 @@ impl EffectiveSettings {
 pub struct Effective {
     /// The engine's policy for this run.
     pub policy: Policy,
+    /// Whether the run is a dry run ([`EffectiveSettings::dry_run`]).
+    pub dry_run: bool,
+    /// The resource's one-shot approval, for the [`Reconciler`](crate::Reconciler) (or
+    /// [`ApplySaved`](crate::ApplySaved)) to use and withdraw; `None` when the resource holds
+    /// none, or `--allow-mass-changes` makes it moot.
+    pub approval: Option<MassChangeApproval>,
     /// The switchable settings with their sources (for the log and the report).
     pub settings: EffectiveSettings,
 }
 
 /// Looks the `SCIMConfig` resource up (see [`lookup`]) and applies it over the statically
-/// configured `policy`; logs every effective setting at info.
-pub async fn resolve(policy: &Policy, options: &LookupOptions) -> Effective {
-    let found = lookup(options).await;
-    let settings = merge(&StaticSettings::from_policy(policy), &found);
+/// configured `policy` and `dry_run`; logs every effective setting at info.
+pub async fn resolve(policy: &Policy, dry_run: bool, options: &LookupOptions) -> Effective {
+    let (found, approval) = lookup_resource(options).await;
+    let settings = merge(&StaticSettings::from_policy(policy, dry_run), &found);
     for line in settings.describe() {
         tracing::info!(setting = %line, "effective setting");
     }
     let policy = settings.apply_to(policy);
     tracing::debug!(?policy, "policy");
-    Effective { policy, settings }
+    let approval =
+        approval.filter(|_| settings.allow_mass_changes.source == SettingSource::Dynamic);
+    Effective {
+        policy,
+        dry_run: settings.dry_run.value,
+        approval,
+        settings,
+    }
 }
 
 impl fmt::Display for EffectiveSettings {
@@ -996,7 +1172,7 @@ mod tests {
             max_deactivations: Some(3),
             ..DynamicOverrides::default()
         });
-        let settings = merge(&StaticSettings::from_policy(&configured), &found);
+        let settings = merge(&StaticSettings::from_policy(&configured, false), &found);
         let p = settings.apply_to(&configured);
         assert_eq!(p.max_deactivations, Some(3));
         assert_eq!(settings.max_deactivations.source, SettingSource::Dynamic);
@@ -1016,7 +1192,7 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(
-            StaticSettings::from_policy(&unlimited).max_deactivations,
+            StaticSettings::from_policy(&unlimited, false).max_deactivations,
             None
         );
     }
@@ -1044,6 +1220,8 @@ mod tests {
                 max_deactivations: Some(7),
                 adopt_existing_users: Some(true),
                 adopt_existing_groups: None,
+                dry_run: None,
+                allow_mass_changes: None,
             }
         );
     }

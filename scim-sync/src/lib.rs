@@ -49,8 +49,8 @@ pub mod target;
 pub use apply_saved::{ApplySaved, DEFAULT_MAX_PLAN_AGE};
 pub use reconciler::{Observer, Phase, Reconciler};
 pub use report::{
-    OpCounts, PhaseTimings, RequestCounts, RunError, RunOutcome, RunReport, RunWarning,
-    SourceUsers, Summary, WarningOrigin,
+    ApprovalOutcome, ApprovalUse, OpCounts, PhaseTimings, RequestCounts, RunError, RunOutcome,
+    RunReport, RunWarning, SourceUsers, Summary, WarningOrigin,
 };
 pub use saved::SavedPlan;
 pub use source::Source;

@@ -112,6 +112,15 @@ impl RunMetrics {
             "1 when the last run wrote nothing by request, else 0",
             if report.dry_run { 1.0 } else { 0.0 },
         );
+        let approved = report
+            .mass_change_approval
+            .as_ref()
+            .is_some_and(|a| a.outcome.is_used());
+        gauge(
+            "mass_change_approved",
+            "1 when a one-shot SCIMConfig approval lifted the last run's safety limits, else 0",
+            if approved { 1.0 } else { 0.0 },
+        );
         if let Some(observed) = report.observed.as_deref() {
             let start = format!("{}user:", end.external_id_prefix);
             let managed = observed.users.iter().filter(|u| {

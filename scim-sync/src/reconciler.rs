@@ -12,7 +12,11 @@ use scim_diff::{
 
 use activate_client::SnapshotOptions;
 
-use crate::report::{RunError, RunOutcome, RunReport, RunWarning, SourceUsers, WarningOrigin};
+use crate::dynamic::MassChangeApproval;
+use crate::report::{
+    ApprovalOutcome, ApprovalUse, RunError, RunOutcome, RunReport, RunWarning, SourceUsers,
+    WarningOrigin,
+};
 use crate::saved::SavedPlan;
 use crate::source::Source;
 use crate::stop::StopHandle;
@@ -63,6 +67,7 @@ pub struct Reconciler {
     concurrency: usize,
     stop: StopHandle,
     observer: Option<Arc<dyn Observer>>,
+    approval: Option<MassChangeApproval>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -88,7 +93,18 @@ impl Reconciler {
             concurrency: 4,
             stop: StopHandle::default(),
             observer: None,
+            approval: None,
         }
+    }
+
+    /// A one-shot approval of a plan that the safety limits refuse (from the `SCIMConfig`
+    /// resource, [`Effective::approval`](crate::dynamic::Effective::approval)). A run that is
+    /// not a dry run withdraws it before its first write, whether its plan needs it or not,
+    /// and uses it only once withdrawn; [`RunReport::mass_change_approval`] says what became
+    /// of it.
+    pub fn mass_change_approval(mut self, approval: Option<MassChangeApproval>) -> Self {
+        self.approval = approval;
+        self
     }
 
     /// Plan only, write nothing.
@@ -300,6 +316,18 @@ impl Reconciler {
             report.read_failed(stopped);
             return None;
         }
+        if let Err(stopped) = use_approval(
+            self.approval.as_ref(),
+            &self.stop,
+            dry_run,
+            &mut plan,
+            report,
+        )
+        .await
+        {
+            report.read_failed(stopped);
+            return None;
+        }
 
         // 3. apply, unless refused or a dry run
         let writes = Writes {
@@ -386,6 +414,63 @@ impl Writes<'_> {
         };
         report.applied = Some(applied);
     }
+}
+
+/// Decides what a one-shot mass-change approval does for `plan`, before the first write:
+/// - a plan refused by the safety limits only: a dry run shows it lifted (and leaves the
+///   approval in place); a real run withdraws the approval and, once it is withdrawn, lifts
+///   the refusal; an approval that cannot be withdrawn is not used;
+/// - a plan that exceeds no limit: a real run withdraws the approval all the same, so that it
+///   cannot approve a later change nobody reviewed;
+/// - a plan refused for another reason too: the approval stays for a later run.
+pub(crate) async fn use_approval(
+    approval: Option<&MassChangeApproval>,
+    stop: &StopHandle,
+    dry_run: bool,
+    plan: &mut Plan,
+    report: &mut RunReport,
+) -> Result<(), RunError> {
+    let Some(approval) = approval else {
+        return Ok(());
+    };
+    let only_limits = plan
+        .refusal
+        .as_ref()
+        .map(|r| r.reasons.iter().all(|reason| reason.kind.is_a_limit()));
+    let outcome = match (only_limits, dry_run) {
+        (Some(false), _) => ApprovalOutcome::Kept,
+        (Some(true), true) => ApprovalOutcome::WouldBeUsed {
+            lifted: plan.refusal.take().expect("a refused plan"),
+        },
+        (None, true) => ApprovalOutcome::NotNeeded,
+        (refused, false) => match unless_stopped(stop, approval.withdraw()).await? {
+            Ok(()) => match refused {
+                Some(_) => ApprovalOutcome::Used {
+                    lifted: plan.refusal.take().expect("a refused plan"),
+                },
+                None => ApprovalOutcome::Withdrawn,
+            },
+            Err(reason) => {
+                report
+                    .warnings
+                    .push(RunWarning::new(WarningOrigin::Settings, reason.clone()));
+                ApprovalOutcome::NotWithdrawn { reason }
+            }
+        },
+    };
+    if let ApprovalOutcome::Used { lifted } | ApprovalOutcome::WouldBeUsed { lifted } = &outcome {
+        tracing::warn!(
+            resource = %approval.resource(),
+            limits = lifted.reasons.len(),
+            dry_run,
+            "a one-shot approval lifts the safety limits for this run"
+        );
+    }
+    report.mass_change_approval = Some(ApprovalUse {
+        resource: approval.resource(),
+        outcome,
+    });
+    Ok(())
 }
 
 /// A plan that writes SSH keys into a target whose discovery does not declare the CoreWeave

@@ -37,6 +37,8 @@ pub enum WarningOrigin {
     Target,
     /// The planner (an invalid key, a record not synced and why).
     Engine,
+    /// The run-time settings (a `SCIMConfig` approval that could not be withdrawn).
+    Settings,
 }
 
 /// Something an operator should know; never fatal.
@@ -88,6 +90,7 @@ impl RunWarning {
             (None, WarningOrigin::Source) => "source",
             (None, WarningOrigin::Target) => "target",
             (None, WarningOrigin::Engine) => "engine",
+            (None, WarningOrigin::Settings) => "settings",
         }
     }
 }
@@ -211,6 +214,55 @@ pub struct RunReport {
     pub organization: Option<String>,
     /// The source's users, once read (`None` for a saved plan, which reads no source).
     pub source_users: Option<SourceUsers>,
+    /// What became of the one-shot mass-change approval the run was given, if it was given
+    /// one and got as far as planning.
+    pub mass_change_approval: Option<ApprovalUse>,
+}
+
+/// What a run did with a one-shot mass-change approval
+/// ([`MassChangeApproval`](crate::dynamic::MassChangeApproval)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalUse {
+    /// The resource that holds it, e.g. `SCIMConfig pw-scim/default`.
+    pub resource: String,
+    /// What became of it.
+    #[serde(flatten)]
+    pub outcome: ApprovalOutcome,
+}
+
+/// See [`ApprovalUse`]. Serialized as `{"outcome": "used", "lifted": [...]}`, ...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ApprovalOutcome {
+    /// It lifted this run's refusal (the limits listed) and was withdrawn.
+    Used {
+        /// The limits the plan exceeds, which the approval lifted.
+        lifted: Refusal,
+    },
+    /// A dry run: it would lift the refusal (the limits listed); left in place.
+    WouldBeUsed {
+        /// The limits the plan exceeds.
+        lifted: Refusal,
+    },
+    /// The plan exceeds no limit; withdrawn all the same, so that it cannot approve a later,
+    /// unreviewed change.
+    Withdrawn,
+    /// A dry run whose plan exceeds no limit; left in place (the next real run withdraws it).
+    NotNeeded,
+    /// The plan is refused for a reason no approval lifts; left in place.
+    Kept,
+    /// It could not be withdrawn, so it was not used: the run is refused as without it.
+    NotWithdrawn {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ApprovalOutcome {
+    /// Whether it lifted a refusal of a run that then wrote.
+    pub fn is_used(&self) -> bool {
+        matches!(self, ApprovalOutcome::Used { .. })
+    }
 }
 
 /// How many users the source holds.
@@ -243,6 +295,7 @@ impl RunReport {
             phases: PhaseTimings::default(),
             organization: None,
             source_users: None,
+            mass_change_approval: None,
         }
     }
 

@@ -130,6 +130,8 @@ fn static_settings() -> StaticSettings {
         max_deactivations: Some(10),
         adopt_existing_users: false,
         adopt_existing_groups: false,
+        dry_run: false,
+        allow_mass_changes: false,
     }
 }
 
@@ -211,7 +213,9 @@ async fn found_resource_overrides_every_static_setting() {
         "allowNonProvisionedUsers": true,
         "syncGroups": ["hpc-users", "Data Science"],
         "maxDeactivations": 3,
-        "adoptExistingUsers": true
+        "adoptExistingUsers": true,
+        "dryRun": true,
+        "allowMassChanges": true
     }))))
     .await;
 
@@ -227,6 +231,8 @@ async fn found_resource_overrides_every_static_setting() {
             max_deactivations: Some(3),
             adopt_existing_users: Some(true),
             adopt_existing_groups: None,
+            dry_run: Some(true),
+            allow_mass_changes: Some(true),
         })
     );
     assert!(!logs.contains("WARN"), "{logs}");
@@ -242,6 +248,8 @@ async fn found_resource_overrides_every_static_setting() {
             "max_deactivations=3 (dynamic)",
             "adopt_existing_users=true (dynamic)",
             "adopt_existing_groups=false (static)",
+            "dry_run=true (dynamic)",
+            "allow_mass_changes=true (dynamic, a one-shot approval)",
         ]
     );
     assert_eq!(
@@ -254,6 +262,8 @@ async fn found_resource_overrides_every_static_setting() {
             "max_deactivations": {"value": 3, "source": "dynamic"},
             "adopt_existing_users": {"value": true, "source": "dynamic"},
             "adopt_existing_groups": {"value": false, "source": "static"},
+            "dry_run": {"value": true, "source": "dynamic"},
+            "allow_mass_changes": {"value": true, "source": "dynamic"},
             "lookup": {
                 "outcome": "found",
                 "enable_user_sync": false,
@@ -261,7 +271,9 @@ async fn found_resource_overrides_every_static_setting() {
                 "allow_non_provisioned_users": true,
                 "sync_groups": ["hpc-users", "Data Science"],
                 "max_deactivations": 3,
-                "adopt_existing_users": true
+                "adopt_existing_users": true,
+                "dry_run": true,
+                "allow_mass_changes": true
             }
         })
     );
@@ -303,7 +315,8 @@ async fn partially_set_resource_overrides_only_what_it_sets() {
         "enable_user_sync=true (static), enable_group_sync=false (dynamic), \
          allow_non_provisioned_users=false (static), sync_groups=[\"static-group\"] (static), \
          max_deactivations=10 (static), adopt_existing_users=false (static), \
-         adopt_existing_groups=false (static)"
+         adopt_existing_groups=false (static), dry_run=false (static), \
+         allow_mass_changes=false (static)"
     );
 }
 
@@ -833,7 +846,9 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
         [
             "adoptExistingGroups",
             "adoptExistingUsers",
+            "allowMassChanges",
             "allowNonProvisionedUsers",
+            "dryRun",
             "enableGroupSync",
             "enableUserSync",
             "maxDeactivations",
@@ -844,7 +859,8 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
     // every property is read by the lookup: a wrong type in each is named
     let wrong = json!({
         "adoptExistingGroups": "x", "adoptExistingUsers": "x", "allowNonProvisionedUsers": "x", "enableGroupSync": "x", "enableUserSync": "x",
-        "maxDeactivations": "x", "rejectNonProvisionedUsers": "x", "syncGroups": "x"
+        "maxDeactivations": "x", "rejectNonProvisionedUsers": "x", "syncGroups": "x",
+        "dryRun": "x", "allowMassChanges": "x"
     });
     let malformed = DynamicOverrides::from_spec(Some(&wrong)).unwrap_err();
     for name in names {
@@ -857,7 +873,7 @@ fn the_crd_is_generated_from_the_spec_type_with_the_names_the_lookup_reads() {
 
 #[test]
 fn grafanas_reject_non_provisioned_users_is_the_inverse_and_yields_to_allow() {
-    let static_ = StaticSettings::from_policy(&scim_sync::Policy::default());
+    let static_ = StaticSettings::from_policy(&scim_sync::Policy::default(), false);
     let spec = |v: serde_json::Value| {
         Lookup::Found(DynamicOverrides::from_spec(Some(&v)).expect("a valid spec"))
     };
@@ -880,5 +896,275 @@ fn grafanas_reject_non_provisioned_users_is_the_inverse_and_yields_to_allow() {
     assert!(
         malformed.problems[0].starts_with("rejectNonProvisionedUsers"),
         "{malformed}"
+    );
+}
+
+// ---- the one-shot mass-change approval, used by a run against the embedded server ----
+
+mod support;
+
+use scim_sync::dynamic::resolve;
+use scim_sync::metrics::{RunEnd, RunMetrics};
+use scim_sync::{ApprovalOutcome, Policy, Reconciler, RunOutcome, Source};
+use wiremock::matchers::body_json;
+
+/// Limits a deactivation of five users exceeds.
+fn strict_policy() -> Policy {
+    Policy {
+        max_deactivations: Some(1),
+        max_deactivation_percent: None,
+        ..Policy::default()
+    }
+}
+
+/// The sample organization with its first five active users gone inactive.
+fn five_leave() -> Source {
+    let text = std::fs::read_to_string(support::ORG).unwrap();
+    let mut org: Value = serde_json::from_str(&text).unwrap();
+    for user in org["users"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter(|u| u["active"] == json!(true))
+        .take(5)
+    {
+        user["active"] = json!(false);
+    }
+    Source::ExportText(org.to_string().into())
+}
+
+/// The embedded server, synced once with the sample organization.
+async fn synced_target() -> (scim_server::ServerHandle, scim_client::ScimClient) {
+    let (server, scim) = support::server().await;
+    let first = Reconciler::new(
+        Source::export_file(support::ORG),
+        scim.clone(),
+        strict_policy(),
+    )
+    .run()
+    .await;
+    assert_eq!(first.outcome, RunOutcome::Ok, "{:?}", first.error);
+    (server, scim)
+}
+
+impl FakeApi {
+    /// Answers every GET with a resource holding the approval.
+    async fn holding_approval(&self) {
+        Mock::given(method("GET"))
+            .and(path(resource_path(NS, "default")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(scimconfig(json!({"allowMassChanges": true}))),
+            )
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Answers the conditional withdrawal of the approval (resourceVersion 4711) with
+    /// `response`.
+    async fn withdrawal_answers(&self, response: ResponseTemplate) {
+        Mock::given(method("PATCH"))
+            .and(path(resource_path(NS, "default")))
+            .and(header("content-type", "application/merge-patch+json"))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .and(body_json(json!({
+                "metadata": {"resourceVersion": "4711"},
+                "spec": {"allowMassChanges": null}
+            })))
+            .respond_with(response)
+            .mount(&self.server)
+            .await;
+    }
+
+    async fn patches(&self) -> usize {
+        let requests = self.server.received_requests().await.unwrap();
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "PATCH")
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_approval_lifts_the_limits_for_one_run_and_is_withdrawn() {
+    let (server, scim) = synced_target().await;
+    let api = FakeApi::start().await;
+    api.holding_approval().await;
+    api.withdrawal_answers(ResponseTemplate::new(200).set_body_json(scimconfig(json!({}))))
+        .await;
+    // without the approval the change is refused
+    let refused = Reconciler::new(five_leave(), scim.clone(), strict_policy())
+        .run()
+        .await;
+    assert_eq!(refused.outcome, RunOutcome::Refused);
+
+    let effective = resolve(&strict_policy(), false, &api.options()).await;
+    assert_eq!(
+        effective.settings.allow_mass_changes.source,
+        SettingSource::Dynamic
+    );
+    assert!(!effective.policy.allow_mass_changes, "never in the policy");
+    let approval = effective.approval.clone().expect("an approval");
+    assert_eq!(approval.resource(), "SCIMConfig pw-scim/default");
+    assert!(!format!("{approval:?}").contains(TOKEN));
+    let writes_before = support::writes(&server);
+    let run = Reconciler::new(five_leave(), scim.clone(), effective.policy.clone())
+        .mass_change_approval(effective.approval)
+        .run()
+        .await;
+    assert_eq!(run.outcome, RunOutcome::Ok, "{:?}", run.error);
+    assert_eq!(run.plan.as_ref().unwrap().deactivations(), 5);
+    let applied = run.applied.as_ref().expect("applied");
+    assert_eq!(
+        applied.totals().done,
+        run.plan.as_ref().unwrap().operations.len()
+    );
+    assert!(support::writes(&server) > writes_before);
+    let used = run.mass_change_approval.as_ref().expect("recorded");
+    let ApprovalOutcome::Used { lifted } = &used.outcome else {
+        panic!("expected the approval used, got {used:?}");
+    };
+    assert_eq!(
+        lifted.reasons[0].kind,
+        scim_diff::RefusalKind::TooManyDeactivations
+    );
+    assert!(run.refusal().is_none());
+    assert_eq!(api.patches().await, 1);
+    let report = serde_json::to_value(used).unwrap();
+    assert_eq!(report["outcome"], "used");
+    assert_eq!(report["resource"], "SCIMConfig pw-scim/default");
+    let end = RunEnd {
+        at: std::time::SystemTime::now(),
+        duration: Duration::from_secs(1),
+        exit_code: 0,
+        external_id_prefix: "pw-activate:".into(),
+    };
+    let metrics = RunMetrics::new(&run, &end).encode();
+    assert!(
+        metrics.contains("pw_activate_scim_sync_mass_change_approved 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_that_cannot_be_withdrawn_is_not_used() {
+    let cases = [
+        (
+            k8s_status(409, "Conflict", "the object has been modified"),
+            "changed since this run read it",
+        ),
+        (
+            k8s_status(403, "Forbidden", "cannot patch resource"),
+            "must grant patch",
+        ),
+    ];
+    for (answer, expect) in cases {
+        let (server, scim) = synced_target().await;
+        let api = FakeApi::start().await;
+        api.holding_approval().await;
+        api.withdrawal_answers(answer).await;
+        let effective = resolve(&strict_policy(), false, &api.options()).await;
+        let writes_before = support::writes(&server);
+        let run = Reconciler::new(five_leave(), scim, effective.policy.clone())
+            .mass_change_approval(effective.approval)
+            .run()
+            .await;
+        assert_eq!(run.outcome, RunOutcome::Refused, "{expect}");
+        assert_eq!(support::writes(&server), writes_before, "nothing written");
+        let Some(ApprovalOutcome::NotWithdrawn { reason }) =
+            run.mass_change_approval.as_ref().map(|a| &a.outcome)
+        else {
+            panic!("expected not withdrawn: {:?}", run.mass_change_approval);
+        };
+        assert!(reason.contains(expect), "{reason}");
+        assert!(
+            run.warnings.iter().any(|w| w.to_string().contains(expect)),
+            "{:?}",
+            run.warnings
+        );
+        assert_eq!(api.patches().await, 1, "sent once, never repeated");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_shows_what_the_approval_would_lift_and_leaves_it_in_place() {
+    let (server, scim) = synced_target().await;
+    let api = FakeApi::start().await;
+    api.holding_approval().await;
+    let effective = resolve(&strict_policy(), true, &api.options()).await;
+    assert!(effective.dry_run);
+    let writes_before = support::writes(&server);
+    let run = Reconciler::new(five_leave(), scim, effective.policy.clone())
+        .dry_run(effective.dry_run)
+        .mass_change_approval(effective.approval)
+        .run()
+        .await;
+    assert_eq!(run.outcome, RunOutcome::Ok);
+    assert!(run.refusal().is_none(), "the plan the real run would apply");
+    assert!(matches!(
+        run.mass_change_approval.as_ref().map(|a| &a.outcome),
+        Some(ApprovalOutcome::WouldBeUsed { .. })
+    ));
+    assert_eq!(run.plan.as_ref().unwrap().deactivations(), 5);
+    assert_eq!(support::writes(&server), writes_before);
+    assert_eq!(api.patches().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_the_run_does_not_need_is_withdrawn_all_the_same() {
+    let (_server, scim) = support::server().await;
+    let api = FakeApi::start().await;
+    api.holding_approval().await;
+    api.withdrawal_answers(ResponseTemplate::new(200).set_body_json(scimconfig(json!({}))))
+        .await;
+    let effective = resolve(&strict_policy(), false, &api.options()).await;
+    let run = Reconciler::new(Source::export_file(support::ORG), scim, effective.policy)
+        .mass_change_approval(effective.approval)
+        .run()
+        .await;
+    assert_eq!(run.outcome, RunOutcome::Ok);
+    assert_eq!(
+        run.mass_change_approval.map(|a| a.outcome),
+        Some(ApprovalOutcome::Withdrawn)
+    );
+    assert_eq!(api.patches().await, 1);
+}
+
+#[tokio::test]
+async fn dry_run_in_the_resource_makes_a_run_a_dry_run_and_never_the_reverse() {
+    for (static_dry_run, spec, dry_run, source) in [
+        (false, json!({"dryRun": true}), true, SettingSource::Dynamic),
+        (true, json!({"dryRun": false}), true, SettingSource::Static),
+        (
+            false,
+            json!({"dryRun": false}),
+            false,
+            SettingSource::Static,
+        ),
+        (false, json!({}), false, SettingSource::Static),
+    ] {
+        let api = FakeApi::start().await;
+        api.answer(ResponseTemplate::new(200).set_body_json(scimconfig(spec.clone())))
+            .await;
+        let effective = resolve(&Policy::default(), static_dry_run, &api.options()).await;
+        assert_eq!(effective.dry_run, dry_run, "{spec}");
+        assert_eq!(effective.settings.dry_run.source, source, "{spec}");
+        assert!(effective.approval.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_static_override_makes_the_resources_approval_moot() {
+    let api = FakeApi::start().await;
+    api.holding_approval().await;
+    let always = Policy {
+        allow_mass_changes: true,
+        ..Policy::default()
+    };
+    let effective = resolve(&always, false, &api.options()).await;
+    assert!(effective.approval.is_none(), "nothing to withdraw");
+    assert_eq!(
+        effective.settings.allow_mass_changes.source,
+        SettingSource::Static
     );
 }

@@ -19,6 +19,7 @@ macro_rules! against_both {
     )*};
 }
 
+mod approval;
 mod e2e;
 mod export;
 mod extension;
