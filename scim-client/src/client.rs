@@ -494,6 +494,11 @@ impl ScimClient {
         self.inner.limits
     }
 
+    /// Requests in flight at once (see [`ClientBuilder::max_in_flight`]).
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.inner.transport.pacer().max_in_flight()
+    }
+
     /// The pacer shared by all clones.
     pub fn pacer(&self) -> &Pacer {
         self.inner.transport.pacer()

@@ -31,11 +31,51 @@ impl<T> Clone for Resources<T> {
     }
 }
 
+/// A page requested ahead of the walk: its `startIndex` and the answer.
+type PageAhead<T> = (u64, Result<ListResponse<T>, Error>);
+
 struct Walk<T> {
     handler: Resources<T>,
     query: ListQuery,
     count: u32,
     walk: PageWalk,
+    /// The pages after the first, requested concurrently, in order.
+    ahead: Option<BoxStream<'static, PageAhead<T>>>,
+}
+
+impl<T: Resource> Walk<T> {
+    /// After a first page of `read` records out of `total`: every other page, requested
+    /// concurrently in `startIndex` order (bounded by the client's in-flight limit and the
+    /// pages a walk may take), none past `total`. `None` without a total to go by.
+    fn pages_ahead(
+        &self,
+        total: Option<u64>,
+        read: u64,
+    ) -> Option<BoxStream<'static, PageAhead<T>>> {
+        let (total, step) = (total?, read);
+        if step == 0 || total <= step {
+            return None;
+        }
+        let limits = self.handler.client.limits();
+        let pages = (total - step)
+            .div_ceil(step)
+            .min(limits.max_list_pages.saturating_sub(1));
+        let in_flight = self.handler.client.max_in_flight().max(1);
+        let handler = self.handler.clone();
+        let query = self.query.clone();
+        let count = self.count;
+        let starts = (1..=pages).map(move |k| 1 + k * step);
+        Some(
+            stream::iter(starts)
+                .map(move |start| {
+                    let handler = handler.clone();
+                    let query = query.clone();
+                    async move { (start, handler.list_page(&query, start, count).await) }
+                })
+                .buffered(in_flight)
+                .boxed(),
+        )
+    }
 }
 
 impl<T: Resource> Resources<T> {
@@ -58,10 +98,16 @@ impl<T: Resource> Resources<T> {
         self.list_stream(query).try_collect().await
     }
 
-    /// Every resource matching `query`, as a stream that fetches page after page. Every page
-    /// is checked: ids never repeat, `totalResults` never changes, the count read matches
+    /// Every resource matching `query`, as a stream of the pages in order. Every page is
+    /// checked: ids never repeat, `totalResults` never changes, the count read matches
     /// `totalResults` (the server's `itemsPerPage` is not trusted). A failed check ends the
     /// stream with [`Error::Paging`].
+    ///
+    /// Once the first page gives `totalResults` and the page size the server honours, the
+    /// other pages are requested at once, as many in flight as the client allows, and never
+    /// past the end. They are checked in order like a sequential walk; if one does not start
+    /// where the records read so far end (a short page in the middle), the pages requested
+    /// after it are dropped and the walk goes on one page after another from there.
     pub fn list_stream(&self, query: &ListQuery) -> BoxStream<'static, Result<T, Error>> {
         let limits = self.client.limits();
         let state = Walk {
@@ -69,13 +115,24 @@ impl<T: Resource> Resources<T> {
             query: query.clone(),
             count: query.page_size.unwrap_or(self.client.page_size()).max(1),
             walk: PageWalk::with_limits(limits.max_list_records, limits.max_list_pages),
+            ahead: None,
         };
         stream::try_unfold(state, |mut st| async move {
             if st.walk.is_done() {
                 return Ok(None);
             }
             let start = st.walk.next_start;
-            let page = st.handler.list_page(&st.query, start, st.count).await?;
+            let page = match st.ahead.as_mut() {
+                Some(ahead) => match ahead.next().await {
+                    Some((at, page)) if at == start => page?,
+                    // a page that does not start where the walk is, or no page left
+                    _ => {
+                        st.ahead = None;
+                        st.handler.list_page(&st.query, start, st.count).await?
+                    }
+                },
+                None => st.handler.list_page(&st.query, start, st.count).await?,
+            };
             let url = st.handler.list_url(&st.query, start, st.count);
             st.walk
                 .accept(page.total_results, page.resources.iter().map(Resource::id))
@@ -91,6 +148,9 @@ impl<T: Resource> Resources<T> {
                     },
                 })?;
             tracing::debug!(endpoint = %st.handler.endpoint, start, read = st.walk.collected(), total = ?page.total_results, "page");
+            if start == 1 && !st.walk.is_done() {
+                st.ahead = st.pages_ahead(page.total_results, page.resources.len() as u64);
+            }
             Ok(Some((page.resources, st)))
         })
         .map_ok(|page| stream::iter(page.into_iter().map(Ok)))

@@ -22,7 +22,9 @@
 //!   user input into a filter string.
 //! - **Paging cannot lie**: a walk that repeats ids, sees `totalResults` change, or reads a
 //!   count that disagrees with `totalResults` fails with [`Error::Paging`]; an incomplete
-//!   list never looks complete.
+//!   list never looks complete. Once the first page gives `totalResults`, the other pages are
+//!   requested concurrently (within [`ClientBuilder::max_in_flight`], never past the end) and
+//!   checked in order, as a sequential walk would.
 //! - **Retries** (429, 502, 503, 504, connection failures) use full-jitter exponential
 //!   backoff and honour `Retry-After`, bounded by attempts and a time budget
 //!   ([`transport::RetryPolicy`]). A create (POST) that may have reached the server is

@@ -36,10 +36,100 @@ async fn reads_all_pages_including_a_short_one() {
     let ids: Vec<_> = users.iter().map(|u| u.id.clone().unwrap()).collect();
     assert_eq!(ids, ["a", "b", "c", "d", "e"]);
     let reqs = server.received_requests().await.unwrap();
-    assert_eq!(reqs.len(), 3);
     assert!(
         reqs.iter()
             .all(|r| r.url.query().unwrap().contains("count=2"))
+    );
+    // after the first page, 3 and 5 are asked at once; 3 is short, so the page at 5 is
+    // dropped and the walk goes on from 4
+    let mut starts = start_indexes(&reqs);
+    starts.sort_unstable();
+    assert_eq!(starts, [1, 3, 4, 5]);
+}
+
+fn start_indexes(requests: &[wiremock::Request]) -> Vec<u64> {
+    requests
+        .iter()
+        .map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "startIndex")
+                .unwrap()
+                .1
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_after_the_first_are_asked_at_once_and_never_past_the_end() {
+    let server = MockServer::start().await;
+    let ids: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
+    for start in [1u64, 7, 10] {
+        let chunk: Vec<&str> = ids[(start - 1) as usize..][..3.min(11 - start as usize)]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        page(&server, start, 10, &chunk).await;
+    }
+    // the page at 4 is answered late: the pages after it are asked before its answer comes
+    let resources = ids[3..6].iter().map(|id| user(id)).collect();
+    Mock::given(method("GET"))
+        .and(query_param("startIndex", "4"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(list(10, 4, resources))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    let c = builder(&server)
+        .page_size(3)
+        .max_in_flight(4)
+        .build()
+        .unwrap();
+    let walk = tokio::spawn(async move { c.users().list(&ListQuery::new()).await });
+    let mut asked = Vec::new();
+    for _ in 0..250 {
+        asked = start_indexes(&server.received_requests().await.unwrap());
+        if asked.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!walk.is_finished(), "the page at 4 is still unanswered");
+    asked.sort_unstable();
+    assert_eq!(
+        asked,
+        [1, 4, 7, 10],
+        "every page asked while 4 is in flight"
+    );
+    let users = walk.await.unwrap().unwrap();
+    let read: Vec<_> = users.iter().map(|u| u.id.clone().unwrap()).collect();
+    assert_eq!(read, ids, "in order");
+    let mut all = start_indexes(&server.received_requests().await.unwrap());
+    all.sort_unstable();
+    assert_eq!(all, [1, 4, 7, 10], "each page once, none past totalResults");
+}
+
+#[tokio::test]
+async fn pages_ahead_stay_within_the_in_flight_bound_of_one() {
+    let server = MockServer::start().await;
+    page(&server, 1, 5, &["a", "b"]).await;
+    page(&server, 3, 5, &["c", "d"]).await;
+    page(&server, 5, 5, &["e"]).await;
+    let c = builder(&server)
+        .page_size(2)
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    let users = c.users().list(&ListQuery::new()).await.unwrap();
+    assert_eq!(users.len(), 5);
+    assert_eq!(
+        start_indexes(&server.received_requests().await.unwrap()),
+        [1, 3, 5],
+        "one after another, in order"
     );
 }
 
