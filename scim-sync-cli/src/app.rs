@@ -121,7 +121,7 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
     };
     let effective =
         scim_sync::dynamic::resolve(&config.policy, config.opts.dry_run, &config.dynamic).await;
-    let options = pass_options(config, stop, effective.dry_run);
+    let options = pass_options(config, stop, effective.dry_run());
     let (mut report, run) = reconcile(&source, &scim, &effective, &options, "reconcile").await;
     finish_command(config, &mut report, &run, started).await;
     report.outcome
@@ -184,7 +184,7 @@ async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
     );
     let effective =
         scim_sync::dynamic::resolve(&config.policy, config.opts.dry_run, &config.dynamic).await;
-    let options = pass_options(config, stop, effective.dry_run);
+    let options = pass_options(config, stop, effective.dry_run());
     let mut report = new_report("apply", &options, &effective);
     report.plan_file = Some(path.display().to_string());
     let run = ApplySaved::new(saved, scim.clone(), effective.policy.clone())

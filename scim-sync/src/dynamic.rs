@@ -1117,8 +1117,6 @@ impl EffectiveSettings {
 pub struct Effective {
     /// The engine's policy for this run.
     pub policy: Policy,
-    /// Whether the run is a dry run ([`EffectiveSettings::dry_run`]).
-    pub dry_run: bool,
     /// The resource's one-shot approval, for the [`Reconciler`](crate::Reconciler) (or
     /// [`ApplySaved`](crate::ApplySaved)) to use and withdraw; `None` when the resource holds
     /// none, or `--allow-mass-changes` makes it moot.
@@ -1141,9 +1139,15 @@ pub async fn resolve(policy: &Policy, dry_run: bool, options: &LookupOptions) ->
         approval.filter(|_| settings.allow_mass_changes.source == SettingSource::Dynamic);
     Effective {
         policy,
-        dry_run: settings.dry_run.value,
         approval,
         settings,
+    }
+}
+
+impl Effective {
+    /// Whether the run is a dry run: `--dry-run`, or the resource's `dryRun: true`.
+    pub fn dry_run(&self) -> bool {
+        self.settings.dry_run.value
     }
 }
 

@@ -1092,10 +1092,10 @@ async fn a_dry_run_shows_what_the_approval_would_lift_and_leaves_it_in_place() {
     let api = FakeApi::start().await;
     api.holding_approval().await;
     let effective = resolve(&strict_policy(), true, &api.options()).await;
-    assert!(effective.dry_run);
+    assert!(effective.dry_run());
     let writes_before = support::writes(&server);
     let run = Reconciler::new(five_leave(), scim, effective.policy.clone())
-        .dry_run(effective.dry_run)
+        .dry_run(effective.dry_run())
         .mass_change_approval(effective.approval)
         .run()
         .await;
@@ -1147,7 +1147,7 @@ async fn dry_run_in_the_resource_makes_a_run_a_dry_run_and_never_the_reverse() {
         api.answer(ResponseTemplate::new(200).set_body_json(scimconfig(spec.clone())))
             .await;
         let effective = resolve(&Policy::default(), static_dry_run, &api.options()).await;
-        assert_eq!(effective.dry_run, dry_run, "{spec}");
+        assert_eq!(effective.dry_run(), dry_run, "{spec}");
         assert_eq!(effective.settings.dry_run.source, source, "{spec}");
         assert!(effective.approval.is_none());
     }
