@@ -395,6 +395,19 @@ pub enum WarningKind {
     UnknownMember,
 }
 
+impl ConflictKind {
+    /// The kind as serialized (`user_name_taken`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DuplicateExternalId => "duplicate_external_id",
+            Self::DuplicateUserName => "duplicate_user_name",
+            Self::DuplicateDisplayName => "duplicate_display_name",
+            Self::UserNameTaken => "user_name_taken",
+            Self::DisplayNameTaken => "display_name_taken",
+        }
+    }
+}
+
 impl WarningKind {
     /// The kind as serialized (`no_email`, ...).
     pub fn as_str(self) -> &'static str {

@@ -7,21 +7,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use scim_client::ScimClient;
 use scim_client::transport::{RetryPolicy, escape_controls};
-use scim_client::{ReadLimit, ScimClient};
 use scim_diff::review::Review;
-use scim_diff::{ObservedState, Outcome as OpResult, Plan, StopReason, TargetErrorKind};
-use scim_sync::{
-    ApplySaved, Observer, Phase, Reconciler, RunError, RunOutcome, RunReport, SavedPlan, Source,
-};
-use serde_json::{Value, json};
+use scim_sync::dynamic::Effective;
+use scim_sync::progress::{ProgressObserver, ProgressStyle};
+use scim_sync::{ApplySaved, Reconciler, RunReport, SavedPlan, Source};
 
 use crate::config::{Config, Mode, OutputFormat, TargetConfig};
 use crate::exit::Outcome;
-use crate::progress::{Progress, ProgressStyle};
-use crate::report::{FailedOp, Phases, PlanText, Report, SideRequests};
+use crate::report::{PlanText, Report};
 use crate::stop::Stop;
-use scim_sync::dynamic::Effective;
 
 /// Runs the configured subcommand to its end and returns how it ended.
 pub async fn run(config: Config) -> Outcome {
@@ -106,7 +102,7 @@ fn pass_options(config: &Config, stop: &Stop, dry_run: bool) -> PassOptions {
         dry_run,
         concurrency: config.opts.concurrency,
         stop: stop.clone(),
-        progress: crate::progress::wanted(config),
+        progress: crate::logging::progress_style(config),
         fail_on_conflict: config.opts.fail_on_conflict,
         plan_text: plan_text(config),
         print_plan_early: config.opts.output == OutputFormat::Text,
@@ -145,7 +141,7 @@ async fn plan_command(config: &Config, stop: &Stop, out: &Path) -> Outcome {
     let (run, saved) = reconciler(&source, &scim, &effective, &options)
         .plan_to_save()
         .await;
-    fill_report(&mut report, &run, &options);
+    report.record_run(&run, options.fail_on_conflict);
     if let Some(saved) = saved {
         match saved.write(out) {
             Ok(()) => report.plan_file = Some(out.display().to_string()),
@@ -196,31 +192,14 @@ async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
         .observer(observer(&options, &scim, None))
         .run()
         .await;
-    fill_report(&mut report, &run, &options);
+    report.record_run(&run, options.fail_on_conflict);
     finish_command(config, &mut report, &run, started).await;
     report.outcome
 }
 
-/// Whether a file can be created at `path`: its directory exists, and it is not a directory.
+/// Whether the file `--out` names can be created (see [`scim_sync::saved::check_writable`]).
 pub fn check_writable(path: &Path) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if path.is_dir() {
-        return Err(format!(
-            "--out {}: is a directory; name a file",
-            path.display()
-        ));
-    }
-    if !dir.is_dir() {
-        return Err(format!(
-            "--out {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        ));
-    }
-    Ok(())
+    scim_sync::saved::check_writable(path).map_err(|e| format!("--out {e}"))
 }
 
 /// The end of every reconcile-like command: the run's own warnings, its duration, its
@@ -239,7 +218,7 @@ async fn finish_command(config: &Config, report: &mut Report, run: &RunReport, s
         report.warn(format!("the run's metrics were not pushed: {e}"));
     }
     emit(config.opts.output, report);
-    summary_line(report);
+    report.log_summary();
 }
 
 /// Pushes the run's metrics, grouped by organization and target host.
@@ -260,23 +239,9 @@ async fn push_metrics(
         exit_code: report.exit_code,
         external_id_prefix: config.policy.external_id_prefix.clone(),
     };
-    let org = run
-        .organization
-        .clone()
-        .or_else(|| config.opts.activate_org_name.clone())
-        .unwrap_or_else(|| "unknown".to_owned());
-    let target = config
-        .target
-        .as_ref()
-        .and_then(|t| url::Url::parse(&t.base_url).ok())
-        .and_then(|u| {
-            let host = u.host_str()?.to_owned();
-            Some(u.port().map_or(host.clone(), |p| format!("{host}:{p}")))
-        })
-        .unwrap_or_else(|| "unknown".to_owned());
-    let grouping = [("org", org.as_str()), ("target", target.as_str())];
-    let metrics = scim_sync::metrics::RunMetrics::new(run, &end);
-    gateway.push_add(&grouping, &metrics).await
+    let org = config.opts.activate_org_name.as_deref();
+    let target = config.target.as_ref().map(|t| t.base_url.as_str());
+    gateway.push_run(run, &end, org, target).await
 }
 
 /// How the text shows the plan: `--summary`, or every operation.
@@ -296,26 +261,17 @@ pub fn finish_early(
     error: String,
     outcome: Outcome,
 ) -> Outcome {
-    let mut report = Report::new(command, config.opts.dry_run);
+    let mut report = crate::report::new(command, config.opts.dry_run);
     report.error = Some(error);
     report.finish(outcome);
     emit(config.opts.output, &report);
-    summary_line(&report);
+    report.log_summary();
     outcome
 }
 
 /// Milliseconds since `started`.
 pub fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-fn side(stats: &scim_client::transport::StatsSnapshot) -> SideRequests {
-    SideRequests {
-        count: stats.requests,
-        retries: stats.retries,
-        throttled: stats.throttled,
-        writes: stats.writes(),
-    }
 }
 
 /// One full pass through [`scim_sync::Reconciler`], rendered as the CLI's [`Report`] (and the
@@ -329,19 +285,16 @@ pub async fn reconcile(
 ) -> (Report, RunReport) {
     let mut report = new_report(command, options, effective);
     let run = reconciler(source, scim, effective, options).run().await;
-    fill_report(&mut report, &run, options);
+    report.record_run(&run, options.fail_on_conflict);
     (report, run)
 }
 
 /// The report of a command that reads and plans, before it runs.
 fn new_report(command: &'static str, options: &PassOptions, effective: &Effective) -> Report {
-    let mut report = Report::new(command, options.dry_run);
+    let mut report = crate::report::new(command, options.dry_run);
     report.plan_text = options.plan_text;
     report.plan_shown = options.print_plan_early;
-    report.settings = serde_json::to_value(&effective.settings).unwrap_or(Value::Null);
-    if let Some(warning) = effective.settings.fallback_warning() {
-        report.warn(warning);
-    }
+    report.record_settings(&effective.settings);
     report
 }
 
@@ -364,192 +317,22 @@ fn observer(
     options: &PassOptions,
     scim: &ScimClient,
     activate: Option<activate_client::ActivateClient>,
-) -> Arc<RunObserver> {
-    Arc::new(RunObserver {
-        style: options.progress,
-        scim: scim.clone(),
-        activate,
-        current: tokio::sync::Mutex::new(None),
-        print_plan: options
-            .print_plan_early
-            .then_some((options.plan_text, options.dry_run)),
-    })
-}
-
-/// The CLI's report of a run: the same fields, counts and messages as always, from the
-/// library's typed [`RunReport`].
-fn fill_report(report: &mut Report, run: &RunReport, options: &PassOptions) {
-    report.phases_ms = Phases {
-        read: millis(run.phases.read),
-        plan: millis(run.phases.plan),
-        apply: millis(run.phases.apply),
-    };
-    report.requests.scim = side(&run.requests.target);
-    if let Some(stats) = &run.requests.source {
-        report.requests.activate = side(stats);
+) -> Arc<ProgressObserver> {
+    let observer = ProgressObserver::new(options.progress, scim.clone(), activate);
+    if !options.print_plan_early {
+        return Arc::new(observer);
     }
-    let warnings = run.warnings.iter().map(ToString::to_string);
-    report
-        .warnings
-        .extend(warnings.map(|w| crate::report::in_operator_terms(&w)));
-    for (label, n) in run.warning_counts() {
-        *report.warning_counts.entry(label.to_owned()).or_insert(0) += n;
-    }
-    if let Some(error) = &run.error {
-        report.error = Some(read_error_message(error));
-    }
-    report.conflicts = run
-        .all_conflicts()
-        .iter()
-        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
-        .collect();
-    report.mass_change_approval = run
-        .mass_change_approval
-        .as_ref()
-        .map(|a| serde_json::to_value(a).unwrap_or(Value::Null));
-    if let (Some(plan), Some(observed)) = (&run.plan, &run.observed) {
-        report.set_plan(Arc::clone(plan), Arc::clone(observed));
-    }
-    if let Some(refusal) = run.refusal() {
-        let mut reasons = refusal.reasons.clone();
-        for reason in &mut reasons {
-            reason.message = crate::report::in_operator_terms(&reason.message);
-        }
-        let message: Vec<&str> = reasons.iter().map(|r| r.message.as_str()).collect();
-        report.refusal = Some(json!({
-            "message": message.join("; "),
-            "reasons": reasons,
-        }));
-    }
-    report.summary = run.summary();
-    for op in run.applied.iter().flat_map(|a| &a.operations) {
-        // a conflict met while applying is reported with the others, not as a failure
-        if let OpResult::Failed { error, kind } = &op.outcome
-            && *kind != TargetErrorKind::Conflict
-        {
-            report.failed.push(FailedOp {
-                op: op.op.clone(),
-                external_id: op.external_id.clone(),
-                error: error.clone(),
-            });
-        }
-    }
-    if let Some(stopped) = run.stopped() {
-        let why = match stopped {
-            StopReason::Refused => "the plan was refused".to_owned(),
-            StopReason::Fatal { error } => format!("a systemic target error: {error}"),
-            StopReason::Deadline => "the deadline (--deadline) passed".to_owned(),
-            StopReason::StopRequested => "a stop signal arrived".to_owned(),
-        };
-        let skipped = report.summary.skipped;
-        report.warn(format!(
-            "writes stopped early ({why}); {skipped} operation(s) not attempted, the next run \
-             picks them up"
-        ));
-    }
-    report.finish(match run.outcome {
-        RunOutcome::Ok => Outcome::Ok,
-        RunOutcome::Failed => Outcome::Failed,
-        RunOutcome::Refused => Outcome::Refused,
-        RunOutcome::ReadFailed => Outcome::ReadFailed,
-    });
-    if options.fail_on_conflict && report.outcome == Outcome::Ok && !report.conflicts.is_empty() {
-        report.finish(Outcome::Failed);
-    }
-}
-
-/// Why a run ended before planning, in the operator's words (the options to set).
-fn read_error_message(error: &RunError) -> String {
-    match error {
-        RunError::StoppedWhileReading => {
-            "stopped by a signal while reading; nothing was written".to_owned()
-        }
-        RunError::DeadlineWhileReading => {
-            "the deadline (--deadline, SYNC_DEADLINE) passed while reading; nothing was written"
-                .to_owned()
-        }
-        RunError::Read { source, target } => {
-            let mut errors = Vec::new();
-            if let Some(e) = source {
-                errors.push(format!("could not read the source completely: {e}"));
-            }
-            if let Some(e) = target {
-                let hint = match e.exceeded_limit() {
-                    Some(ReadLimit::ResponseBytes) => {
-                        " (raise --max-response-bytes, SYNC_MAX_RESPONSE_BYTES, if the target's pages are that large)"
-                    }
-                    Some(ReadLimit::ListPages) => {
-                        " (the target pages very small: raise --page-size, SCIM_PAGE_SIZE, if it allows)"
-                    }
-                    Some(_) => {
-                        " (raise --max-records, SYNC_MAX_RECORDS, if the target really holds that many)"
-                    }
-                    None => "",
-                };
-                errors.push(format!(
-                    "could not read the SCIM target completely: {e}{hint}"
-                ));
-            }
-            format!("{}; nothing was written", errors.join("; "))
-        }
-    }
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Progress lines on a terminal while reading (requests so far) and applying (writes), and
-/// the plan on stdout before the first write.
-struct RunObserver {
-    style: ProgressStyle,
-    scim: ScimClient,
-    activate: Option<activate_client::ActivateClient>,
-    current: tokio::sync::Mutex<Option<Progress>>,
-    /// How to print the plan once made (and whether it is a dry run), if it is printed early.
-    print_plan: Option<(PlanText, bool)>,
-}
-
-#[async_trait::async_trait]
-impl Observer for RunObserver {
-    async fn phase_started(&self, phase: Phase) {
-        let progress = match phase {
-            Phase::Reading => {
-                let (scim, activate) = (self.scim.clone(), self.activate.clone());
-                Progress::start(
-                    self.style,
-                    "reading ACTIVATE and the target",
-                    None,
-                    move || {
-                        scim.stats().requests + activate.as_ref().map_or(0, |a| a.stats().requests)
-                    },
-                )
-            }
-            Phase::Applying { operations } => {
-                let scim = self.scim.clone();
-                let writes_before = scim.stats().writes();
-                Progress::start(self.style, "applying", Some(operations as u64), move || {
-                    scim.stats().writes().saturating_sub(writes_before)
-                })
-            }
-        };
-        *self.current.lock().await = Some(progress);
-    }
-
-    async fn phase_finished(&self, _phase: Phase) {
-        if let Some(progress) = self.current.lock().await.take() {
-            progress.finish().await;
-        }
-    }
-
-    async fn planned(&self, plan: &Plan, observed: &ObservedState) {
-        if let Some((style, dry_run)) = self.print_plan {
-            let text = style.render(&Review::new(plan, observed), dry_run);
-            // the plan quotes ACTIVATE's and the target's text: no control sequence passes
-            print!("{}", escape_controls(&text, true));
-            let _ = std::io::Write::flush(&mut std::io::stdout());
-        }
-    }
+    let (style, dry_run) = (options.plan_text, options.dry_run);
+    Arc::new(observer.on_planned(Box::new(move |plan, observed| {
+        let text = style.render(
+            &Review::new(plan, observed),
+            dry_run,
+            crate::report::in_operator_terms,
+        );
+        // the plan quotes ACTIVATE's and the target's text: no control sequence passes
+        print!("{}", escape_controls(&text, true));
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    })))
 }
 
 /// Prints a report on stdout in the configured format.
@@ -559,40 +342,5 @@ pub fn emit(output: OutputFormat, report: &Report) {
         // the report quotes ACTIVATE's and the target's text: nothing in it may reach the
         // terminal as a control sequence
         OutputFormat::Text => print!("{}", escape_controls(&report.render_text(), true)),
-    }
-}
-
-/// The one log line every run ends with.
-pub fn summary_line(report: &Report) {
-    let s = &report.summary;
-    let r = &report.requests;
-    macro_rules! line {
-        ($level:ident) => {
-            tracing::$level!(
-                command = report.command,
-                outcome = report.outcome.as_str(),
-                exit_code = report.exit_code,
-                dry_run = report.dry_run,
-                planned = s.planned,
-                done = s.done,
-                failed = s.failed,
-                skipped = s.skipped,
-                conflicts = report.conflicts.len(),
-                warnings = report.warnings.len(),
-                activate_requests = r.activate.count,
-                scim_requests = r.scim.count,
-                scim_retries = r.scim.retries,
-                scim_throttled = r.scim.throttled,
-                scim_writes = r.scim.writes,
-                duration_ms = report.duration_ms,
-                error = report.error.as_deref().unwrap_or(""),
-                "run finished"
-            )
-        };
-    }
-    match report.outcome {
-        Outcome::Ok => line!(info),
-        Outcome::Failed => line!(warn),
-        Outcome::Usage | Outcome::Refused | Outcome::ReadFailed => line!(error),
     }
 }

@@ -1,16 +1,10 @@
-//! `check`: probes both ends without writing and prints a verdict per item: ACTIVATE
-//! credentials and organization (or the export file), the SCIM token, the target's
-//! `ServiceProviderConfig`, whether the `externalId sw` filter is honoured and `externalId`
-//! echoed back, the page size the target really serves, and the CoreWeave user extension.
-//! Only `GET` requests are sent.
-//!
-//! Exit code: 0 when nothing failed (warnings allowed), 4 when an end could not be read.
+//! `check`: probes both ends without writing ([`scim_sync::check::probe`]: only `GET`s) and
+//! prints a verdict per item. Exit code: 0 when nothing failed (warnings allowed), 4 when an
+//! end could not be read.
 
-use std::fmt::Write as _;
 use std::time::Instant;
 
-use scim_sync::check::{Item, Verdict};
-use serde_json::json;
+use scim_sync::check::{CheckDocument, Verdict};
 
 use crate::app::{elapsed_ms, finish_early, scim_client};
 use crate::config::{Config, OutputFormat};
@@ -35,73 +29,25 @@ pub async fn run(config: &Config) -> Outcome {
     for item in &mut items {
         item.detail = crate::report::in_operator_terms(&item.detail);
     }
-
-    let failed = items.iter().any(|i| i.verdict == Verdict::Fail);
-    let outcome = if failed {
-        Outcome::ReadFailed
-    } else {
-        Outcome::Ok
-    };
-    let scim_stats = scim.stats();
-    let activate_requests = source.stats().map_or(0, |s| s.requests);
+    let doc = CheckDocument::new(&target_config.base_url, &source, &scim, items);
     match config.opts.output {
-        OutputFormat::Json => println!(
-            "{}",
-            json!({
-                "command": "check",
-                "target": target_config.base_url,
-                "source": source.describe(),
-                "items": items,
-                "outcome": outcome,
-                "exit_code": outcome.code(),
-                "requests": {
-                    "activate": {"count": activate_requests},
-                    "scim": {"count": scim_stats.requests, "retries": scim_stats.retries,
-                             "throttled": scim_stats.throttled},
-                },
-            })
-        ),
+        OutputFormat::Json => println!("{}", serde_json::to_string(&doc).unwrap_or_default()),
         OutputFormat::Text => print!(
             "{}",
-            scim_client::transport::escape_controls(&render(&items, outcome), true)
+            scim_client::transport::escape_controls(&doc.render_text(), true)
         ),
     }
-    let count = |v: Verdict| items.iter().filter(|i| i.verdict == v).count();
     tracing::info!(
         command = "check",
-        outcome = outcome.as_str(),
-        exit_code = outcome.code(),
-        ok = count(Verdict::Ok),
-        warn = count(Verdict::Warn),
-        fail = count(Verdict::Fail),
-        activate_requests,
-        scim_requests = scim_stats.requests,
+        outcome = doc.outcome.as_str(),
+        exit_code = doc.exit_code,
+        ok = doc.count(Verdict::Ok),
+        warn = doc.count(Verdict::Warn),
+        fail = doc.count(Verdict::Fail),
+        activate_requests = doc.requests.activate.count,
+        scim_requests = doc.requests.scim.count,
         duration_ms = elapsed_ms(started),
         "run finished"
     );
-    outcome
-}
-
-fn render(items: &[Item], outcome: Outcome) -> String {
-    let width = items
-        .iter()
-        .map(|i| i.item.len() + i.side.as_str().len() + 1)
-        .max()
-        .unwrap_or(10);
-    let mut out = String::new();
-    for i in items {
-        let name = format!("{}/{}", i.side.as_str(), i.item);
-        let _ = writeln!(out, "{:4}  {name:width$}  {}", i.verdict.as_str(), i.detail);
-    }
-    let _ = writeln!(
-        out,
-        "\n{}",
-        match outcome {
-            Outcome::Ok =>
-                "Both ends can be read; a sync can run (warnings above, if any, say \
-                            what to watch). Nothing was written.",
-            _ => "At least one end cannot be used: fix the FAIL items above. Nothing was written.",
-        }
-    );
-    out
+    doc.outcome
 }

@@ -36,7 +36,6 @@ pub mod env_file;
 pub mod exit;
 pub mod export;
 pub mod logging;
-pub mod progress;
 pub mod report;
 pub mod source;
 pub mod stop;
@@ -92,7 +91,7 @@ fn usage_error(json_for: Option<&'static str>, rendered: &str) -> ExitCode {
     if let Some(command) = json_for {
         // the first line is the message; clap adds usage and a hint below it
         let message = rendered.lines().next().unwrap_or_default();
-        let mut report = report::Report::new(command, false);
+        let mut report = report::new(command, false);
         report.error = Some(message.trim_start_matches("error: ").to_owned());
         report.finish(exit::Outcome::Usage);
         println!("{}", report.to_json());

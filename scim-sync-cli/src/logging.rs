@@ -5,7 +5,9 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use scim_sync::progress::{LOG_EVERY, ProgressStyle};
+
+use crate::config::{Config, LogFormat, OutputFormat};
 
 /// Checks that `LOG_LEVEL` is a valid filter (e.g. `info`, `debug,hyper=info`). A directive
 /// with an empty level (`nonsense=`) is refused: it parses, and silently turns every other log
@@ -32,6 +34,19 @@ pub fn use_json(format: LogFormat) -> bool {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
+    }
+}
+
+/// How this run shows progress: a line on a terminal (text output, text logs), log lines
+/// anywhere else.
+pub fn progress_style(config: &Config) -> ProgressStyle {
+    let terminal = config.opts.output == OutputFormat::Text
+        && !use_json(config.opts.log_format)
+        && std::io::stderr().is_terminal();
+    if terminal {
+        ProgressStyle::Terminal
+    } else {
+        ProgressStyle::LogLines(LOG_EVERY)
     }
 }
 
@@ -78,8 +93,8 @@ struct ClearingWriter;
 impl std::io::Write for ClearingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut err = std::io::stderr().lock();
-        if crate::progress::is_active() {
-            err.write_all(crate::progress::CLEAR_LINE.as_bytes())?;
+        if scim_sync::progress::is_active() {
+            err.write_all(scim_sync::progress::CLEAR_LINE.as_bytes())?;
         }
         err.write_all(buf)?;
         Ok(buf.len())

@@ -9,6 +9,7 @@ use scim_client::{Error as ScimError, Filter, ListQuery, ScimClient};
 use serde::Serialize;
 
 use crate::Source;
+use crate::document::Outcome;
 use crate::target::ExtensionSupport;
 use scim_diff::Policy;
 
@@ -401,4 +402,115 @@ async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &m
         Err(e) => items.push(Side::Scim, "groups", Verdict::Fail, e.to_string()),
     }
     true
+}
+
+/// A check as people and tools read it: the one JSON object of `check --output json`, and
+/// its text ([`CheckDocument::render_text`]). Exit code 0 when nothing failed (warnings
+/// allowed), 4 when an end cannot be used.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckDocument {
+    /// Always `check`.
+    pub command: &'static str,
+    /// The target's base URL.
+    pub target: String,
+    /// The source, described ([`Source::describe`]).
+    pub source: String,
+    /// Every probed item, source first.
+    pub items: Vec<Item>,
+    /// `ok`, or `read_failed` when an item failed.
+    pub outcome: Outcome,
+    /// The process exit code of the outcome.
+    pub exit_code: u8,
+    /// The requests the probes made.
+    pub requests: CheckRequests,
+}
+
+/// Requests a check made, per side.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CheckRequests {
+    /// The source's API (zero for an export file).
+    pub activate: SourceRequests,
+    /// The SCIM target.
+    pub scim: TargetRequests,
+}
+
+/// Requests made to the source.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SourceRequests {
+    /// HTTP requests sent.
+    pub count: u64,
+}
+
+/// Requests made to the target.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TargetRequests {
+    /// HTTP requests sent (retries included).
+    pub count: u64,
+    /// Retries among them.
+    pub retries: u64,
+    /// 429 answers received.
+    pub throttled: u64,
+}
+
+impl CheckDocument {
+    /// The document of `items`, probed from `source` and the target at `target` through
+    /// `scim`.
+    pub fn new(target: &str, source: &Source, scim: &ScimClient, items: Vec<Item>) -> Self {
+        let failed = items.iter().any(|i| i.verdict == Verdict::Fail);
+        let outcome = if failed {
+            Outcome::ReadFailed
+        } else {
+            Outcome::Ok
+        };
+        let scim = scim.stats();
+        CheckDocument {
+            command: "check",
+            target: target.to_owned(),
+            source: source.describe(),
+            items,
+            outcome,
+            exit_code: outcome.code(),
+            requests: CheckRequests {
+                activate: SourceRequests {
+                    count: source.stats().map_or(0, |s| s.requests),
+                },
+                scim: TargetRequests {
+                    count: scim.requests,
+                    retries: scim.retries,
+                    throttled: scim.throttled,
+                },
+            },
+        }
+    }
+
+    /// How many items got `verdict`.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.items.iter().filter(|i| i.verdict == verdict).count()
+    }
+
+    /// One line per item (verdict, `side/item`, detail), then what the verdicts mean. The
+    /// details quote the peers' text: escape it before it reaches a terminal.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write as _;
+        let width = self
+            .items
+            .iter()
+            .map(|i| i.item.len() + i.side.as_str().len() + 1)
+            .max()
+            .unwrap_or(10);
+        let mut out = String::new();
+        for i in &self.items {
+            let name = format!("{}/{}", i.side.as_str(), i.item);
+            let _ = writeln!(out, "{:4}  {name:width$}  {}", i.verdict.as_str(), i.detail);
+        }
+        let verdict = match self.outcome {
+            Outcome::Ok => {
+                "Both ends can be read; a sync can run (warnings above, if any, say what to \
+                 watch). Nothing was written."
+            }
+            _ => "At least one end cannot be used: fix the FAIL items above. Nothing was written.",
+        };
+        let _ = writeln!(out, "\n{verdict}");
+        out
+    }
 }

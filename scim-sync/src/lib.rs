@@ -37,8 +37,13 @@
 
 mod apply_saved;
 pub mod check;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod document;
 pub mod dynamic;
+pub mod export;
 pub mod metrics;
+pub mod progress;
 mod reconciler;
 mod report;
 pub mod saved;

@@ -309,6 +309,32 @@ impl Pushgateway {
         self
     }
 
+    /// Pushes a run's metrics with [`push_add`](Self::push_add), grouped by `org` (the
+    /// run's organization, else `fallback_org`, else `unknown`) and `target` (the host and
+    /// port of the SCIM base URL, else `unknown`).
+    pub async fn push_run(
+        &self,
+        run: &RunReport,
+        end: &RunEnd,
+        fallback_org: Option<&str>,
+        target_url: Option<&str>,
+    ) -> Result<(), String> {
+        let org = run
+            .organization
+            .as_deref()
+            .or(fallback_org)
+            .unwrap_or("unknown");
+        let target = target_url
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| {
+                let host = u.host_str()?.to_owned();
+                Some(u.port().map_or(host.clone(), |p| format!("{host}:{p}")))
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let grouping = [("org", org), ("target", target.as_str())];
+        self.push_add(&grouping, &RunMetrics::new(run, end)).await
+    }
+
     /// Pushes `metrics` with push-add semantics (`POST`: the metrics of the group with these
     /// names are replaced, the others kept) into the group `job` = [`JOB`], then `grouping`
     /// (label, value) pairs in order. The error says what failed; it never holds the password.

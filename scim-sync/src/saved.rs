@@ -609,6 +609,27 @@ mod rfc3339 {
     }
 }
 
+/// Whether a file can be created at `path` (a plan, an export): its directory exists, and it
+/// is not a directory. Checked before both ends are read, not after. The error starts with
+/// the path.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(format!("{}: is a directory; name a file", path.display()));
+    }
+    if !dir.is_dir() {
+        return Err(format!(
+            "{}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,10 @@
-//! The report: its JSON fields (a contract) and its text rendering.
+//! The document of a run: its JSON fields (a contract) and its text rendering.
 
 use std::sync::Arc;
 
 use scim_diff::{Operation, Plan};
-use scim_sync_cli::exit::Outcome;
-use scim_sync_cli::report::{FailedOp, OpCounts, Report, Summary};
+use scim_sync::document::{Document as Report, FailedOp, Outcome};
+use scim_sync::{OpCounts, Summary};
 use serde_json::{Value, json};
 
 fn op(v: Value) -> Operation {

@@ -1,15 +1,18 @@
-//! Progress through the long phases (reading both ends, applying). On a terminal (text output
-//! and text logs) it is a line on stderr, redrawn every 120 ms; text log lines clear it before
-//! they print (see [`crate::logging`]). Anywhere else (a pod's log, a CI job) it is a
-//! `progress` log line at most every [`LOG_EVERY`], with done/total, the rate and the time
-//! left, so that `kubectl logs -f` is never silent for minutes.
+//! Progress through the long phases of a run (reading both ends, applying), as a
+//! [`ProgressObserver`] shows it to a [`Reconciler`](crate::Reconciler). On a terminal it is a
+//! line on stderr, redrawn every 120 ms (a log writer on the same terminal clears it first:
+//! [`is_active`], [`CLEAR_LINE`]). Anywhere else (a pod's log, a CI job) it is a `progress`
+//! log line (`tracing`, info) at most every [`LOG_EVERY`], with done/total, the rate and the
+//! time left, so that `kubectl logs -f` is never silent for minutes.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, OutputFormat};
+use scim_diff::{ObservedState, Plan};
+
+use crate::{ActivateClient, Observer, Phase, ScimClient};
 
 /// Whether a progress line is on screen (log lines clear it first).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -28,24 +31,12 @@ pub const LOG_EVERY: Duration = Duration::from_secs(10);
 /// How a run shows its progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressStyle {
-    /// Not at all (the demo's passes, tests).
+    /// Not at all.
     Off,
     /// A line on a terminal, redrawn.
     Terminal,
     /// A log line at most this often.
     LogLines(Duration),
-}
-
-/// How this run shows progress: a line on a terminal, log lines anywhere else.
-pub fn wanted(config: &Config) -> ProgressStyle {
-    let terminal = config.opts.output == OutputFormat::Text
-        && !crate::logging::use_json(config.opts.log_format)
-        && std::io::stderr().is_terminal();
-    if terminal {
-        ProgressStyle::Terminal
-    } else {
-        ProgressStyle::LogLines(LOG_EVERY)
-    }
 }
 
 /// One phase's progress line; [`Progress::finish`] removes it.
@@ -173,6 +164,79 @@ fn render(frame: char, label: &str, position: u64, total: Option<u64>, started: 
             )
         }
         _ => format!("{frame} {label}: {position} requests  {secs}s"),
+    }
+}
+
+/// What to do once the plan is made, before the first write (e.g. print it).
+pub type OnPlanned = Box<dyn Fn(&Plan, &ObservedState) + Send + Sync>;
+
+/// An [`Observer`] that shows progress while reading (requests so far, both ends) and applying
+/// (writes against the plan's size), and hands the plan to a callback before the first
+/// write.
+pub struct ProgressObserver {
+    style: ProgressStyle,
+    scim: ScimClient,
+    activate: Option<ActivateClient>,
+    current: tokio::sync::Mutex<Option<Progress>>,
+    on_planned: Option<OnPlanned>,
+}
+
+impl ProgressObserver {
+    /// Progress in `style`, counting the requests of `scim` and (for an ACTIVATE source)
+    /// `activate`.
+    pub fn new(style: ProgressStyle, scim: ScimClient, activate: Option<ActivateClient>) -> Self {
+        Self {
+            style,
+            scim,
+            activate,
+            current: tokio::sync::Mutex::new(None),
+            on_planned: None,
+        }
+    }
+
+    /// Calls `f` with the plan once it is made (for a dry run and a refused plan too).
+    pub fn on_planned(mut self, f: OnPlanned) -> Self {
+        self.on_planned = Some(f);
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl Observer for ProgressObserver {
+    async fn phase_started(&self, phase: Phase) {
+        let progress = match phase {
+            Phase::Reading => {
+                let (scim, activate) = (self.scim.clone(), self.activate.clone());
+                Progress::start(
+                    self.style,
+                    "reading ACTIVATE and the target",
+                    None,
+                    move || {
+                        scim.stats().requests + activate.as_ref().map_or(0, |a| a.stats().requests)
+                    },
+                )
+            }
+            Phase::Applying { operations } => {
+                let scim = self.scim.clone();
+                let writes_before = scim.stats().writes();
+                Progress::start(self.style, "applying", Some(operations as u64), move || {
+                    scim.stats().writes().saturating_sub(writes_before)
+                })
+            }
+        };
+        *self.current.lock().await = Some(progress);
+    }
+
+    async fn phase_finished(&self, _phase: Phase) {
+        if let Some(progress) = self.current.lock().await.take() {
+            progress.finish().await;
+        }
+    }
+
+    async fn planned(&self, plan: &Plan, observed: &ObservedState) {
+        if let Some(f) = &self.on_planned {
+            f(plan, observed);
+        }
     }
 }
 
