@@ -2,7 +2,7 @@
 //! `SCIMConfig` lookup of `scim-sync`): one request loop, [`Transport::send`], over a retry
 //! policy with full-jitter exponential backoff and `Retry-After`, request pacing, request accounting and a bound on response
 //! bodies; plus [`error_chain`] and [`escape_controls`] for the messages built from what a
-//! peer sent.
+//! peer sent, and [`check_base_url`], what a base URL must be before a credential goes to it.
 //!
 //! Nothing here knows about SCIM or ACTIVATE: what a status means is the client's. The
 //! pieces also work on their own, for a client with a loop of its own:
@@ -42,12 +42,14 @@
 //! # }
 //! ```
 
+mod base_url;
 mod exchange;
 mod pacer;
 mod retry;
 mod stats;
 mod text;
 
+pub use base_url::{BaseUrlError, check_base_url};
 pub use exchange::{Exchange, Replay, Response, SendError, Transport, error_chain};
 pub use pacer::{Pacer, PacerPermit};
 pub use retry::{RetryBudget, RetryPolicy, retry_after, retry_after_at};

@@ -11,7 +11,7 @@ use scim_client::ScimClient;
 use scim_client::transport::{RetryPolicy, escape_controls};
 use scim_diff::review::Review;
 use scim_sync::dynamic::Effective;
-use scim_sync::progress::{ProgressObserver, ProgressStyle};
+use scim_sync::progress::ProgressObserver;
 use scim_sync::{ApplySaved, Reconciler, RunReport, SavedPlan, Source};
 
 use crate::config::{Config, Mode, OutputFormat, TargetConfig};
@@ -42,26 +42,6 @@ pub async fn run(config: Config) -> Outcome {
     }
 }
 
-/// How one reconcile pass runs.
-#[derive(Debug, Clone)]
-pub struct PassOptions {
-    /// Plan only.
-    pub dry_run: bool,
-    /// Writes in flight at once.
-    pub concurrency: usize,
-    /// The stop flag and deadline.
-    pub stop: Stop,
-    /// How progress is shown.
-    pub progress: ProgressStyle,
-    /// A run whose only problems are conflicts fails (exit 1) instead of succeeding.
-    pub fail_on_conflict: bool,
-    /// How the text shows the plan.
-    pub plan_text: PlanText,
-    /// Print the plan on stdout as soon as it is made, before the first write (text output
-    /// of a command that prints one report).
-    pub print_plan_early: bool,
-}
-
 /// The SCIM client for a target, configured from the run's settings.
 pub fn scim_client(target: &TargetConfig, config: &Config) -> Result<ScimClient, String> {
     ScimClient::builder(&target.base_url)
@@ -87,26 +67,13 @@ fn both_ends(config: &Config) -> Result<(Source, ScimClient), String> {
     let source = crate::source::from_config(source_config, config)?;
     let scim = scim_client(target_config, config)?;
     tracing::info!(
-        command = config.mode.as_str(),
+        command = config.mode.name(),
         source = %source.describe(),
         scim_url = %target_config.base_url,
         dry_run = config.opts.dry_run,
         "starting"
     );
     Ok((source, scim))
-}
-
-/// How a pass of `config` runs.
-fn pass_options(config: &Config, stop: &Stop, dry_run: bool) -> PassOptions {
-    PassOptions {
-        dry_run,
-        concurrency: config.opts.concurrency,
-        stop: stop.clone(),
-        progress: crate::logging::progress_style(config),
-        fail_on_conflict: config.opts.fail_on_conflict,
-        plan_text: plan_text(config),
-        print_plan_early: config.opts.output == OutputFormat::Text,
-    }
 }
 
 async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
@@ -117,10 +84,12 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
     };
     let effective =
         scim_sync::dynamic::resolve(&config.policy, config.opts.dry_run, &config.dynamic).await;
-    let options = pass_options(config, stop, effective.dry_run());
-    let (mut report, run) = reconcile(&source, &scim, &effective, &options, "reconcile").await;
-    finish_command(config, &mut report, &run, started).await;
-    report.outcome
+    let mut report = new_report(config, "reconcile", &effective, effective.dry_run());
+    let run = reconciler(config, stop, &report, &source, &scim, &effective)
+        .run()
+        .await;
+    report.record_run(&run, config.opts.fail_on_conflict);
+    finish_command(config, report, &run, started).await
 }
 
 /// `plan --out FILE`: read both ends, plan, save the plan (a refused one too); nothing is
@@ -128,46 +97,39 @@ async fn reconcile_command(config: &Config, stop: &Stop) -> Outcome {
 async fn plan_command(config: &Config, stop: &Stop, out: &Path) -> Outcome {
     let started = Instant::now();
     // a file that cannot be written is found before both ends are read, not after
-    if let Err(e) = check_writable(out) {
-        return finish_early(config, "plan", e, Outcome::Usage);
-    }
-    let (source, scim) = match both_ends(config) {
+    let ends = check_writable(out).and_then(|()| both_ends(config));
+    let (source, scim) = match ends {
         Ok(ends) => ends,
         Err(e) => return finish_early(config, "plan", e, Outcome::Usage),
     };
     let effective = scim_sync::dynamic::resolve(&config.policy, true, &config.dynamic).await;
-    let options = pass_options(config, stop, true);
-    let mut report = new_report("plan", &options, &effective);
-    let (run, saved) = reconciler(&source, &scim, &effective, &options)
+    let mut report = new_report(config, "plan", &effective, true);
+    let (run, saved) = reconciler(config, stop, &report, &source, &scim, &effective)
         .plan_to_save()
         .await;
-    report.record_run(&run, options.fail_on_conflict);
-    if let Some(saved) = saved {
-        match saved.write(out) {
-            Ok(()) => report.plan_file = Some(out.display().to_string()),
-            Err(e) => {
-                report.error = Some(format!("cannot write the plan file {}: {e}", out.display()));
-                report.finish(Outcome::Failed);
-            }
+    report.record_run(&run, config.opts.fail_on_conflict);
+    match saved.map(|saved| saved.write(out)) {
+        Some(Ok(())) => report.plan_file = Some(out.display().to_string()),
+        Some(Err(e)) => {
+            report.error = Some(format!("cannot write the plan file {}: {e}", out.display()));
+            report.finish(Outcome::Failed);
         }
+        None => {}
     }
-    finish_command(config, &mut report, &run, started).await;
-    report.outcome
+    finish_command(config, report, &run, started).await
 }
 
 /// `apply FILE`: apply a saved plan if it still holds against the target as it is now.
 async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
     let started = Instant::now();
-    // the file is read, and checked, before any request
-    let saved = match SavedPlan::read(path) {
-        Ok(saved) => saved,
-        Err(e) => return finish_early(config, "apply", e, Outcome::Usage),
-    };
     let Some(target_config) = &config.target else {
         unreachable!("an apply configuration always names the target");
     };
-    let scim = match scim_client(target_config, config) {
-        Ok(scim) => scim,
+    // the file is read, and checked, before any request
+    let ready =
+        SavedPlan::read(path).and_then(|saved| Ok((saved, scim_client(target_config, config)?)));
+    let (saved, scim) = match ready {
+        Ok(ready) => ready,
         Err(e) => return finish_early(config, "apply", e, Outcome::Usage),
     };
     tracing::info!(
@@ -180,21 +142,19 @@ async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
     );
     let effective =
         scim_sync::dynamic::resolve(&config.policy, config.opts.dry_run, &config.dynamic).await;
-    let options = pass_options(config, stop, effective.dry_run());
-    let mut report = new_report("apply", &options, &effective);
+    let mut report = new_report(config, "apply", &effective, effective.dry_run());
     report.plan_file = Some(path.display().to_string());
     let run = ApplySaved::new(saved, scim.clone(), effective.policy.clone())
-        .dry_run(options.dry_run)
-        .concurrency(options.concurrency)
+        .dry_run(report.dry_run)
+        .concurrency(config.opts.concurrency)
         .max_age(config.opts.max_plan_age)
         .mass_change_approval(effective.approval.clone())
-        .stop_handle(options.stop.clone())
-        .observer(observer(&options, &scim, None))
+        .stop_handle(stop.clone())
+        .observer(observer(config, &report, &scim, None))
         .run()
         .await;
-    report.record_run(&run, options.fail_on_conflict);
-    finish_command(config, &mut report, &run, started).await;
-    report.outcome
+    report.record_run(&run, config.opts.fail_on_conflict);
+    finish_command(config, report, &run, started).await
 }
 
 /// Whether the file `--out` names can be created (see [`scim_sync::saved::check_writable`]).
@@ -204,7 +164,12 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
 
 /// The end of every reconcile-like command: the run's own warnings, its duration, its
 /// metrics pushed, the report on stdout and the summary log line.
-async fn finish_command(config: &Config, report: &mut Report, run: &RunReport, started: Instant) {
+async fn finish_command(
+    config: &Config,
+    mut report: Report,
+    run: &RunReport,
+    started: Instant,
+) -> Outcome {
     for name in &config.unknown_env {
         report.warn(format!(
             "environment variable {name} is not a setting this tool reads; it was ignored"
@@ -212,13 +177,14 @@ async fn finish_command(config: &Config, report: &mut Report, run: &RunReport, s
     }
     report.duration_ms = elapsed_ms(started);
     if let Some(metrics) = &config.metrics
-        && let Err(e) = push_metrics(config, metrics, report, run, started).await
+        && let Err(e) = push_metrics(config, metrics, &report, run, started).await
     {
         tracing::warn!(error = %e, "the run's metrics were not pushed");
         report.warn(format!("the run's metrics were not pushed: {e}"));
     }
-    emit(config.opts.output, report);
+    emit(config.opts.output, &report);
     report.log_summary();
+    report.outcome
 }
 
 /// Pushes the run's metrics, grouped by organization and target host.
@@ -274,61 +240,58 @@ pub fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// One full pass through [`scim_sync::Reconciler`], rendered as the CLI's [`Report`] (and the
-/// library's report it was rendered from).
-pub async fn reconcile(
-    source: &Source,
-    scim: &ScimClient,
-    effective: &Effective,
-    options: &PassOptions,
-    command: &'static str,
-) -> (Report, RunReport) {
-    let mut report = new_report(command, options, effective);
-    let run = reconciler(source, scim, effective, options).run().await;
-    report.record_run(&run, options.fail_on_conflict);
-    (report, run)
-}
-
 /// The report of a command that reads and plans, before it runs.
-fn new_report(command: &'static str, options: &PassOptions, effective: &Effective) -> Report {
-    let mut report = crate::report::new(command, options.dry_run);
-    report.plan_text = options.plan_text;
-    report.plan_shown = options.print_plan_early;
+fn new_report(
+    config: &Config,
+    command: &'static str,
+    effective: &Effective,
+    dry_run: bool,
+) -> Report {
+    let mut report = crate::report::new(command, dry_run);
+    report.plan_text = plan_text(config);
+    // text output shows the plan as soon as it is made, before the first write
+    report.plan_shown = config.opts.output == OutputFormat::Text;
     report.record_settings(&effective.settings);
     report
 }
 
 fn reconciler(
+    config: &Config,
+    stop: &Stop,
+    report: &Report,
     source: &Source,
     scim: &ScimClient,
     effective: &Effective,
-    options: &PassOptions,
 ) -> Reconciler {
     Reconciler::new(source.clone(), scim.clone(), effective.policy.clone())
-        .dry_run(options.dry_run)
-        .concurrency(options.concurrency)
+        .dry_run(report.dry_run)
+        .concurrency(config.opts.concurrency)
         .mass_change_approval(effective.approval.clone())
-        .stop_handle(options.stop.clone())
-        .observer(observer(options, scim, source.activate_client().cloned()))
+        .stop_handle(stop.clone())
+        .observer(observer(
+            config,
+            report,
+            scim,
+            source.activate_client().cloned(),
+        ))
 }
 
-/// Progress lines and the early plan, as `options` want them.
+/// Progress lines, and the plan printed before the first write when `report` is to show it
+/// then.
 fn observer(
-    options: &PassOptions,
+    config: &Config,
+    report: &Report,
     scim: &ScimClient,
     activate: Option<activate_client::ActivateClient>,
 ) -> Arc<ProgressObserver> {
-    let observer = ProgressObserver::new(options.progress, scim.clone(), activate);
-    if !options.print_plan_early {
+    let style = crate::logging::progress_style(config);
+    let observer = ProgressObserver::new(style, scim.clone(), activate);
+    if !report.plan_shown {
         return Arc::new(observer);
     }
-    let (style, dry_run) = (options.plan_text, options.dry_run);
+    let (text, dry_run, wording) = (report.plan_text, report.dry_run, report.wording);
     Arc::new(observer.on_planned(Box::new(move |plan, observed| {
-        let text = style.render(
-            &Review::new(plan, observed),
-            dry_run,
-            crate::report::in_operator_terms,
-        );
+        let text = text.render(&Review::new(plan, observed), dry_run, wording);
         // the plan quotes ACTIVATE's and the target's text: no control sequence passes
         print!("{}", escape_controls(&text, true));
         let _ = std::io::Write::flush(&mut std::io::stdout());

@@ -36,9 +36,12 @@ pub struct Cli {
     pub opts: Opts,
 }
 
-/// The subcommands.
+/// The subcommands, and [`Command::Reconcile`], what runs without one.
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// A full reconcile: what runs without a subcommand (not one of its own).
+    #[command(skip)]
+    Reconcile,
     /// Probe both ends without writing: credentials, organization, the target's
     /// ServiceProviderConfig, `externalId sw` filtering and echo, page size.
     Check,
@@ -509,20 +512,22 @@ fn without_blank_values(command: &clap::Command, args: &[OsString]) -> Vec<OsStr
     kept
 }
 
-/// The name of a subcommand in logs and reports.
-pub fn command_name(command: Option<&Command>) -> &'static str {
-    match command {
-        None => "reconcile",
-        Some(Command::Check) => "check",
-        Some(Command::Demo) => "demo",
-        Some(Command::Plan { .. }) => "plan",
-        Some(Command::Apply { .. }) => "apply",
-        Some(Command::Export { .. }) => "export",
-        Some(Command::Completions { .. }) => "completions",
+impl Command {
+    /// The command's name in logs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Reconcile => "reconcile",
+            Command::Check => "check",
+            Command::Demo => "demo",
+            Command::Plan { .. } => "plan",
+            Command::Apply { .. } => "apply",
+            Command::Export { .. } => "export",
+            Command::Completions { .. } => "completions",
+        }
     }
 }
 
-/// The subcommands' names, as [`command_name`] gives them.
+/// The subcommands' names, as [`Command::name`] gives them.
 const SUBCOMMANDS: [&str; 6] = ["check", "demo", "plan", "apply", "export", "completions"];
 
 /// After a failed parse: whether `--output json` (or `SYNC_OUTPUT=json`) was asked for, and if

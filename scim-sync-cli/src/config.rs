@@ -39,51 +39,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
 }
 
-/// What the binary was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// A full reconcile (no subcommand).
-    Reconcile,
-    /// `check`: probe both ends, write nothing.
-    Check,
-    /// `demo`: the sample org against the embedded server.
-    Demo,
-    /// `plan --out FILE`: read both ends, plan, save the plan; write nothing to the target.
-    Plan {
-        /// Where the plan is saved.
-        out: PathBuf,
-    },
-    /// `apply FILE`: apply a saved plan if it still holds (reads the target only).
-    Apply {
-        /// The plan file.
-        plan: PathBuf,
-    },
-    /// `export --out FILE`: write an ACTIVATE export (reads the source only).
-    Export {
-        /// Where the export is written.
-        out: PathBuf,
-    },
-    /// `completions SHELL`: print a completion script (reads nothing).
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
-}
-
-impl Mode {
-    /// The mode's name as it appears in logs and the JSON report.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Mode::Reconcile => "reconcile",
-            Mode::Check => "check",
-            Mode::Demo => "demo",
-            Mode::Plan { .. } => "plan",
-            Mode::Apply { .. } => "apply",
-            Mode::Export { .. } => "export",
-            Mode::Completions { .. } => "completions",
-        }
-    }
-}
+/// What the binary was asked to do: a subcommand, or a reconcile without one.
+pub use crate::cli::Command as Mode;
 
 /// Reading ACTIVATE through its API.
 #[derive(Debug, Clone)]
@@ -275,56 +232,23 @@ fn load_secret(
     }
 }
 
-/// Whether the authority at the start of `rest` (what follows `http://`) is a loopback host.
-fn is_loopback(rest: &str) -> bool {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Checks that a URL is absolute http(s) with a host; `http` to anything but loopback needs
-/// the insecure opt-in.
+/// Checks a URL setting ([`check_base_url`](scim_client::transport::check_base_url));
+/// `http` to anything but loopback needs the insecure opt-in.
 fn check_url(url: &str, what: &str, allow_insecure: bool) -> Result<String, ConfigError> {
-    let rest = if let Some(rest) = url.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        if !allow_insecure && !is_loopback(rest) {
-            return err(format!(
-                "{what}: `{url}` is plain http; use https, or set SYNC_ALLOW_INSECURE_HTTP=true \
-                 (--allow-insecure-http) for a test server"
-            ));
-        }
-        rest
-    } else {
-        return err(format!(
-            "{what}: `{url}` is not an http(s) URL (expected e.g. https://host/path)"
-        ));
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return err(format!("{what}: `{url}` has no valid host"));
-    }
-    Ok(url.trim_end_matches('/').to_owned())
+    use scim_client::transport::{BaseUrlError, check_base_url};
+    check_base_url(url, allow_insecure).map_err(|e| match e {
+        BaseUrlError::PlainHttp(_) => ConfigError(format!(
+            "{what}: {e}, or set SYNC_ALLOW_INSECURE_HTTP=true (--allow-insecure-http) for a \
+             test server"
+        )),
+        e => ConfigError(format!("{what}: {e}")),
+    })
 }
 
 impl Config {
     /// Validates the typed options for the given subcommand.
     pub fn from_cli(command: Option<&Command>, opts: &Opts) -> Result<Config, ConfigError> {
-        let mode = match command {
-            None => Mode::Reconcile,
-            Some(Command::Check) => Mode::Check,
-            Some(Command::Demo) => Mode::Demo,
-            Some(Command::Plan { out }) => Mode::Plan { out: out.clone() },
-            Some(Command::Apply { plan }) => Mode::Apply { plan: plan.clone() },
-            Some(Command::Export { out }) => Mode::Export { out: out.clone() },
-            Some(Command::Completions { shell }) => Mode::Completions { shell: *shell },
-        };
+        let mode = command.cloned().unwrap_or(Mode::Reconcile);
         // every problem at once, not one per attempt
         let unknown_env = unknown_variables();
         let (source, target, unknown_env) = match mode {

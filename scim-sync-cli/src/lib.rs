@@ -62,7 +62,7 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             let json = cli.opts.output == cli::OutputFormat::Json;
-            let command = cli::command_name(cli.command.as_ref());
+            let command = cli.command.as_ref().map_or("reconcile", cli::Command::name);
             return usage_error(json.then_some(command), &format!("error: {e}"));
         }
     };
