@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use scim_client::ScimClient;
-use scim_client::transport::{RetryPolicy, escape_controls};
+use scim_client::transport::escape_controls;
 use scim_diff::review::Review;
 use scim_sync::dynamic::Effective;
 use scim_sync::progress::ProgressObserver;
 use scim_sync::{ApplySaved, Reconciler, RunReport, SavedPlan, Source};
 
-use crate::config::{Config, Mode, OutputFormat, TargetConfig};
+use crate::config::{Config, Mode, OutputFormat};
 use crate::exit::Outcome;
 use crate::report::{PlanText, Report};
 use crate::stop::Stop;
@@ -42,30 +42,13 @@ pub async fn run(config: Config) -> Outcome {
     }
 }
 
-/// The SCIM client for a target, configured from the run's settings.
-pub fn scim_client(target: &TargetConfig, config: &Config) -> Result<ScimClient, String> {
-    ScimClient::builder(&target.base_url)
-        .bearer_token(target.token.clone())
-        .allow_insecure_http(config.opts.allow_insecure_http)
-        .page_size(config.opts.page_size)
-        .max_in_flight(config.opts.concurrency)
-        .requests_per_second(config.opts.requests_per_second)
-        .timeout(config.opts.request_timeout)
-        .retry_policy(RetryPolicy::default().with_total_budget(config.opts.retry_budget))
-        .max_list_records(config.opts.max_records)
-        .max_response_bytes(config.opts.max_response_bytes)
-        .user_agent(crate::USER_AGENT)
-        .build()
-        .map_err(|e| format!("SCIM client: {e}"))
-}
-
 /// Both ends of a reconcile or a plan, as configured.
 fn both_ends(config: &Config) -> Result<(Source, ScimClient), String> {
     let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
         unreachable!("a reconcile configuration always names both ends");
     };
-    let source = crate::source::from_config(source_config, config)?;
-    let scim = scim_client(target_config, config)?;
+    let source = config.connection.source(source_config)?;
+    let scim = config.connection.target(target_config)?;
     tracing::info!(
         command = config.mode.name(),
         source = %source.describe(),
@@ -126,8 +109,8 @@ async fn apply_command(config: &Config, stop: &Stop, path: &Path) -> Outcome {
         unreachable!("an apply configuration always names the target");
     };
     // the file is read, and checked, before any request
-    let ready =
-        SavedPlan::read(path).and_then(|saved| Ok((saved, scim_client(target_config, config)?)));
+    let ready = SavedPlan::read(path)
+        .and_then(|saved| Ok((saved, config.connection.target(target_config)?)));
     let (saved, scim) = match ready {
         Ok(ready) => ready,
         Err(e) => return finish_early(config, "apply", e, Outcome::Usage),
@@ -176,8 +159,8 @@ async fn finish_command(
         ));
     }
     report.duration_ms = elapsed_ms(started);
-    if let Some(metrics) = &config.metrics
-        && let Err(e) = push_metrics(config, metrics, &report, run, started).await
+    if let Some(gateway) = &config.metrics
+        && let Err(e) = push_metrics(config, gateway, &report, run, started).await
     {
         tracing::warn!(error = %e, "the run's metrics were not pushed");
         report.warn(format!("the run's metrics were not pushed: {e}"));
@@ -190,15 +173,11 @@ async fn finish_command(
 /// Pushes the run's metrics, grouped by organization and target host.
 async fn push_metrics(
     config: &Config,
-    metrics: &crate::config::MetricsConfig,
+    gateway: &scim_sync::metrics::Pushgateway,
     report: &Report,
     run: &RunReport,
     started: Instant,
 ) -> Result<(), String> {
-    let mut gateway = scim_sync::metrics::Pushgateway::new(&metrics.url)?;
-    if let Some((user, password)) = &metrics.basic_auth {
-        gateway = gateway.basic_auth(user.clone(), password.clone());
-    }
     let end = scim_sync::metrics::RunEnd {
         at: std::time::SystemTime::now(),
         duration: started.elapsed(),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use scim_sync::check::{CheckDocument, Verdict};
 
-use crate::app::{elapsed_ms, finish_early, scim_client};
+use crate::app::{elapsed_ms, finish_early};
 use crate::config::{Config, OutputFormat};
 use crate::exit::Outcome;
 
@@ -16,11 +16,11 @@ pub async fn run(config: &Config) -> Outcome {
     let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
         unreachable!("a check configuration always names both ends");
     };
-    let source = match crate::source::from_config(source_config, config) {
+    let source = match config.connection.source(source_config) {
         Ok(s) => s,
         Err(e) => return finish_early(config, "check", e, Outcome::Usage),
     };
-    let scim = match scim_client(target_config, config) {
+    let scim = match config.connection.target(target_config) {
         Ok(c) => c,
         Err(e) => return finish_early(config, "check", e, Outcome::Usage),
     };

@@ -4,11 +4,12 @@
 //! variable (the binary exits with code 2 on such an error). Each value's own syntax was
 //! checked when it was parsed ([`crate::values`]).
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use scim_diff::{Adoption, Policy};
+use scim_sync::connect::Connection;
 use scim_sync::dynamic::LookupOptions;
+use scim_sync::metrics::Pushgateway;
 use secrecy::SecretString;
 
 use crate::cli::{Command, SshKeysAttribute};
@@ -24,16 +25,9 @@ pub use scim_diff::UsernameFrom;
 pub const COREWEAVE_SCIM_BASE: &str = "https://api.coreweave.com/scim/";
 
 /// A usage or configuration error: the run never started (exit code 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
@@ -42,38 +36,10 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 /// What the binary was asked to do: a subcommand, or a reconcile without one.
 pub use crate::cli::Command as Mode;
 
-/// Reading ACTIVATE through its API.
-#[derive(Debug, Clone)]
-pub struct ActivateConfig {
-    /// The API key (never printed).
-    pub api_key: SecretString,
-    /// Base URL override (default: derived from the key).
-    pub api_url: Option<String>,
-    /// Organization name (default: the key's organization).
-    pub org_name: Option<String>,
-    /// Where SSH keys come from.
-    pub key_source: KeySource,
-    /// Users whose keys are fetched at once.
-    pub key_concurrency: usize,
-}
-
-/// The source of the snapshot.
-#[derive(Debug, Clone)]
-pub enum SourceConfig {
-    /// An ACTIVATE export file (JSON).
-    File(PathBuf),
-    /// The ACTIVATE API.
-    Api(ActivateConfig),
-}
-
-/// The SCIM target.
-#[derive(Debug, Clone)]
-pub struct TargetConfig {
-    /// SCIM base URL (no trailing slash).
-    pub base_url: String,
-    /// Bearer token (never printed).
-    pub token: SecretString,
-}
+pub use scim_sync::connect::{
+    ActivateSettings as ActivateConfig, SourceSettings as SourceConfig,
+    TargetSettings as TargetConfig,
+};
 
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
@@ -92,49 +58,36 @@ pub struct Config {
     /// Environment variables that look like ours but are not (probably typos); warned about.
     pub unknown_env: Vec<String>,
     /// Where the run's metrics are pushed, if anywhere.
-    pub metrics: Option<MetricsConfig>,
+    pub metrics: Option<Pushgateway>,
+    /// What the clients of both ends share (timeouts, bounds, the `User-Agent`).
+    pub connection: Connection,
     /// The flags as parsed: the run's options (page size, timeouts, output...).
     pub opts: Opts,
 }
 
-/// The Pushgateway the metrics go to.
-#[derive(Debug, Clone)]
-pub struct MetricsConfig {
-    /// Its URL (checked).
-    pub url: String,
-    /// Basic authentication: the user name and the password (never printed).
-    pub basic_auth: Option<(String, SecretString)>,
-}
-
-impl MetricsConfig {
-    fn from_opts(opts: &Opts) -> Result<Option<MetricsConfig>, ConfigError> {
-        let Some(url) = &opts.metrics_pushgateway else {
-            return Ok(None);
-        };
-        scim_sync::metrics::Pushgateway::new(url).map_err(|e| {
-            ConfigError(format!(
-                "--metrics-pushgateway (SYNC_METRICS_PUSHGATEWAY_URL): {e}"
-            ))
-        })?;
-        let password = load_secret(
-            None,
-            opts.metrics_pushgateway_password_file.as_deref(),
-            "",
-            "--metrics-pushgateway-password-file (SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE)",
-        )?;
-        let basic_auth = match (&opts.metrics_pushgateway_username, password) {
-            (Some(user), Some(password)) => Some((user.clone(), password)),
-            (None, None) => None,
-            _ => {
-                return err("the Pushgateway's basic authentication needs both \
-                     --metrics-pushgateway-username (SYNC_METRICS_PUSHGATEWAY_USERNAME) and \
-                     --metrics-pushgateway-password-file (SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE)");
-            }
-        };
-        Ok(Some(MetricsConfig {
-            url: url.clone(),
-            basic_auth,
-        }))
+/// The Pushgateway the metrics go to, if one is set (its URL checked, its basic
+/// authentication both or neither).
+fn pushgateway(opts: &Opts) -> Result<Option<Pushgateway>, ConfigError> {
+    let Some(url) = &opts.metrics_pushgateway else {
+        return Ok(None);
+    };
+    let gateway = Pushgateway::new(url).map_err(|e| {
+        ConfigError(format!(
+            "--metrics-pushgateway (SYNC_METRICS_PUSHGATEWAY_URL): {e}"
+        ))
+    })?;
+    let password = load_secret(
+        None,
+        opts.metrics_pushgateway_password_file.as_deref(),
+        "",
+        "--metrics-pushgateway-password-file (SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE)",
+    )?;
+    match (&opts.metrics_pushgateway_username, password) {
+        (Some(user), Some(password)) => Ok(Some(gateway.basic_auth(user.clone(), password))),
+        (None, None) => Ok(Some(gateway)),
+        _ => err("the Pushgateway's basic authentication needs both \
+             --metrics-pushgateway-username (SYNC_METRICS_PUSHGATEWAY_USERNAME) and \
+             --metrics-pushgateway-password-file (SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE)"),
     }
 }
 
@@ -272,7 +225,7 @@ impl Config {
                 (Some(source), None, unknown_env)
             }
         };
-        let metrics = MetricsConfig::from_opts(opts)?;
+        let metrics = pushgateway(opts)?;
         Ok(Config {
             mode,
             source,
@@ -286,6 +239,18 @@ impl Config {
                 ..LookupOptions::default()
             },
             unknown_env,
+            connection: Connection {
+                allow_insecure_http: opts.allow_insecure_http,
+                page_size: opts.page_size,
+                concurrency: opts.concurrency,
+                requests_per_second: opts.requests_per_second,
+                request_timeout: opts.request_timeout,
+                retry_budget: opts.retry_budget,
+                max_records: opts.max_records,
+                max_response_bytes: opts.max_response_bytes,
+                source_file_max_bytes: opts.source_file_max_bytes,
+                user_agent: crate::USER_AGENT.to_owned(),
+            },
             opts: opts.clone(),
         })
     }

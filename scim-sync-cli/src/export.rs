@@ -20,8 +20,7 @@ pub async fn run(config: &Config, out: &Path) -> Outcome {
     let Some(source_config) = &config.source else {
         unreachable!("an export configuration always names the source");
     };
-    let source =
-        check_writable(out).and_then(|()| crate::source::from_config(source_config, config));
+    let source = check_writable(out).and_then(|()| config.connection.source(source_config));
     let mut doc = match source {
         Ok(source) => {
             let options = SnapshotOptions {

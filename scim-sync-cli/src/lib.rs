@@ -37,7 +37,6 @@ pub mod exit;
 pub mod export;
 pub mod logging;
 pub mod report;
-pub mod source;
 pub mod stop;
 pub mod values;
 

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use scim_sync::progress::{LOG_EVERY, ProgressStyle};
+use scim_sync::progress::{ClearingStderr, LOG_EVERY, ProgressStyle};
 
 use crate::config::{Config, LogFormat, OutputFormat};
 
@@ -69,50 +69,9 @@ pub fn init(format: LogFormat, directives: &str) {
         builder
             .with_ansi(std::io::stderr().is_terminal())
             .with_target(false)
-            .with_writer(ClearingStderr)
+            .with_writer(|| ClearingStderr)
             .try_init()
     };
     // a second init (tests calling in-process) keeps the first subscriber
     let _ = result;
-}
-
-/// stderr that first clears a progress line on screen, so a log line never lands in the
-/// middle of one (the progress line is redrawn on its next tick).
-struct ClearingStderr;
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ClearingStderr {
-    type Writer = ClearingWriter;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        ClearingWriter
-    }
-}
-
-struct ClearingWriter;
-
-impl std::io::Write for ClearingWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut err = std::io::stderr().lock();
-        if scim_sync::progress::is_active() {
-            err.write_all(scim_sync::progress::CLEAR_LINE.as_bytes())?;
-        }
-        err.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_are_validated() {
-        assert!(check_filter("info").is_ok());
-        assert!(check_filter("warn,scim_client=debug").is_ok());
-        assert!(check_filter("info,=[bad").is_err());
-    }
 }

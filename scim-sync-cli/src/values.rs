@@ -184,17 +184,3 @@ where
 pub fn secret() -> impl TypedValueParser<Value = secrecy::SecretString> {
     checked(|text: &str| Ok(secrecy::SecretString::from(text)))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alternatives_read_as_a_sentence() {
-        assert_eq!(alternatives(&["text", "json"]), "text or json");
-        assert_eq!(
-            alternatives(&["auto", "text", "json"]),
-            "auto, text or json"
-        );
-    }
-}

@@ -167,3 +167,23 @@ fn sync_groups_split_on_commas() {
         Some(vec!["a".to_owned(), "b c".to_owned()])
     );
 }
+
+#[test]
+fn filters_are_validated() {
+    use scim_sync_cli::logging::check_filter;
+    assert!(check_filter("info").is_ok());
+    assert!(check_filter("warn,scim_client=debug").is_ok());
+    assert!(check_filter("info,=[bad").is_err());
+}
+
+#[test]
+fn alternatives_read_as_a_sentence() {
+    let error = |args: &[&str]| {
+        let mut all = vec!["pw-activate-scim-sync"];
+        all.extend_from_slice(args);
+        let args: Vec<std::ffi::OsString> = all.into_iter().map(Into::into).collect();
+        scim_sync_cli::cli::parse(&args).err().unwrap().to_string()
+    };
+    assert!(error(&["--output", "xml"]).contains("expected text or json"));
+    assert!(error(&["--log-format", "xml"]).contains("expected auto, text or json"));
+}

@@ -37,6 +37,7 @@
 
 mod apply_saved;
 pub mod check;
+pub mod connect;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod document;

@@ -261,6 +261,7 @@ fn set(family: &Labelled, labels: &[(&str, &str)], value: f64) {
 }
 
 /// A Prometheus Pushgateway the metrics are pushed to.
+#[derive(Clone)]
 pub struct Pushgateway {
     url: url::Url,
     basic_auth: Option<(String, SecretString)>,

@@ -25,6 +25,27 @@ pub fn is_active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }
 
+/// stderr that first clears a progress line on screen, so that a log line written through it
+/// never lands in the middle of one (the line is redrawn on its next tick): the writer of a
+/// log subscriber on the same terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClearingStderr;
+
+impl Write for ClearingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        if is_active() {
+            err.write_all(CLEAR_LINE.as_bytes())?;
+        }
+        err.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// How often a run that is not on a terminal logs its progress.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 

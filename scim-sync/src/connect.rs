@@ -1,0 +1,155 @@
+//! Both ends as a front end configures them, connected: [`SourceSettings`] and
+//! [`TargetSettings`] turned into a [`Source`] and a [`ScimClient`] by a [`Connection`], which
+//! holds what the two clients share (timeouts, the retry budget, the read bounds, plain-http
+//! consent, the `User-Agent`), so that every front end builds them with the same defaults.
+//!
+//! ```
+//! use scim_sync::connect::{Connection, SourceSettings, TargetSettings};
+//! let connection = Connection::default();
+//! let target = TargetSettings {
+//!     base_url: "https://api.coreweave.com/scim/abc123".into(),
+//!     token: "token-from-a-secret".into(),
+//! };
+//! let scim = connection.target(&target).unwrap();
+//! let source = connection.source(&SourceSettings::File("org.json".into())).unwrap();
+//! assert!(source.is_local());
+//! # let _ = scim;
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use activate_client::{ActivateClient, KeySource};
+use http_transport::RetryPolicy;
+use scim_client::ScimClient;
+use secrecy::SecretString;
+
+use crate::Source;
+
+/// The SCIM target.
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    /// SCIM base URL (no trailing slash).
+    pub base_url: String,
+    /// Bearer token (never printed).
+    pub token: SecretString,
+}
+
+/// Reading ACTIVATE through its API.
+#[derive(Debug, Clone)]
+pub struct ActivateSettings {
+    /// The API key (never printed).
+    pub api_key: SecretString,
+    /// Base URL override (default: derived from the key).
+    pub api_url: Option<String>,
+    /// Organization name (default: the key's organization).
+    pub org_name: Option<String>,
+    /// Where SSH keys come from.
+    pub key_source: KeySource,
+    /// Users whose keys are fetched at once.
+    pub key_concurrency: usize,
+}
+
+/// Where the snapshot comes from.
+#[derive(Debug, Clone)]
+pub enum SourceSettings {
+    /// An ACTIVATE export file (JSON).
+    File(PathBuf),
+    /// The ACTIVATE API.
+    Api(ActivateSettings),
+}
+
+/// What the clients of both ends share.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Allow plain `http://` to a host that is not loopback (a credential then travels
+    /// unencrypted).
+    pub allow_insecure_http: bool,
+    /// The page size asked of the target.
+    pub page_size: u32,
+    /// Requests in flight at once, to the target.
+    pub concurrency: usize,
+    /// At most this many requests per second to the target (`None`: no pacing).
+    pub requests_per_second: Option<f64>,
+    /// Bound on each request.
+    pub request_timeout: Duration,
+    /// Bound on the retries of one request, in time.
+    pub retry_budget: Duration,
+    /// The most records a target list may hold.
+    pub max_records: u64,
+    /// The largest response body read.
+    pub max_response_bytes: u64,
+    /// The largest export file read.
+    pub source_file_max_bytes: u64,
+    /// The `User-Agent` of every request.
+    pub user_agent: String,
+}
+
+impl Default for Connection {
+    /// The SCIM client's and the ACTIVATE client's own defaults, https only.
+    fn default() -> Self {
+        Self {
+            allow_insecure_http: false,
+            page_size: 100,
+            concurrency: 8,
+            requests_per_second: None,
+            request_timeout: Duration::from_secs(30),
+            retry_budget: Duration::from_secs(60),
+            max_records: 2_000_000,
+            max_response_bytes: 128 << 20,
+            source_file_max_bytes: activate_client::DEFAULT_EXPORT_MAX_BYTES,
+            user_agent: concat!("scim-sync/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl Connection {
+    /// The SCIM client of `target`.
+    pub fn target(&self, target: &TargetSettings) -> Result<ScimClient, String> {
+        ScimClient::builder(&target.base_url)
+            .bearer_token(target.token.clone())
+            .allow_insecure_http(self.allow_insecure_http)
+            .page_size(self.page_size)
+            .max_in_flight(self.concurrency)
+            .requests_per_second(self.requests_per_second)
+            .timeout(self.request_timeout)
+            .retry_policy(self.retry_policy())
+            .max_list_records(self.max_records)
+            .max_response_bytes(self.max_response_bytes)
+            .user_agent(&self.user_agent)
+            .build()
+            .map_err(|e| format!("SCIM client: {e}"))
+    }
+
+    /// The source `settings` name.
+    pub fn source(&self, settings: &SourceSettings) -> Result<Source, String> {
+        let api = match settings {
+            SourceSettings::File(path) => {
+                return Ok(Source::ExportFile {
+                    path: path.clone(),
+                    max_bytes: self.source_file_max_bytes,
+                });
+            }
+            SourceSettings::Api(api) => api,
+        };
+        let mut builder = ActivateClient::builder(api.api_key.clone())
+            .allow_insecure_http(self.allow_insecure_http)
+            .timeout(self.request_timeout)
+            .retry_policy(self.retry_policy())
+            .org_name(api.org_name.clone())
+            .key_concurrency(api.key_concurrency)
+            .user_agent(&self.user_agent)
+            .key_source(api.key_source.clone());
+        if let Some(url) = &api.api_url {
+            builder = builder.base_url(url.clone());
+        }
+        builder
+            .build()
+            .map(Source::Activate)
+            .map_err(|e| format!("ACTIVATE client: {e}"))
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default().with_total_budget(self.retry_budget)
+    }
+}
