@@ -96,5 +96,5 @@ pub use export::{
 pub use http_transport::{RetryPolicy, StatsSnapshot};
 pub use scim_diff::source::{SourceGroup, SourceSnapshot, SourceUser};
 pub use secrecy::SecretString;
-pub use snapshot::{Snapshot, SnapshotOptions};
+pub use snapshot::{Snapshot, SnapshotOptions, groups_in_scope};
 pub use ssh_keys::{KeySource, parse_key_listing};
