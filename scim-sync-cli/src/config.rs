@@ -100,6 +100,17 @@ pub struct ActivateConfig {
     pub key_concurrency: usize,
 }
 
+/// Reading ACTIVATE through its read-only SCIM 2.0 API.
+#[derive(Debug, Clone)]
+pub struct ScimSourceConfig {
+    /// The API's base URL (checked, no trailing slash).
+    pub url: String,
+    /// The organization-scoped SCIM token (never printed).
+    pub token: SecretString,
+    /// The organization, when known (for the report).
+    pub org_name: Option<String>,
+}
+
 /// The source of the snapshot.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
@@ -107,6 +118,8 @@ pub enum SourceConfig {
     File(PathBuf),
     /// The ACTIVATE API.
     Api(ActivateConfig),
+    /// ACTIVATE's SCIM API.
+    Scim(ScimSourceConfig),
 }
 
 /// The SCIM target.
@@ -202,6 +215,9 @@ fn refuse_for_demo(opts: &Opts) -> Result<(), ConfigError> {
         "activate_api_key_file",
         "activate_api_url",
         "activate_org_name",
+        "activate_scim_token",
+        "activate_scim_token_file",
+        "activate_scim_url",
         "scim_bearer_token",
         "scim_bearer_token_file",
         "cw_org_userid",
@@ -417,6 +433,15 @@ impl Config {
             "ACTIVATE_API_KEY (--activate-api-key)",
             "ACTIVATE_API_KEY_FILE (--activate-api-key-file)",
         )?;
+        let scim_token = load_secret(
+            opts.activate_scim_token.as_ref(),
+            opts.activate_scim_token_file.as_deref(),
+            "ACTIVATE_SCIM_TOKEN (--activate-scim-token)",
+            "ACTIVATE_SCIM_TOKEN_FILE (--activate-scim-token-file)",
+        )?;
+        if let Some(token) = scim_token {
+            return Self::scim_source(opts, token, api_key.as_ref());
+        }
         if let Some(path) = &opts.source_file {
             if api_key.is_some() {
                 tracing::debug!("an ACTIVATE API key is set but --source-file wins");
@@ -453,6 +478,69 @@ impl Config {
             org_name: opts.activate_org_name.clone(),
             key_source,
             key_concurrency: opts.key_concurrency,
+        }))
+    }
+
+    /// ACTIVATE's SCIM API as the source: its URL given, or derived from the ACTIVATE base
+    /// URL (given, or from the API key) and the organization.
+    fn scim_source(
+        opts: &Opts,
+        token: SecretString,
+        api_key: Option<&SecretString>,
+    ) -> Result<SourceConfig, ConfigError> {
+        if opts.source_file.is_some() {
+            return err("set either ACTIVATE_SCIM_TOKEN / ACTIVATE_SCIM_TOKEN_FILE \
+                 (--activate-scim-token / --activate-scim-token-file) or ACTIVATE_SOURCE_FILE \
+                 (--source-file), not both: each chooses the source");
+        }
+        const WHAT: &str = "ACTIVATE_SCIM_URL (--activate-scim-url)";
+        let url = match (&opts.activate_scim_url, &opts.activate_org_name) {
+            (Some(url), _) => check_url(url, WHAT, opts.allow_insecure_http)?,
+            (None, Some(org)) => {
+                let base = match (&opts.activate_api_url, api_key) {
+                    (Some(url), _) => check_url(
+                        url,
+                        "ACTIVATE_API_URL (--activate-api-url)",
+                        opts.allow_insecure_http,
+                    )?,
+                    (None, Some(key)) => activate_client::base_url_from_api_key(key)
+                        .map_err(|e| ConfigError(format!("ACTIVATE_API_KEY: {e}")))?
+                        .as_str()
+                        .trim_end_matches('/')
+                        .to_owned(),
+                    (None, None) => {
+                        return err(format!(
+                            "ACTIVATE's SCIM API needs its URL: set {WHAT}, or ACTIVATE_API_URL \
+                             (--activate-api-url) with ACTIVATE_ORG_NAME"
+                        ));
+                    }
+                };
+                // the organization is one path segment, percent-encoded
+                let mut url = url::Url::parse(&base).map_err(|e| {
+                    ConfigError(format!("{WHAT}: cannot derive it from `{base}`: {e}"))
+                })?;
+                url.path_segments_mut()
+                    .map_err(|()| ConfigError(format!("{WHAT}: cannot derive it from `{base}`")))?
+                    .pop_if_empty()
+                    .extend(["api", "organizations", org.as_str(), "scim", "v2"]);
+                check_url(url.as_str(), WHAT, opts.allow_insecure_http)?
+            }
+            (None, None) => {
+                return err(format!(
+                    "ACTIVATE's SCIM API needs its URL: set {WHAT}, or ACTIVATE_ORG_NAME \
+                     (--activate-org-name) to derive it from the ACTIVATE base URL"
+                ));
+            }
+        };
+        if api_key.is_some() {
+            tracing::debug!(
+                "an ACTIVATE API key is set but ACTIVATE_SCIM_TOKEN chooses the source"
+            );
+        }
+        Ok(SourceConfig::Scim(ScimSourceConfig {
+            url,
+            token,
+            org_name: opts.activate_org_name.clone(),
         }))
     }
 

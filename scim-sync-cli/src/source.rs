@@ -1,5 +1,5 @@
 //! The ACTIVATE side, as configured: the library's [`Source`] built from the CLI's
-//! configuration (the API client with its options, or an export file).
+//! configuration (the API client with its options, ACTIVATE's SCIM API, or an export file).
 
 use activate_client::ActivateClient;
 use scim_client::transport::RetryPolicy;
@@ -14,6 +14,20 @@ pub fn from_config(config: &SourceConfig, run: &Config) -> Result<Source, String
             path: path.clone(),
             max_bytes: run.opts.source_file_max_bytes,
         }),
+        SourceConfig::Scim(scim) => scim_client::ScimClient::builder(&scim.url)
+            .bearer_token(scim.token.clone())
+            .allow_insecure_http(run.opts.allow_insecure_http)
+            .timeout(run.opts.request_timeout)
+            .retry_policy(RetryPolicy::default().with_total_budget(run.opts.retry_budget))
+            .page_size(run.opts.page_size)
+            .user_agent(crate::USER_AGENT)
+            .build()
+            .map(|client| {
+                Source::ScimDirectory(
+                    scim_sync::ScimDirectory::new(client).organization(scim.org_name.clone()),
+                )
+            })
+            .map_err(|e| format!("ACTIVATE SCIM client: {e}")),
         SourceConfig::Api(api) => {
             let mut builder = ActivateClient::builder(api.api_key.clone())
                 .allow_insecure_http(run.opts.allow_insecure_http)
