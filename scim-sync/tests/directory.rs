@@ -476,3 +476,78 @@ fn the_mapping_table_of_the_readme_is_the_modules() {
     assert!(in_module.len() > 5, "{in_module:?}");
     assert_eq!(in_readme, in_module);
 }
+
+/// The organization, with its users, groups and members in a canonical order (a server
+/// that is not ours may list them in another).
+fn sorted(mut snapshot: SourceSnapshot) -> SourceSnapshot {
+    snapshot.users.sort_by(|a, b| a.username.cmp(&b.username));
+    snapshot.groups.sort_by(|a, b| a.name.cmp(&b.name));
+    for group in &mut snapshot.groups {
+        group.members.sort();
+    }
+    snapshot
+}
+
+/// The same directory held by the independent scim2-server (with the CoreWeave extension),
+/// which assigns its own ids: the snapshot is the organization, groups under those ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs scim2-server: run by cargo xtask ci"]
+async fn a_directory_held_by_scim2_server_reads_as_the_organization() {
+    use scim_client::{CoreWeaveUser, Email, Group, Member, Name, User};
+    let url = std::env::var("SCIM2_SERVER_URL")
+        .expect("SCIM2_SERVER_URL names a running scim2-server (cargo xtask ci starts one)");
+    let token = std::env::var("SCIM2_SERVER_TOKEN").expect("SCIM2_SERVER_TOKEN");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let base = format!(
+        "{}/directory-{}-{nanos:x}/v2",
+        url.trim_end_matches('/'),
+        std::process::id()
+    );
+    let client = ScimClient::builder(&base)
+        .bearer_token(token.into())
+        .page_size(7)
+        .build()
+        .unwrap();
+
+    let mut org = org(30);
+    let mut ids = std::collections::HashMap::new();
+    for u in &org.users {
+        let created = client
+            .users()
+            .create(&User {
+                active: Some(u.active),
+                emails: u.email.iter().map(Email::work).collect(),
+                name: u.name.as_ref().map(|n| Name {
+                    formatted: Some(n.clone()),
+                    ..Name::default()
+                }),
+                coreweave: Some(CoreWeaveUser {
+                    sunk_posix_username: Some(u.username.clone()),
+                    ..CoreWeaveUser::with_ssh_keys(u.ssh_keys.clone().unwrap_or_default())
+                }),
+                ..User::new(&u.username)
+            })
+            .await
+            .unwrap();
+        ids.insert(u.username.clone(), created.id.unwrap());
+    }
+    for g in &mut org.groups {
+        let created = client
+            .groups()
+            .create(&Group {
+                members: g.members.iter().map(|m| Member::new(&ids[m])).collect(),
+                ..Group::new(&g.name)
+            })
+            .await
+            .unwrap();
+        g.id = created.id.unwrap();
+    }
+
+    let dir = ScimDirectory::new(client).organization(Some("acme".into()));
+    let read = dir.snapshot(&SnapshotOptions::default()).await.unwrap();
+    assert_eq!(sorted(read.snapshot), sorted(expected(&org)));
+    assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+}
