@@ -551,3 +551,82 @@ async fn a_directory_held_by_scim2_server_reads_as_the_organization() {
     assert_eq!(sorted(read.snapshot), sorted(expected(&org)));
     assert!(read.warnings.is_empty(), "{:?}", read.warnings);
 }
+
+/// What a directory may send that no table lists: attribute names in another letter case,
+/// attributes and extensions nobody knows, optional attributes and whole extensions absent,
+/// numbers as strings. None of it stops the read; only what the mapping names is taken.
+#[tokio::test]
+async fn unknown_attributes_are_ignored_and_absent_optional_ones_tolerated() {
+    use wiremock::matchers::{method, path};
+    let server = MockServer::start().await;
+    let list = |resources: Value| {
+        let n = resources.as_array().unwrap().len();
+        ResponseTemplate::new(200).set_body_json(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": n, "startIndex": 1, "itemsPerPage": n, "Resources": resources,
+        }))
+    };
+    Mock::given(method("GET"))
+        .and(path("/scim/v2/Users"))
+        .respond_with(list(json!([
+            {"ID": "u1", "UserName": "ada", "Active": "true",
+             "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:coreweaveuser":
+                 {"SunkSshKeys": [ED1], "sunkPosixUserId": "1001", "sunkPosixGroupId": "",
+                  "sunkFutureThing": [{"a": 1}]},
+             "x-activate-internal": {"tier": 3}, "licenseStatus": "active"},
+            {"id": "u2", "userName": "bob", "active": true,
+             COREWEAVE_USER: {"sunkPosixUsername": "bob"}},
+            {"id": "u3", "userName": "cy", "emails": null, "name": {"givenName": "Cy"}},
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/scim/v2/Groups"))
+        .respond_with(list(json!([
+            {"id": "g1", "displayName": "HPC", "members": [{"value": "u1"}, {"value": "u3", "display": "cy"}],
+             COREWEAVE_GROUP: {"sunkPosixGroupId": "20001", "somethingElse": true}},
+            {"id": "g2", "displayName": "Empty"},
+        ])))
+        .mount(&server)
+        .await;
+    let client = ScimClient::builder(&format!("{}/scim/v2", server.uri()))
+        .bearer_token(TOKEN.into())
+        .build()
+        .unwrap();
+    let read = ScimDirectory::new(client)
+        .snapshot(&SnapshotOptions::default())
+        .await
+        .unwrap();
+    let user = |username: &str, name: Option<&str>, keys: &[&str]| SourceUser {
+        username: username.into(),
+        email: None,
+        name: name.map(Into::into),
+        active: true,
+        ssh_keys: Some(keys.iter().map(|k| k.to_string()).collect()),
+    };
+    assert_eq!(
+        read.snapshot,
+        SourceSnapshot {
+            version: 1,
+            organization: None,
+            users: vec![
+                user("ada", None, &[ED1]),
+                user("bob", None, &[]),
+                user("cy", Some("Cy"), &[]),
+            ],
+            groups: vec![
+                SourceGroup {
+                    id: "g1".into(),
+                    name: "HPC".into(),
+                    members: vec!["ada".into(), "cy".into()],
+                },
+                SourceGroup {
+                    id: "g2".into(),
+                    name: "Empty".into(),
+                    members: vec![],
+                },
+            ],
+        }
+    );
+    assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+}
