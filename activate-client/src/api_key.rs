@@ -39,6 +39,24 @@ pub fn base_url_from_api_key(key: &SecretString) -> Result<Url, Error> {
         .map_err(|_| malformed("the encoded host is not a valid host name"))
 }
 
+/// The base URL of the organization's read-only SCIM 2.0 API on the platform at `platform`
+/// (`https://<host>/api/organizations/<org>/scim/v2`; the organization is one
+/// percent-encoded path segment, whatever it holds).
+///
+/// ```
+/// let platform = url::Url::parse("https://pw.example/").unwrap();
+/// let url = activate_client::scim_api_url(&platform, "acme labs/x").unwrap();
+/// assert_eq!(url.as_str(), "https://pw.example/api/organizations/acme%20labs%2Fx/scim/v2");
+/// ```
+pub fn scim_api_url(platform: &Url, org: &str) -> Result<Url, Error> {
+    let mut url = platform.clone();
+    url.path_segments_mut()
+        .map_err(|()| Error::Config(format!("`{platform}` cannot be a base URL")))?
+        .pop_if_empty()
+        .extend(["api", "organizations", org, "scim", "v2"]);
+    Ok(url)
+}
+
 fn malformed(why: &str) -> Error {
     Error::Config(format!(
         "the ACTIVATE API key is malformed ({why}); expected `pwt_<base64url host>.<secret>`: \

@@ -86,7 +86,7 @@ pub mod model;
 mod snapshot;
 mod ssh_keys;
 
-pub use api_key::{API_KEY_PREFIX, base_url_from_api_key};
+pub use api_key::{API_KEY_PREFIX, base_url_from_api_key, scim_api_url};
 pub use client::{ActivateClient, ClientBuilder, MAX_PAGE_SIZE, MAX_USERS};
 pub use error::Error;
 pub use export::{
@@ -96,5 +96,5 @@ pub use export::{
 pub use http_transport::{RetryPolicy, StatsSnapshot};
 pub use scim_diff::source::{SourceGroup, SourceSnapshot, SourceUser};
 pub use secrecy::SecretString;
-pub use snapshot::{Snapshot, SnapshotOptions};
+pub use snapshot::{Snapshot, SnapshotOptions, groups_in_scope};
 pub use ssh_keys::{KeySource, parse_key_listing};

@@ -205,51 +205,18 @@ fn source_user(user: OrgUser, ssh_keys: Option<Vec<String>>) -> SourceUser {
     }
 }
 
-/// The groups to read members of, in API order. Duplicate names (ambiguous in URLs) and
-/// groups without an id (no stable identity) in scope fail the snapshot.
+/// The groups to read members of, in API order. Groups without an id (no stable identity)
+/// in scope fail the snapshot.
 fn scope_groups<'g>(
     groups: &'g [Group],
     sync_groups: Option<&[String]>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<&'g Group>, Error> {
-    let mut by_name: HashMap<&str, &Group> = HashMap::new();
-    for group in groups {
-        if by_name.insert(group.name.as_str(), group).is_some() {
-            return Err(Error::Inconsistent(format!(
-                "two groups are named {:?}; member lists are addressed by name, so they \
-                 cannot be told apart",
-                group.name
-            )));
-        }
-    }
-    let scoped: Vec<&Group> = match sync_groups {
-        None => groups.iter().collect(),
-        Some(names) => {
-            let wanted: HashSet<&str> = names.iter().map(|n| n.as_str()).collect();
-            let mut unknown: Vec<&str> = wanted
-                .iter()
-                .copied()
-                .filter(|n| !by_name.contains_key(n))
-                .collect();
-            unknown.sort_unstable();
-            for name in &unknown {
-                warnings.push(format!(
-                    "group {name:?} in the sync scope does not exist in ACTIVATE (names match exactly)"
-                ));
-            }
-            if wanted.len() == unknown.len() {
-                return Err(Error::Config(format!(
-                    "none of the groups in the sync scope exists in ACTIVATE ({}): refusing to \
-                     describe an empty scope; check ACTIVATE_SYNC_GROUPS",
-                    names.join(", ")
-                )));
-            }
-            groups
-                .iter()
-                .filter(|g| wanted.contains(g.name.as_str()))
-                .collect()
-        }
-    };
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    let scoped: Vec<&Group> = groups_in_scope(&names, sync_groups, warnings)?
+        .into_iter()
+        .map(|i| &groups[i])
+        .collect();
     for group in &scoped {
         if group.id.as_deref().is_none_or(|id| id.trim().is_empty()) {
             return Err(Error::Inconsistent(format!(
@@ -259,6 +226,64 @@ fn scope_groups<'g>(
         }
     }
     Ok(scoped)
+}
+
+/// The sync scope applied to a directory's groups, by name: the indexes (into `names`, in
+/// order) of the groups in scope, every group when `sync_groups` is `None`. Every source
+/// scopes with it, so a scope means the same whatever the snapshot is read from.
+///
+/// Names match exactly. A scope name that matches no group is a warning; a scope that
+/// matches none at all is an error ([`Error::Config`]) rather than an empty snapshot, and
+/// two groups with one name are an error ([`Error::Inconsistent`]): a scope, member lists
+/// and the target's group names all tell groups apart by name.
+///
+/// ```
+/// let names = ["HPC Users", "Data Science", "Admins"];
+/// let mut warnings = Vec::new();
+/// let scope = ["Admins".to_owned(), "Nobody".to_owned()];
+/// let wanted = activate_client::groups_in_scope(&names, Some(&scope), &mut warnings).unwrap();
+/// assert_eq!(wanted, [2]);
+/// assert_eq!(warnings.len(), 1, "Nobody matches no group");
+/// ```
+pub fn groups_in_scope(
+    names: &[&str],
+    sync_groups: Option<&[String]>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<usize>, Error> {
+    let mut by_name: HashSet<&str> = HashSet::with_capacity(names.len());
+    for name in names {
+        if !by_name.insert(name) {
+            return Err(Error::Inconsistent(format!(
+                "two groups are named {name:?}; member lists are addressed by name, so they \
+                 cannot be told apart"
+            )));
+        }
+    }
+    let Some(scope) = sync_groups else {
+        return Ok((0..names.len()).collect());
+    };
+    let wanted: HashSet<&str> = scope.iter().map(|n| n.as_str()).collect();
+    let mut unknown: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|n| !by_name.contains(n))
+        .collect();
+    unknown.sort_unstable();
+    for name in &unknown {
+        warnings.push(format!(
+            "group {name:?} in the sync scope does not exist in ACTIVATE (names match exactly)"
+        ));
+    }
+    if wanted.len() == unknown.len() {
+        return Err(Error::Config(format!(
+            "none of the groups in the sync scope exists in ACTIVATE ({}): refusing to \
+             describe an empty scope; check ACTIVATE_SYNC_GROUPS",
+            scope.join(", ")
+        )));
+    }
+    Ok((0..names.len())
+        .filter(|&i| wanted.contains(names[i]))
+        .collect())
 }
 
 /// The engine's view: a complete snapshot or an error, with the scope from

@@ -90,7 +90,7 @@ pub struct Opts {
           value_parser = secret(), help_heading = SOURCE)]
     pub activate_api_key: Option<SecretString>,
     /// File holding the ACTIVATE API key (surrounding whitespace is ignored). The key or this
-    /// file is required unless --source-file is given.
+    /// file is required unless --source-file or ACTIVATE_SCIM_TOKEN(_FILE) is given.
     #[arg(long, env = "ACTIVATE_API_KEY_FILE", global = true, help_heading = SOURCE)]
     pub activate_api_key_file: Option<PathBuf>,
     /// ACTIVATE base URL, e.g. https://activate.parallel.works [default: derived from the key].
@@ -129,6 +129,19 @@ pub struct Opts {
     #[arg(long, env = "ACTIVATE_KEY_CONCURRENCY", global = true, default_value = "8",
           value_parser = at_least(1usize), help_heading = SOURCE)]
     pub key_concurrency: usize,
+    /// ACTIVATE's SCIM API token (organization-scoped, not the API key): setting it (or its
+    /// file) reads ACTIVATE through its read-only SCIM 2.0 API, users, groups and SSH keys in a
+    /// request per page. Prefer ACTIVATE_SCIM_TOKEN_FILE: a flag shows in `ps`.
+    #[arg(long, env = "ACTIVATE_SCIM_TOKEN", hide_env_values = true, global = true,
+          value_parser = secret(), help_heading = SOURCE)]
+    pub activate_scim_token: Option<SecretString>,
+    /// File holding ACTIVATE's SCIM API token (surrounding whitespace is ignored).
+    #[arg(long, env = "ACTIVATE_SCIM_TOKEN_FILE", global = true, help_heading = SOURCE)]
+    pub activate_scim_token_file: Option<PathBuf>,
+    /// ACTIVATE's SCIM API base URL [default: <ACTIVATE base URL>/api/organizations/<org>/scim/v2].
+    #[arg(long, env = "ACTIVATE_SCIM_URL", global = true, value_parser = text(),
+          help_heading = SOURCE)]
+    pub activate_scim_url: Option<String>,
 
     // ---- SCIM (the target) ----
     /// SCIM bearer token. Prefer CW_SCIM_BEARER_TOKEN_FILE: a flag shows in `ps`.

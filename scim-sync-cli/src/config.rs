@@ -37,8 +37,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 pub use crate::cli::Command as Mode;
 
 pub use scim_sync::connect::{
-    ActivateSettings as ActivateConfig, SourceSettings as SourceConfig,
-    TargetSettings as TargetConfig,
+    ActivateSettings as ActivateConfig, ScimSourceSettings as ScimSourceConfig,
+    SourceSettings as SourceConfig, TargetSettings as TargetConfig,
 };
 
 /// Everything a run needs, validated.
@@ -112,6 +112,9 @@ fn refuse_for_demo(opts: &Opts) -> Result<(), ConfigError> {
         "activate_api_key_file",
         "activate_api_url",
         "activate_org_name",
+        "activate_scim_token",
+        "activate_scim_token_file",
+        "activate_scim_url",
         "scim_bearer_token",
         "scim_bearer_token_file",
         "cw_org_userid",
@@ -306,6 +309,15 @@ impl Config {
             "ACTIVATE_API_KEY (--activate-api-key)",
             "ACTIVATE_API_KEY_FILE (--activate-api-key-file)",
         )?;
+        let scim_token = load_secret(
+            opts.activate_scim_token.as_ref(),
+            opts.activate_scim_token_file.as_deref(),
+            "ACTIVATE_SCIM_TOKEN (--activate-scim-token)",
+            "ACTIVATE_SCIM_TOKEN_FILE (--activate-scim-token-file)",
+        )?;
+        if let Some(token) = scim_token {
+            return Self::scim_source(opts, token, api_key.as_ref());
+        }
         if let Some(path) = &opts.source_file {
             if api_key.is_some() {
                 tracing::debug!("an ACTIVATE API key is set but --source-file wins");
@@ -342,6 +354,60 @@ impl Config {
             org_name: opts.activate_org_name.clone(),
             key_source,
             key_concurrency: opts.key_concurrency,
+        }))
+    }
+
+    /// ACTIVATE's SCIM API as the source: its URL given, or derived from the ACTIVATE base
+    /// URL (given, or from the API key) and the organization.
+    fn scim_source(
+        opts: &Opts,
+        token: SecretString,
+        api_key: Option<&SecretString>,
+    ) -> Result<SourceConfig, ConfigError> {
+        if opts.source_file.is_some() {
+            return err("set either ACTIVATE_SCIM_TOKEN / ACTIVATE_SCIM_TOKEN_FILE \
+                 (--activate-scim-token / --activate-scim-token-file) or ACTIVATE_SOURCE_FILE \
+                 (--source-file), not both: each chooses the source");
+        }
+        const WHAT: &str = "ACTIVATE_SCIM_URL (--activate-scim-url)";
+        let url = match (&opts.activate_scim_url, &opts.activate_org_name) {
+            (Some(url), _) => check_url(url, WHAT, opts.allow_insecure_http)?,
+            (None, Some(org)) => {
+                let platform = match (&opts.activate_api_url, api_key) {
+                    (Some(url), _) => {
+                        let what = "ACTIVATE_API_URL (--activate-api-url)";
+                        let url = check_url(url, what, opts.allow_insecure_http)?;
+                        url::Url::parse(&url).map_err(|e| ConfigError(format!("{what}: {e}")))?
+                    }
+                    (None, Some(key)) => activate_client::base_url_from_api_key(key)
+                        .map_err(|e| ConfigError(format!("ACTIVATE_API_KEY: {e}")))?,
+                    (None, None) => {
+                        return err(format!(
+                            "ACTIVATE's SCIM API needs its URL: set {WHAT}, or ACTIVATE_API_URL \
+                             (--activate-api-url) with ACTIVATE_ORG_NAME"
+                        ));
+                    }
+                };
+                let url = activate_client::scim_api_url(&platform, org)
+                    .map_err(|e| ConfigError(format!("{WHAT}: cannot derive it: {e}")))?;
+                check_url(url.as_str(), WHAT, opts.allow_insecure_http)?
+            }
+            (None, None) => {
+                return err(format!(
+                    "ACTIVATE's SCIM API needs its URL: set {WHAT}, or ACTIVATE_ORG_NAME \
+                     (--activate-org-name) to derive it from the ACTIVATE base URL"
+                ));
+            }
+        };
+        if api_key.is_some() {
+            tracing::debug!(
+                "an ACTIVATE API key is set but ACTIVATE_SCIM_TOKEN chooses the source"
+            );
+        }
+        Ok(SourceConfig::Scim(ScimSourceConfig {
+            url,
+            token,
+            org_name: opts.activate_org_name.clone(),
         }))
     }
 

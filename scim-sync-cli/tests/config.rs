@@ -2,7 +2,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use scim_sync_cli::config::{Config, ConfigError, Mode, OutputFormat};
+use scim_sync_cli::config::{Config, ConfigError, Mode, OutputFormat, SourceConfig};
 use secrecy::ExposeSecret;
 
 /// Parses arguments with no environment influence: every option given as a flag.
@@ -186,4 +186,130 @@ fn alternatives_read_as_a_sentence() {
     };
     assert!(error(&["--output", "xml"]).contains("expected text or json"));
     assert!(error(&["--log-format", "xml"]).contains("expected auto, text or json"));
+}
+
+#[test]
+fn an_activate_scim_token_chooses_the_scim_api_at_a_url_derived_or_given() {
+    const TARGET: &[&str] = &["--scim-bearer-token", "tok", "--cw-org-userid", "abc123"];
+    let scim = |extra: &[&str]| {
+        let mut args = TARGET.to_vec();
+        args.extend_from_slice(extra);
+        parse(&args).map(|cfg| match cfg.source {
+            Some(SourceConfig::Scim(scim)) => scim,
+            other => panic!("not the SCIM source: {other:?}"),
+        })
+    };
+    let token = ["--activate-scim-token", "scim-secret"];
+    // the platform URL and the organization, one percent-encoded path segment
+    let from_url = [
+        &token[..],
+        &[
+            "--activate-api-url",
+            "https://pw.example/",
+            "--activate-org-name",
+            "acme labs/x",
+        ],
+    ]
+    .concat();
+    let cfg = scim(&from_url).unwrap();
+    assert_eq!(
+        cfg.url,
+        "https://pw.example/api/organizations/acme%20labs%2Fx/scim/v2"
+    );
+    assert_eq!(cfg.token.expose_secret(), "scim-secret");
+    assert_eq!(cfg.org_name.as_deref(), Some("acme labs/x"));
+    // the platform host from the API key; the token wins over the key as the source
+    let from_key = [
+        &token[..],
+        &[
+            "--activate-api-key",
+            "pwt_YWN0aXZhdGUucGFyYWxsZWwud29ya3M.s3cr3t",
+            "--activate-org-name",
+            "acme",
+        ],
+    ]
+    .concat();
+    assert_eq!(
+        scim(&from_key).unwrap().url,
+        "https://activate.parallel.works/api/organizations/acme/scim/v2"
+    );
+    // the URL given wins over a derived one
+    let given = [
+        &from_key[..],
+        &[
+            "--activate-scim-url",
+            "https://scim.pw.example/orgs/acme/v2/",
+        ],
+    ]
+    .concat();
+    assert_eq!(
+        scim(&given).unwrap().url,
+        "https://scim.pw.example/orgs/acme/v2"
+    );
+    // from a file
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, " from-a-file \n").unwrap();
+    let path = file.to_str().unwrap();
+    let from_file = scim(&[
+        "--activate-scim-token-file",
+        path,
+        "--activate-scim-url",
+        "https://scim.pw.example/v2",
+    ])
+    .unwrap();
+    assert_eq!(from_file.token.expose_secret(), "from-a-file");
+}
+
+#[test]
+fn an_activate_scim_token_without_a_url_or_beside_another_source_is_refused() {
+    let parse_with = |extra: &[&str]| {
+        let mut args = vec!["--scim-bearer-token", "tok", "--cw-org-userid", "abc123"];
+        args.extend_from_slice(extra);
+        let e = parse(&args).map(|_| ()).unwrap_err().0;
+        assert!(!e.contains("scim-secret"), "no secret in errors: {e}");
+        e
+    };
+    let e = parse_with(&["--activate-scim-token", "scim-secret"]);
+    assert!(
+        e.contains("ACTIVATE_SCIM_URL") && e.contains("ACTIVATE_ORG_NAME"),
+        "{e}"
+    );
+    let e = parse_with(&[
+        "--activate-scim-token",
+        "scim-secret",
+        "--activate-org-name",
+        "acme",
+    ]);
+    assert!(e.contains("ACTIVATE_API_URL"), "{e}");
+    let e = parse_with(&[
+        "--activate-scim-token",
+        "scim-secret",
+        "--source-file",
+        "org.json",
+    ]);
+    assert!(
+        e.contains("ACTIVATE_SCIM_TOKEN") && e.contains("--source-file") && e.contains("not both"),
+        "{e}"
+    );
+    let e = parse_with(&[
+        "--activate-scim-token",
+        "scim-secret",
+        "--activate-scim-token-file",
+        "/nonexistent",
+    ]);
+    assert!(
+        e.contains("ACTIVATE_SCIM_TOKEN_FILE") && e.contains("not both"),
+        "{e}"
+    );
+    let e = parse_with(&[
+        "--activate-scim-token",
+        "scim-secret",
+        "--activate-scim-url",
+        "http://scim.pw.example/v2",
+    ]);
+    assert!(
+        e.contains("ACTIVATE_SCIM_URL") && e.contains("SYNC_ALLOW_INSECURE_HTTP"),
+        "{e}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Probing both ends without writing: a verdict per item, for a front end to show (the
-//! CLI's `check`). ACTIVATE credentials and organization (or the export), the SCIM token, the
+//! CLI's `check`). ACTIVATE credentials and organization (or the export, or the SCIM
+//! directory source: its token and a whole read of it), the SCIM token, the
 //! target's `ServiceProviderConfig`, whether the `externalId sw` filter is honoured (the same
 //! rule as the run's, [`refused_filter`](crate::target::refused_filter)) and `externalId`
 //! echoed back, the page size the target really serves, and whether it declares the CoreWeave
@@ -9,6 +10,7 @@ use scim_client::{Error as ScimError, Filter, ListQuery, ScimClient};
 use serde::Serialize;
 
 use crate::Source;
+use crate::directory::ScimDirectory;
 use crate::document::Outcome;
 use crate::target::ExtensionSupport;
 use scim_diff::Policy;
@@ -183,6 +185,7 @@ async fn check_source(source: &Source, items: &mut Items) {
                 Err(e) => items.push(Side::Activate, "groups", Verdict::Fail, e.to_string()),
             }
         }
+        Source::ScimDirectory(directory) => check_directory(directory, items).await,
         Source::ExportFile { .. } | Source::ExportText(_) => {
             match source.read(&Default::default()).await {
                 Ok(snap) => items.push(
@@ -208,6 +211,83 @@ async fn check_source(source: &Source, items: &mut Items) {
                 Err(e) => items.push(Side::Activate, "export file", Verdict::Fail, e),
             }
         }
+    }
+}
+
+/// The SCIM directory source: its token (one page of one user), then a whole read, as a
+/// run makes it (every page of users and groups, mapped to a snapshot).
+async fn check_directory(directory: &ScimDirectory, items: &mut Items) {
+    const CREDENTIALS: &str = "SCIM directory credentials";
+    let scim = directory.client();
+    match scim.users().list_page(&ListQuery::new(), 1, 1).await {
+        Ok(page) => items.push(
+            Side::Activate,
+            CREDENTIALS,
+            Verdict::Ok,
+            format!(
+                "the token can list users at {}{}",
+                scim.base_url(),
+                directory
+                    .organization_name()
+                    .map_or(String::new(), |org| format!(" (organization `{org}`)"))
+            ) + &page
+                .total_results
+                .map_or(String::new(), |t| format!(", {t} users")),
+        ),
+        Err(e) => {
+            items.push(Side::Activate, CREDENTIALS, Verdict::Fail, e.to_string());
+            return;
+        }
+    }
+    match directory.snapshot(&Default::default()).await {
+        Ok(snap) => {
+            let users = &snap.snapshot.users;
+            let active = users.iter().filter(|u| u.active).count();
+            let keys: usize = users
+                .iter()
+                .filter_map(|u| u.ssh_keys.as_ref())
+                .map(Vec::len)
+                .sum();
+            let with_keys = users
+                .iter()
+                .filter(|u| u.ssh_keys.as_ref().is_some_and(|k| !k.is_empty()))
+                .count();
+            items.push(
+                Side::Activate,
+                "users",
+                Verdict::Ok,
+                format!(
+                    "{} users ({active} active) readable; {keys} SSH key(s) of {with_keys} user(s)",
+                    users.len()
+                ),
+            );
+            let groups = &snap.snapshot.groups;
+            let members: usize = groups.iter().map(|g| g.members.len()).sum();
+            items.push(
+                Side::Activate,
+                "groups",
+                if snap.warnings.is_empty() {
+                    Verdict::Ok
+                } else {
+                    Verdict::Warn
+                },
+                format!(
+                    "{} groups readable, {members} memberships{}",
+                    groups.len(),
+                    if snap.warnings.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", snap.warnings.join("; "))
+                    }
+                ),
+            );
+        }
+        Err(e) => items.push(
+            Side::Activate,
+            "users and groups",
+            Verdict::Fail,
+            e.to_string(),
+        ),
     }
 }
 

@@ -25,6 +25,7 @@ use scim_client::ScimClient;
 use secrecy::SecretString;
 
 use crate::Source;
+use crate::directory::ScimDirectory;
 
 /// The SCIM target.
 #[derive(Debug, Clone)]
@@ -50,6 +51,17 @@ pub struct ActivateSettings {
     pub key_concurrency: usize,
 }
 
+/// Reading ACTIVATE through its read-only SCIM 2.0 API (or any SCIM 2.0 directory).
+#[derive(Debug, Clone)]
+pub struct ScimSourceSettings {
+    /// The API's base URL (checked, no trailing slash).
+    pub url: String,
+    /// The organization-scoped SCIM token (never printed).
+    pub token: SecretString,
+    /// The organization, when known (for the report).
+    pub org_name: Option<String>,
+}
+
 /// Where the snapshot comes from.
 #[derive(Debug, Clone)]
 pub enum SourceSettings {
@@ -57,6 +69,8 @@ pub enum SourceSettings {
     File(PathBuf),
     /// The ACTIVATE API.
     Api(ActivateSettings),
+    /// ACTIVATE's SCIM API.
+    Scim(ScimSourceSettings),
 }
 
 /// What the clients of both ends share.
@@ -130,6 +144,7 @@ impl Connection {
                     max_bytes: self.source_file_max_bytes,
                 });
             }
+            SourceSettings::Scim(scim) => return self.directory(scim),
             SourceSettings::Api(api) => api,
         };
         let mut builder = ActivateClient::builder(api.api_key.clone())
@@ -147,6 +162,27 @@ impl Connection {
             .build()
             .map(Source::Activate)
             .map_err(|e| format!("ACTIVATE client: {e}"))
+    }
+
+    /// The SCIM directory source: read with the same bounds as the target (its lists are as
+    /// large), a request per page.
+    fn directory(&self, settings: &ScimSourceSettings) -> Result<Source, String> {
+        ScimClient::builder(&settings.url)
+            .bearer_token(settings.token.clone())
+            .allow_insecure_http(self.allow_insecure_http)
+            .page_size(self.page_size)
+            .timeout(self.request_timeout)
+            .retry_policy(self.retry_policy())
+            .max_list_records(self.max_records)
+            .max_response_bytes(self.max_response_bytes)
+            .user_agent(&self.user_agent)
+            .build()
+            .map(|client| {
+                Source::ScimDirectory(
+                    ScimDirectory::new(client).organization(settings.org_name.clone()),
+                )
+            })
+            .map_err(|e| format!("ACTIVATE SCIM client: {e}"))
     }
 
     fn retry_policy(&self) -> RetryPolicy {

@@ -26,6 +26,9 @@
 //! - **A stop or the deadline** ([`StopHandle`]) stops the issuing of writes, never one in
 //!   flight; while reading, it ends the run with nothing written.
 //! - **Planning runs on the blocking pool**, not on the async runtime's workers.
+//! - **The source** ([`Source`]) is the ACTIVATE API, ACTIVATE's read-only SCIM API or any
+//!   SCIM 2.0 directory ([`directory`], in a request per page), or an export; each gives a
+//!   complete snapshot or an error.
 //! - Run-time settings ([`dynamic`]): the `SCIMConfig` Kubernetes resource overrides the
 //!   static ones; any problem with it falls back to them, never fails the run.
 //! - The SCIM adapter ([`target`]) lists only the managed prefix (falling back to an
@@ -40,6 +43,7 @@ pub mod check;
 pub mod connect;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod directory;
 pub mod document;
 pub mod dynamic;
 pub mod export;
@@ -53,6 +57,7 @@ mod stop;
 pub mod target;
 
 pub use apply_saved::{ApplySaved, DEFAULT_MAX_PLAN_AGE};
+pub use directory::ScimDirectory;
 pub use reconciler::{Observer, Phase, Reconciler};
 pub use report::{
     ApprovalOutcome, ApprovalUse, OpCounts, PhaseTimings, RequestCounts, RunError, RunOutcome,

@@ -1,10 +1,13 @@
-//! Where a run's snapshot comes from: the ACTIVATE API, an ACTIVATE export file, or an export
-//! held in memory. Each gives a complete snapshot or an error, never part of one.
+//! Where a run's snapshot comes from: the ACTIVATE API, ACTIVATE's SCIM API (or any SCIM 2.0
+//! directory), an ACTIVATE export file, or an export held in memory. Each gives a complete
+//! snapshot or an error, never part of one.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 
 use activate_client::{ActivateClient, Snapshot, SnapshotOptions, StatsSnapshot};
+
+use crate::directory::ScimDirectory;
 
 /// The identity source of a run.
 #[derive(Clone)]
@@ -20,6 +23,9 @@ pub enum Source {
     },
     /// The text of an ACTIVATE export (a sample compiled into a program, say).
     ExportText(Cow<'static, str>),
+    /// ACTIVATE's read-only SCIM 2.0 API, or any SCIM 2.0 directory
+    /// ([`crate::directory`]: users, groups and SSH keys in a request per page).
+    ScimDirectory(ScimDirectory),
 }
 
 impl std::fmt::Debug for Source {
@@ -44,6 +50,9 @@ impl Source {
             Source::Activate(client) => format!("ACTIVATE API at {}", client.base_url()),
             Source::ExportFile { path, .. } => format!("ACTIVATE export {}", path.display()),
             Source::ExportText(_) => "an ACTIVATE export held in memory".to_owned(),
+            Source::ScimDirectory(directory) => {
+                format!("SCIM directory at {}", directory.client().base_url())
+            }
         }
     }
 
@@ -66,6 +75,9 @@ impl Source {
                 let text = text.clone();
                 blocking(move || activate_client::parse_export(&text)).await
             }
+            Source::ScimDirectory(directory) => {
+                directory.snapshot(options).await.map_err(|e| e.to_string())
+            }
         };
         if let Ok(snap) = &result {
             tracing::info!(
@@ -80,22 +92,27 @@ impl Source {
     }
 
     /// Whether the source is a file or text at hand (read before the target is asked
-    /// anything), rather than the API.
+    /// anything), rather than an API.
     pub fn is_local(&self) -> bool {
-        !matches!(self, Source::Activate(_))
+        matches!(self, Source::ExportFile { .. } | Source::ExportText(_))
     }
 
     /// The API client (it shares its counters), when reading the API.
     pub fn activate_client(&self) -> Option<&ActivateClient> {
         match self {
             Source::Activate(client) => Some(client),
-            Source::ExportFile { .. } | Source::ExportText(_) => None,
+            Source::ExportFile { .. } | Source::ExportText(_) | Source::ScimDirectory(_) => None,
         }
     }
 
-    /// Requests made to ACTIVATE so far (`None` for an export).
+    /// Requests made to the source so far, the ACTIVATE API or the SCIM directory (`None`
+    /// for an export).
     pub fn stats(&self) -> Option<StatsSnapshot> {
-        self.activate_client().map(ActivateClient::stats)
+        match self {
+            Source::Activate(client) => Some(client.stats()),
+            Source::ScimDirectory(directory) => Some(directory.client().stats()),
+            Source::ExportFile { .. } | Source::ExportText(_) => None,
+        }
     }
 }
 

@@ -29,6 +29,7 @@ mod manifests;
 mod metrics;
 mod plan_apply;
 mod review;
+mod scim_source;
 mod support;
 mod targets;
 mod usage;
