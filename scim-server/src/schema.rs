@@ -17,6 +17,8 @@ pub const COREWEAVE_USER: &str =
 /// URN of the CoreWeave Group extension.
 pub const COREWEAVE_GROUP: &str =
     "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveGroup";
+/// URN of the SCIM 1.1 core schema (the 1.1 `ServiceProviderConfigs` lists it).
+pub const SCIM1_CORE: &str = "urn:scim:schemas:core:1.0";
 /// URN of list responses.
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 /// URN of PATCH requests.
@@ -25,6 +27,12 @@ pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 /// URN of error responses.
 pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+/// URN of the part of a 403 error that names the policy rule that denied the request
+/// (`{"rule": "scim:create_user", "token": "<the token's name>"}`).
+pub const POLICY_ERROR: &str = "urn:parallelworks:params:scim:api:messages:2.0:PolicyError";
+/// URN of the part of a `ServiceProviderConfig` that tells a token its own rules (served
+/// when the server has [tokens](crate::policy::Tokens)).
+pub const TOKEN_POLICY: &str = "urn:parallelworks:params:scim:schemas:extension:2.0:TokenPolicy";
 
 /// An attribute's data type (RFC 7643 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +404,9 @@ pub enum ResourceKind {
 }
 
 impl ResourceKind {
+    /// Every resource type, in discovery order.
+    pub const ALL: [ResourceKind; 2] = [ResourceKind::User, ResourceKind::Group];
+
     /// The core schema of this resource type.
     pub(crate) fn core(self) -> &'static Schema {
         match self {

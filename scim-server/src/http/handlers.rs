@@ -20,6 +20,8 @@ pub(super) struct Ctx<'a> {
     pub(super) tenant_name: &'a str,
     pub(super) headers: &'a HeaderMap,
     pub(super) params: Vec<(String, String)>,
+    /// The grant (index into the credentials) that authenticated the request, if any.
+    pub(super) caller: Option<usize>,
     pub(super) ignore_filter: bool,
     pub(super) shift: i64,
 }
@@ -63,7 +65,10 @@ pub(super) fn handle(
     let base = ctx.base();
     match route {
         Route::NotImplemented(what) => Err(ScimError::status(501, *what)),
-        Route::ServiceProviderConfig | Route::ResourceTypes(_) | Route::Schemas(_) => {
+        Route::ServiceProviderConfig
+        | Route::ServiceProviderConfigs
+        | Route::ResourceTypes(_)
+        | Route::Schemas(_) => {
             if method != Method::GET {
                 return Err(method_not_allowed(method));
             }
@@ -405,31 +410,100 @@ pub(super) fn list_response(
     Ok(scim_json(StatusCode::OK, &out))
 }
 
+/// With tokens, a `ServiceProviderConfig` read with a valid token on one of its tenants
+/// tells that token its own rules, so that a client can learn what it may do with reads
+/// only.
+fn add_token_policy(ctx: &Ctx<'_>, spc: &mut Value) {
+    let credentials = &ctx.app.config.credentials;
+    let Some(grant) = ctx.caller.map(|i| &credentials.grants[i]) else {
+        return;
+    };
+    if !credentials.declared {
+        return;
+    }
+    let (allow, deny): (Vec<_>, Vec<_>) = grant
+        .policy
+        .rules()
+        .partition(|(_, a)| *a == crate::policy::Access::Allow);
+    let names =
+        |v: Vec<(crate::policy::Rule, _)>| v.into_iter().map(|(r, _)| r.name()).collect::<Vec<_>>();
+    if let Some(s) = spc.get_mut("schemas").and_then(Value::as_array_mut) {
+        s.push(Value::String(schema::TOKEN_POLICY.into()));
+    }
+    spc[schema::TOKEN_POLICY] = json!({
+        "token": grant.name,
+        "tenant": ctx.tenant_name,
+        "allow": names(allow),
+        "deny": names(deny),
+    });
+}
+
 pub(super) fn discovery(ctx: &Ctx<'_>, route: &Route, base: &str) -> Result<Response, ScimError> {
     let list = |items: Vec<Value>| {
         json!({"schemas":[schema::LIST_RESPONSE], "totalResults": items.len(), "startIndex": 1,
                "itemsPerPage": items.len(), "Resources": items})
     };
     let out = match route {
-        Route::ServiceProviderConfig => json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
-            "patch": {"supported": true},
-            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-            "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
-            "changePassword": {"supported": false},
-            "sort": {"supported": true},
-            "etag": {"supported": true},
-            "authenticationSchemes": [{
-                "type": "oauthbearertoken",
+        Route::ServiceProviderConfig => {
+            let mut spc = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+                "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
+                "patch": {"supported": true},
+                "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+                "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
+                "changePassword": {"supported": false},
+                "sort": {"supported": true},
+                "etag": {"supported": true},
+                "authenticationSchemes": [{
+                    "type": "oauthbearertoken",
+                    "name": "OAuth Bearer Token",
+                    "description": "Authentication with a bearer token",
+                    "specUri": "https://www.rfc-editor.org/info/rfc6750",
+                    "primary": true
+                }],
+                "meta": {"resourceType": "ServiceProviderConfig",
+                         "location": format!("{base}/ServiceProviderConfig")},
+            });
+            add_token_policy(ctx, &mut spc);
+            spc
+        }
+        Route::ServiceProviderConfigs => {
+            // SCIM 1.1 (draft-scim-core-schema-01 §5): the same capabilities, 1.1 names
+            let mut schemes = vec![json!({
                 "name": "OAuth Bearer Token",
-                "description": "Authentication with a bearer token",
-                "specUri": "https://www.rfc-editor.org/info/rfc6750",
-                "primary": true
-            }],
-            "meta": {"resourceType": "ServiceProviderConfig",
-                     "location": format!("{base}/ServiceProviderConfig")},
-        }),
+                "description": "Authentication with a bearer token (Authorization: Bearer)",
+                "specUrl": "https://www.rfc-editor.org/info/rfc6750",
+                "primary": true,
+            })];
+            if ctx
+                .app
+                .config
+                .credentials
+                .x_auth_token_tenants
+                .contains(ctx.tenant_name)
+            {
+                schemes.push(json!({
+                    "name": "X-Auth-Token",
+                    "description": "The same token in an X-Auth-Token header",
+                    "primary": false,
+                }));
+            }
+            let mut spc = json!({
+                "schemas": [schema::SCIM1_CORE],
+                "documentationUrl": "https://datatracker.ietf.org/doc/html/rfc7644",
+                "patch": {"supported": true},
+                "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+                "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
+                "changePassword": {"supported": false},
+                "sort": {"supported": true},
+                "etag": {"supported": true},
+                "xmlDataFormat": {"supported": false},
+                "authenticationSchemes": schemes,
+                "meta": {"location": format!("{base}/ServiceProviderConfigs")},
+            });
+            add_token_policy(ctx, &mut spc);
+            spc
+        }
         Route::ResourceTypes(None) => list(
             [ResourceKind::User, ResourceKind::Group]
                 .iter()
