@@ -27,7 +27,12 @@
 //!
 //! Layout: [`schema`] (attribute definitions, type checks), [`filter`] (the full filter
 //! grammar), `patch` (PATCH engine), `store` (one tenant's records and indexes),
-//! [`faults`] (seeded fault injection), `http` (routing and handlers).
+//! [`faults`] (seeded fault injection), [`policy`] (tokens, their tenants and their
+//! per-operation rules), `http` (routing and handlers).
+//!
+//! Resources: `/Users`, `/Groups` and `/Roles` (schema [`schema::ROLE`]; users hold roles by
+//! name in their core `roles` attribute, and a held role is deleted only with
+//! `?force=true`).
 //!
 //! Tenants: `/v2/...` is the default tenant (`""`), `/{name}/v2/...` (any number of path
 //! segments before `v2`) is tenant `name`; tenants are created on first use, each with its
@@ -774,6 +779,10 @@ impl TenantHandle {
     pub fn groups(&self) -> Vec<Value> {
         self.all(ResourceKind::Group)
     }
+    /// Every stored role, in creation order.
+    pub fn roles(&self) -> Vec<Value> {
+        self.all(ResourceKind::Role)
+    }
     /// Every stored record of `kind`.
     pub fn all(&self, kind: ResourceKind) -> Vec<Value> {
         self.tenant.data.read().expect("store lock").all(kind)
@@ -798,7 +807,7 @@ impl TenantHandle {
     }
     /// True when the tenant stores nothing.
     pub fn is_empty(&self) -> bool {
-        self.len(ResourceKind::User) == 0 && self.len(ResourceKind::Group) == 0
+        ResourceKind::ALL.iter().all(|k| self.len(*k) == 0)
     }
     /// Delete everything.
     pub fn clear(&self) {

@@ -109,7 +109,7 @@ pub(super) fn handle(
             let v = parse_body(body)?;
             let kinds: Vec<ResourceKind> = match kind {
                 Some(k) => vec![*k],
-                None => vec![ResourceKind::User, ResourceKind::Group],
+                None => ResourceKind::ALL.to_vec(),
             };
             let (q, proj) = search_request(ctx, &v, kinds[0])?;
             list_response(ctx, &kinds, &q, &proj)
@@ -178,11 +178,25 @@ pub(super) fn handle(
                     Ok(r)
                 }
                 Method::DELETE => {
-                    tenant
-                        .data
-                        .write()
-                        .expect("store lock")
-                        .delete(*kind, id, ctx.if_match())?;
+                    // `?force=true` deletes a role that users still hold
+                    let force = match param(&ctx.params, "force") {
+                        _ if *kind != ResourceKind::Role => false,
+                        None => false,
+                        Some(v) if v.eq_ignore_ascii_case("true") => true,
+                        Some(v) if v.eq_ignore_ascii_case("false") => false,
+                        Some(v) => {
+                            return Err(ScimError::bad_request(
+                                "invalidValue",
+                                format!("'force' must be true or false, got '{v}'"),
+                            ));
+                        }
+                    };
+                    tenant.data.write().expect("store lock").delete(
+                        *kind,
+                        id,
+                        ctx.if_match(),
+                        force,
+                    )?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
                 _ => Err(method_not_allowed(method)),
@@ -375,7 +389,7 @@ pub(super) fn list_response(
                 base: &base,
                 groups: match k {
                     ResourceKind::User => user_groups(&data, r, &base),
-                    ResourceKind::Group => None,
+                    ResourceKind::Group | ResourceKind::Role => None,
                 },
             })
             .collect();
@@ -505,13 +519,13 @@ pub(super) fn discovery(ctx: &Ctx<'_>, route: &Route, base: &str) -> Result<Resp
             spc
         }
         Route::ResourceTypes(None) => list(
-            [ResourceKind::User, ResourceKind::Group]
+            ResourceKind::ALL
                 .iter()
                 .map(|k| schema::resource_type_json(*k, base))
                 .collect(),
         ),
         Route::ResourceTypes(Some(id)) => {
-            let k = [ResourceKind::User, ResourceKind::Group]
+            let k = ResourceKind::ALL
                 .into_iter()
                 .find(|k| k.name() == id)
                 .ok_or_else(|| ScimError::not_found("ResourceType", id))?;

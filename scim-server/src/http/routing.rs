@@ -25,6 +25,7 @@ pub(super) fn parse_route(segs: &[String]) -> Option<Route> {
     let kind = |s: &str| match s {
         "Users" => Some(ResourceKind::User),
         "Groups" => Some(ResourceKind::Group),
+        "Roles" => Some(ResourceKind::Role),
         _ => None,
     };
     Some(match segs {
@@ -81,6 +82,13 @@ pub(super) fn rules_of(route: &Route, method: &Method) -> Vec<Rule> {
                 Rule::CreateGroup,
                 Rule::UpdateGroup,
                 Rule::DeleteGroup,
+            ],
+            ResourceKind::Role => [
+                Rule::ListRoles,
+                Rule::GetRole,
+                Rule::CreateRole,
+                Rule::UpdateRole,
+                Rule::DeleteRole,
             ],
         }
     }

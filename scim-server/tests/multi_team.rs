@@ -1,6 +1,8 @@
-//! Tokens with tenants and per-operation rules, black-box over real HTTP on loopback: every
-//! rule allowed and denied, tenant isolation both ways, `X-Auth-Token`, SCIM 1.1 discovery,
-//! and a server with one bearer token behaving as it always has.
+//! The server as several teams share it, black-box over real HTTP on loopback: tokens with
+//! tenants and per-operation rules (every rule allowed and denied), tenant isolation both
+//! ways, Roles (CRUD, PATCH, filters, paging, held roles, one domain per tenant),
+//! `X-Auth-Token`, SCIM 1.1 discovery, and a server with one bearer token behaving as it
+//! always has.
 
 use reqwest::{Client, Method, StatusCode};
 use scim_server::policy::{Grant, Policy, Preset, Rule, Tokens};
@@ -12,6 +14,7 @@ const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+const ROLE: &str = scim_server::schema::ROLE;
 
 /// One request: method, path below the tenant's base URL, body, the status it gets when
 /// allowed.
@@ -53,6 +56,7 @@ fn fixture(t: &TenantHandle, kind: ResourceKind, n: &mut u32) -> String {
     let rec = match kind {
         ResourceKind::User => json!({"userName": format!("user-{n}")}),
         ResourceKind::Group => json!({"displayName": format!("group-{n}")}),
+        ResourceKind::Role => json!({"name": format!("role-{n}")}),
     };
     t.seed(kind, rec).unwrap()["id"]
         .as_str()
@@ -65,6 +69,7 @@ fn create_body(kind: ResourceKind, n: &mut u32) -> Value {
     match kind {
         ResourceKind::User => json!({"schemas": [USER], "userName": format!("new-{n}")}),
         ResourceKind::Group => json!({"schemas": [GROUP], "displayName": format!("new-{n}")}),
+        ResourceKind::Role => json!({"schemas": [ROLE], "name": format!("new-{n}")}),
     }
 }
 
@@ -73,19 +78,20 @@ fn create_body(kind: ResourceKind, n: &mut u32) -> Value {
 fn resource_rule(rule: Rule) -> Option<(ResourceKind, usize)> {
     let ops = |k| {
         [
-            (Rule::ListUsers, Rule::ListGroups),
-            (Rule::GetUser, Rule::GetGroup),
-            (Rule::CreateUser, Rule::CreateGroup),
-            (Rule::UpdateUser, Rule::UpdateGroup),
-            (Rule::DeleteUser, Rule::DeleteGroup),
+            (Rule::ListUsers, Rule::ListGroups, Rule::ListRoles),
+            (Rule::GetUser, Rule::GetGroup, Rule::GetRole),
+            (Rule::CreateUser, Rule::CreateGroup, Rule::CreateRole),
+            (Rule::UpdateUser, Rule::UpdateGroup, Rule::UpdateRole),
+            (Rule::DeleteUser, Rule::DeleteGroup, Rule::DeleteRole),
         ]
         .iter()
-        .position(|(u, g)| match k {
+        .position(|(u, g, r)| match k {
             ResourceKind::User => *u == rule,
-            _ => *g == rule,
+            ResourceKind::Group => *g == rule,
+            ResourceKind::Role => *r == rule,
         })
     };
-    [ResourceKind::User, ResourceKind::Group]
+    ResourceKind::ALL
         .into_iter()
         .find_map(|k| ops(k).map(|op| (k, op)))
 }
@@ -161,23 +167,6 @@ fn requests_for(rule: Rule, t: &TenantHandle, n: &mut u32) -> Vec<Req> {
     }
 }
 
-/// The rules this server version serves requests for.
-fn served_rules() -> Vec<Rule> {
-    Rule::ALL
-        .into_iter()
-        .filter(|r| {
-            !matches!(
-                r,
-                Rule::ListRoles
-                    | Rule::GetRole
-                    | Rule::CreateRole
-                    | Rule::UpdateRole
-                    | Rule::DeleteRole
-            )
-        })
-        .collect()
-}
-
 fn only(rule: Rule) -> String {
     format!("only-{rule}")
 }
@@ -224,7 +213,7 @@ async fn every_rule_is_allowed_to_its_token_and_denied_to_the_others() {
     let base = server.tenant_url("a");
     let t = server.tenant("a");
     let mut n = 0;
-    for rule in served_rules() {
+    for rule in Rule::ALL {
         for r in requests_for(rule, &t, &mut n) {
             // allowed: the token whose only rule this is
             let (status, body) = send(&c, &base, &secret(&only(rule)), &r).await;
@@ -237,7 +226,7 @@ async fn every_rule_is_allowed_to_its_token_and_denied_to_the_others() {
         }
         for r in requests_for(rule, &t, &mut n) {
             // denied: the token with every rule but this one; nothing changes
-            let before = [ResourceKind::User, ResourceKind::Group].map(|k| t.all(k));
+            let before = ResourceKind::ALL.map(|k| t.all(k));
             let (status, body) = send(&c, &base, &secret(&all_but(rule)), &r).await;
             assert_eq!(
                 status,
@@ -252,10 +241,7 @@ async fn every_rule_is_allowed_to_its_token_and_denied_to_the_others() {
             assert!(body["detail"].as_str().unwrap().contains(rule.name()));
             let schemas = body["schemas"].as_array().unwrap();
             assert!(schemas.contains(&json!("urn:ietf:params:scim:api:messages:2.0:Error")));
-            assert_eq!(
-                [ResourceKind::User, ResourceKind::Group].map(|k| t.all(k)),
-                before
-            );
+            assert_eq!(ResourceKind::ALL.map(|k| t.all(k)), before);
             let d = last_decision(&server).unwrap();
             assert_eq!(
                 (d.token.as_str(), d.rule, d.allowed),
@@ -316,11 +302,19 @@ async fn a_token_never_sees_a_tenant_it_does_not_have_either_way() {
         let their_base = server.tenant_url(theirs);
         let user = fixture(&their, ResourceKind::User, &mut n);
         let group = fixture(&their, ResourceKind::Group, &mut n);
-        let before = [ResourceKind::User, ResourceKind::Group].map(|k| their.all(k));
+        let role = fixture(&their, ResourceKind::Role, &mut n);
+        let before = ResourceKind::ALL.map(|k| their.all(k));
         // every operation on the other tenant is a 404, and changes nothing there
         let mut reqs = vec![
             req(Method::GET, "/Users", None, StatusCode::NOT_FOUND),
             req(Method::GET, "/Groups", None, StatusCode::NOT_FOUND),
+            req(Method::GET, "/Roles", None, StatusCode::NOT_FOUND),
+            req(
+                Method::POST,
+                "/Roles",
+                Some(create_body(ResourceKind::Role, &mut n)),
+                StatusCode::NOT_FOUND,
+            ),
             req(
                 Method::POST,
                 "/.search",
@@ -337,6 +331,7 @@ async fn a_token_never_sees_a_tenant_it_does_not_have_either_way() {
         for (ep, id, kind) in [
             ("Users", &user, ResourceKind::User),
             ("Groups", &group, ResourceKind::Group),
+            ("Roles", &role, ResourceKind::Role),
         ] {
             reqs.push(req(
                 Method::GET,
@@ -364,10 +359,7 @@ async fn a_token_never_sees_a_tenant_it_does_not_have_either_way() {
             let (s, _) = send(&c, &their_base, my_token, r).await;
             assert_eq!(s, r.ok, "{mine} → {theirs}: {} {}", r.method, r.path);
         }
-        assert_eq!(
-            [ResourceKind::User, ResourceKind::Group].map(|k| their.all(k)),
-            before
-        );
+        assert_eq!(ResourceKind::ALL.map(|k| their.all(k)), before);
         // no existence oracle: their existing record answers as a missing one does to them
         let (_, existing) = send(
             &c,
@@ -612,7 +604,7 @@ async fn a_bearer_token_alone_opens_every_tenant_and_operation_as_before() {
     for tenant in ["", "a", "x/y"] {
         let base = server.tenant_url(tenant);
         let t = server.tenant(tenant);
-        for rule in served_rules() {
+        for rule in Rule::ALL {
             for r in requests_for(rule, &t, &mut n) {
                 let (s, body) = send(&c, &base, "tok", &r).await;
                 assert_eq!(s, r.ok, "{tenant}: {} {}: {body}", r.method, r.path);
@@ -649,5 +641,410 @@ async fn a_bearer_token_alone_opens_every_tenant_and_operation_as_before() {
         assert!(spc.get(TOKEN_POLICY).is_none());
         assert_eq!(spc["schemas"].as_array().unwrap().len(), 1);
     }
+    server.shutdown().await.unwrap();
+}
+
+/// A tenant's base URL and a token, for the Roles tests.
+struct Api<'a> {
+    c: &'a Client,
+    base: String,
+    token: &'a str,
+}
+
+impl Api<'_> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        send(
+            self.c,
+            &self.base,
+            self.token,
+            &req(method, path, body, StatusCode::OK),
+        )
+        .await
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+    async fn role(&self, name: &str, extra: Value) -> String {
+        let mut body = json!({"schemas": [ROLE], "name": name});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (s, v) = self.call(Method::POST, "/Roles", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+    async fn names(&self, query: &str) -> Vec<String> {
+        let (s, v) = self.get(&format!("/Roles{query}")).await;
+        assert_eq!(s, StatusCode::OK, "{query}: {v}");
+        v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+async fn bearer_server() -> ServerHandle {
+    ScimServer::builder()
+        .bearer_token(Some("tok"))
+        .start("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn roles_have_crud_patch_filters_and_paging_like_users_and_groups() {
+    let server = bearer_server().await;
+    let c = Client::new();
+    let api = Api {
+        c: &c,
+        base: server.tenant_url("a"),
+        token: "tok",
+    };
+    let (s, created) = api
+        .call(
+            Method::POST,
+            "/Roles",
+            Some(
+                json!({"schemas": [ROLE], "NAME": "Admin", "description": "all of it",
+                        "externalId": "pw-activate:r1"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["name"], "Admin");
+    assert_eq!(created["schemas"], json!([ROLE]));
+    assert_eq!(created["meta"]["resourceType"], "Role");
+    assert_eq!(
+        created["meta"]["location"],
+        format!("{}/Roles/{id}", api.base)
+    );
+    // the name is required, and unique in the tenant whatever its case
+    let (s, e) = api
+        .call(
+            Method::POST,
+            "/Roles",
+            Some(json!({"schemas": [ROLE], "name": "ADMIN"})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["scimType"].as_str()),
+        (StatusCode::CONFLICT, Some("uniqueness"))
+    );
+    let (s, e) = api
+        .call(
+            Method::POST,
+            "/Roles",
+            Some(json!({"schemas": [ROLE], "description": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["scimType"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalidValue"))
+    );
+    let (s, _) = api
+        .call(Method::POST, "/Roles", Some(json!({"name": "no-schemas"})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    api.role("viewer", json!({"externalId": "pw-activate:r2"}))
+        .await;
+    api.role("editor", json!({})).await;
+
+    let (s, got) = api.get(&format!("/Roles/{id}")).await;
+    assert_eq!((s, &got), (StatusCode::OK, &created));
+    // filters: the name is case-insensitive, externalId exact, the indexes agree with scans
+    assert_eq!(
+        api.names("?filter=name%20eq%20%22aDmIn%22").await,
+        ["Admin"]
+    );
+    assert_eq!(api.names("?filter=name%20sw%20%22e%22").await, ["editor"]);
+    assert_eq!(
+        api.names("?filter=externalId%20sw%20%22pw-activate%3A%22")
+            .await,
+        ["Admin", "viewer"]
+    );
+    assert_eq!(api.names("?filter=description%20pr").await, ["Admin"]);
+    assert_eq!(
+        api.names("?filter=name%20eq%20%22viewer%22%20or%20name%20eq%20%22editor%22")
+            .await,
+        ["viewer", "editor"]
+    );
+    let (s, e) = api.get("/Roles?filter=name%20eq").await;
+    assert_eq!(
+        (s, e["scimType"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalidFilter"))
+    );
+    // paging and sorting
+    let (_, page) = api.get("/Roles?startIndex=2&count=1").await;
+    assert_eq!(page["totalResults"], 3);
+    assert_eq!(page["itemsPerPage"], 1);
+    assert_eq!(page["Resources"][0]["name"], "viewer");
+    assert_eq!(
+        api.names("?sortBy=name&sortOrder=descending").await,
+        ["viewer", "editor", "Admin"]
+    );
+    // projection and searches
+    let (_, slim) = api.get(&format!("/Roles/{id}?attributes=name")).await;
+    assert!(
+        slim.get("description").is_none() && slim["name"] == "Admin" && slim["id"] == id.as_str()
+    );
+    let (s, found) = api
+        .call(
+            Method::POST,
+            "/Roles/.search",
+            Some(json!({"schemas": [SEARCH], "filter": "name eq \"editor\""})),
+        )
+        .await;
+    assert_eq!(
+        (s, found["totalResults"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let (_, everywhere) = api
+        .call(
+            Method::POST,
+            "/.search",
+            Some(json!({"schemas": [SEARCH], "filter": "externalId eq \"pw-activate:r2\""})),
+        )
+        .await;
+    assert_eq!(everywhere["totalResults"], 1);
+    assert_eq!(everywhere["Resources"][0]["meta"]["resourceType"], "Role");
+    // PUT and PATCH, renames included while no one holds the role
+    let (s, put) = api
+        .call(
+            Method::PUT,
+            &format!("/Roles/{id}"),
+            Some(json!({"schemas": [ROLE], "name": "Admin", "externalId": "pw-activate:r1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(put.get("description").is_none());
+    assert_ne!(put["meta"]["version"], created["meta"]["version"]);
+    let patch = |ops: Value| {
+        let path = format!("/Roles/{id}");
+        let api = &api;
+        async move {
+            api.call(
+                Method::PATCH,
+                &path,
+                Some(json!({"schemas": [PATCH], "Operations": ops})),
+            )
+            .await
+        }
+    };
+    let (s, v) = patch(
+        json!([{"op": "add", "path": "description", "value": "back"},
+                              {"op": "replace", "path": "name", "value": "administrator"}]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["name"].as_str(), v["description"].as_str()),
+        (Some("administrator"), Some("back"))
+    );
+    let (s, e) = patch(json!([{"op": "replace", "path": "name", "value": "VIEWER"}])).await;
+    assert_eq!(
+        (s, e["scimType"].as_str()),
+        (StatusCode::CONFLICT, Some("uniqueness"))
+    );
+    let (s, e) = patch(json!([{"op": "remove", "path": "name"}])).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(
+        api.names("?filter=name%20eq%20%22admin%22").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        api.names("?filter=name%20eq%20%22Administrator%22").await,
+        ["administrator"]
+    );
+    // DELETE
+    let (s, _) = api
+        .call(Method::DELETE, &format!("/Roles/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = api.get(&format!("/Roles/{id}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(server.tenant("a").roles().len(), 2);
+    assert!(server.default_tenant().is_empty());
+
+    // discovery lists the type and its schema
+    let (_, types) = api.get("/ResourceTypes").await;
+    let role_type = types["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "Role")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (role_type["endpoint"].as_str(), role_type["schema"].as_str()),
+        (Some("/Roles"), Some(ROLE))
+    );
+    let (s, one) = api.get("/ResourceTypes/Role").await;
+    assert_eq!((s, one), (StatusCode::OK, role_type));
+    let (s, schema) = api.get(&format!("/Schemas/{ROLE}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let name = schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "name")
+        .unwrap();
+    assert_eq!(
+        (&name["required"], &name["uniqueness"], &name["caseExact"]),
+        (&json!(true), &json!("server"), &json!(false))
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_role_users_hold_is_deleted_only_when_forced() {
+    let server = bearer_server().await;
+    let c = Client::new();
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+        token: "tok",
+    };
+    let ops = api.role("ops", json!({})).await;
+    let free = api.role("free", json!({})).await;
+    let user = |name: &str, roles: Value| {
+        let api = &api;
+        let body = json!({"schemas": [USER], "userName": name, "roles": roles});
+        async move {
+            let (s, v) = api.call(Method::POST, "/Users", Some(body)).await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            v
+        }
+    };
+    let u1 = user(
+        "u1",
+        json!([{"value": "OPS", "type": "tenant", "primary": true}]),
+    )
+    .await;
+    let u2 = user("u2", json!([{"value": "ops"}, {"value": "dev"}])).await;
+    assert_eq!(u1["roles"][0]["primary"], true);
+
+    let (s, e) = api
+        .call(Method::DELETE, &format!("/Roles/{ops}"), None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(e["detail"].as_str().unwrap().contains("force=true"), "{e}");
+    assert_eq!(server.default_tenant().roles().len(), 2);
+    // held by name: a rename is refused, a change of case is not
+    let (s, _) = api
+        .call(
+            Method::PUT,
+            &format!("/Roles/{ops}"),
+            Some(json!({"schemas": [ROLE], "name": "ops2"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = api
+        .call(
+            Method::PUT,
+            &format!("/Roles/{ops}"),
+            Some(json!({"schemas": [ROLE], "name": "Ops"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = api
+        .call(Method::DELETE, &format!("/Roles/{ops}?force=maybe"), None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // a role no one holds goes without force
+    let (s, _) = api
+        .call(Method::DELETE, &format!("/Roles/{free}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // forced: gone, and gone from its holders (a new version of each)
+    let (s, _) = api
+        .call(Method::DELETE, &format!("/Roles/{ops}?force=true"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(server.default_tenant().roles().is_empty());
+    let (_, u1_after) = api
+        .get(&format!("/Users/{}", u1["id"].as_str().unwrap()))
+        .await;
+    assert!(u1_after.get("roles").is_none(), "{u1_after}");
+    assert_ne!(u1_after["meta"]["version"], u1["meta"]["version"]);
+    let (_, u2_after) = api
+        .get(&format!("/Users/{}", u2["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(u2_after["roles"], json!([{"value": "dev"}]));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_role_belongs_to_its_tenant() {
+    let tokens = Tokens::new()
+        .grant(
+            Grant::for_token("team-a", "token-a")
+                .tenants(["a"])
+                .policy(Policy::allow_all()),
+        )
+        .grant(
+            Grant::for_token("team-b", "token-b")
+                .tenants(["b"])
+                .policy(Policy::allow_all()),
+        );
+    let server = ScimServer::builder()
+        .tokens(tokens)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = Client::new();
+    let a = Api {
+        c: &c,
+        base: server.tenant_url("a"),
+        token: "token-a",
+    };
+    let b = Api {
+        c: &c,
+        base: server.tenant_url("b"),
+        token: "token-b",
+    };
+    // the same name in two tenants: two records
+    let in_a = a.role("admin", json!({})).await;
+    let in_b = b.role("admin", json!({})).await;
+    assert_ne!(in_a, in_b);
+    assert_eq!(a.names("?filter=name%20eq%20%22admin%22").await, ["admin"]);
+    let (_, la) = a.get("/Roles").await;
+    assert_eq!(
+        (
+            la["totalResults"].as_u64(),
+            la["Resources"][0]["id"].as_str()
+        ),
+        (Some(1), Some(in_a.as_str()))
+    );
+    // a user of b holding "admin" holds b's, not a's
+    let (s, _) = b
+        .call(
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": [USER], "userName": "x", "roles": [{"value": "admin"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = b
+        .call(Method::DELETE, &format!("/Roles/{in_b}"), None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = a
+        .call(Method::DELETE, &format!("/Roles/{in_a}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // and neither token reaches the other's roles
+    let cross = Api {
+        c: &c,
+        base: server.tenant_url("b"),
+        token: "token-a",
+    };
+    let (s, _) = cross.get(&format!("/Roles/{in_b}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = cross.get("/Roles").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(server.tenant("b").roles().len(), 1);
     server.shutdown().await.unwrap();
 }
