@@ -1048,3 +1048,47 @@ async fn a_role_belongs_to_its_tenant() {
     assert_eq!(server.tenant("b").roles().len(), 1);
     server.shutdown().await.unwrap();
 }
+
+/// Writes `head` on a fresh connection and returns the answer's status line, or `""` when
+/// none came within a generous wait.
+fn status_line(addr: std::net::SocketAddr, head: String) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    c.write_all(head.as_bytes()).unwrap();
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(c).read_line(&mut line);
+    line.trim_end().to_string()
+}
+
+/// A denied rule and a foreign tenant are answered from the headers: a body announced and
+/// never sent is not waited for (the body timeout is an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_costs_no_body() {
+    let server = ScimServer::builder()
+        .tokens(
+            Tokens::new().grant(
+                Grant::for_token("readers", "ro-token")
+                    .tenants(["a"])
+                    .policy(Policy::preset(Preset::ReadOnly)),
+            ),
+        )
+        .body_timeout(std::time::Duration::from_secs(3600))
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.addr();
+    for (tenant, want) in [("a", "HTTP/1.1 403"), ("b", "HTTP/1.1 404")] {
+        let head = format!(
+            "POST /{tenant}/v2/Users HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ro-token\r\n\
+             content-type: application/scim+json\r\ncontent-length: 1048576\r\n\r\n{{"
+        );
+        let line = tokio::task::spawn_blocking(move || status_line(addr, head))
+            .await
+            .unwrap();
+        assert!(line.starts_with(want), "{tenant}: {line:?}");
+    }
+    assert!(server.tenant("a").is_empty());
+    server.shutdown().await.unwrap();
+}
