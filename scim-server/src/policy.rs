@@ -618,9 +618,10 @@ pub(crate) struct Credentials {
 }
 
 impl Credentials {
-    /// Whether requests need a credential at all.
+    /// Whether requests need a credential at all: with a bearer token or with tokens, even
+    /// an empty set of them (which lets no one in rather than everyone).
     pub(crate) fn required(&self) -> bool {
-        !self.grants.is_empty()
+        self.declared || !self.grants.is_empty()
     }
 
     /// The grant whose token the request carries: `Authorization: Bearer`, or

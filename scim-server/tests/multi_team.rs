@@ -1092,3 +1092,20 @@ async fn a_refused_request_costs_no_body() {
     assert!(server.tenant("a").is_empty());
     server.shutdown().await.unwrap();
 }
+
+/// Tokens that are an empty set let no one in (not everyone).
+#[tokio::test]
+async fn an_empty_set_of_tokens_lets_no_one_in() {
+    let server = ScimServer::builder()
+        .tokens(Tokens::new())
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let c = Client::new();
+    for token in ["", "anything"] {
+        let r = req(Method::GET, "/Users", None, StatusCode::OK);
+        let (s, _) = send(&c, &server.base_url(), token, &r).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    server.shutdown().await.unwrap();
+}
