@@ -1109,3 +1109,52 @@ async fn an_empty_set_of_tokens_lets_no_one_in() {
     }
     server.shutdown().await.unwrap();
 }
+
+/// Roles are persisted with the rest of a tenant, and their names stay unique after a load.
+#[tokio::test]
+async fn roles_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("store.json");
+    let start = || {
+        ScimServer::builder()
+            .bearer_token(Some("tok"))
+            .persist(&file)
+            .start("127.0.0.1:0")
+    };
+    let c = Client::new();
+    let server = start().await.unwrap();
+    let api = Api {
+        c: &c,
+        base: server.tenant_url("a"),
+        token: "tok",
+    };
+    let id = api
+        .role("auditor", json!({"description": "reads logs"}))
+        .await;
+    server.shutdown().await.unwrap();
+
+    let server = start().await.unwrap();
+    let api = Api {
+        c: &c,
+        base: server.tenant_url("a"),
+        token: "tok",
+    };
+    let (s, role) = api.get(&format!("/Roles/{id}")).await;
+    assert_eq!(
+        (s, role["description"].as_str()),
+        (StatusCode::OK, Some("reads logs"))
+    );
+    assert_eq!(
+        api.names("?filter=name%20eq%20%22AUDITOR%22").await,
+        ["auditor"]
+    );
+    let (s, _) = api
+        .call(
+            Method::POST,
+            "/Roles",
+            Some(json!({"schemas": [ROLE], "name": "Auditor"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    server.shutdown().await.unwrap();
+}
