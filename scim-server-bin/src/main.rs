@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use scim_server::faults::{Fault, FaultPlan, FaultRule, RetryAfter};
 use scim_server::{Profile, ScimServer};
 
@@ -11,12 +11,23 @@ use scim_server::{Profile, ScimServer};
 #[derive(Debug, Parser)]
 #[command(name = "scim-server", version)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Bearer token clients must send (no authentication when absent).
+    /// Bearer token clients must send (no authentication when absent, unless --tokens):
+    /// one token for every tenant and every operation.
     #[arg(long, env = "SCIM_SERVER_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// JSON file of tokens (SHA-256 digests) with their tenants and per-operation rules
+    /// (see the crate README; `scim-server token hash` prints a digest).
+    #[arg(long, env = "SCIM_SERVER_TOKENS")]
+    tokens: Option<PathBuf>,
+    /// Accept the token in an `X-Auth-Token` header too (SCIM 1.1 / Keystone clients) on
+    /// this tenant ("" is the default tenant at /v2); may be repeated.
+    #[arg(long = "x-auth-token-tenant", value_name = "TENANT")]
+    x_auth_token_tenants: Vec<String>,
     /// Which service provider to imitate.
     #[arg(long, value_enum, default_value_t = ProfileArg::Rfc)]
     profile: ProfileArg,
@@ -52,6 +63,48 @@ struct Args {
     idle_timeout: std::time::Duration,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Helpers for the tokens file.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Read one token from stdin and print its SHA-256 digest, the `sha256` of a tokens
+    /// file entry (surrounding whitespace is not part of the token).
+    Hash,
+}
+
+/// The largest token `token hash` reads.
+const MAX_TOKEN_BYTES: u64 = 64 * 1024;
+
+fn hash_stdin() -> anyhow::Result<()> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_TOKEN_BYTES + 1)
+        .read_to_end(&mut buf)
+        .context("reading the token from stdin")?;
+    anyhow::ensure!(
+        buf.len() as u64 <= MAX_TOKEN_BYTES,
+        "the token on stdin is longer than {MAX_TOKEN_BYTES} bytes"
+    );
+    let text = String::from_utf8(buf).context("the token on stdin is not UTF-8")?;
+    let token = text.trim();
+    anyhow::ensure!(!token.is_empty(), "no token on stdin");
+    anyhow::ensure!(
+        !token.chars().any(char::is_control),
+        "the token on stdin holds control characters or several lines; give one token"
+    );
+    println!("{}", scim_server::policy::digest_hex(token));
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ProfileArg {
     /// Plain RFC 7643/7644.
@@ -69,6 +122,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Some(Command::Token {
+        command: TokenCommand::Hash,
+    }) = args.command
+    {
+        return hash_stdin();
+    }
     let mut b = ScimServer::builder()
         .bearer_token(args.token)
         .profile(match args.profile {
@@ -108,6 +167,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(p) = &args.persist {
         b = b.persist(p);
+    }
+    if let Some(p) = &args.tokens {
+        b = b.tokens_file(p);
+    }
+    for t in args.x_auth_token_tenants {
+        b = b.accept_x_auth_token(t);
     }
     let server = b.start(&args.listen).await.context("starting the server")?;
     println!("scim-server listening on {}", server.base_url());

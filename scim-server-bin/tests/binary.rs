@@ -108,3 +108,113 @@ fn at_the_descriptor_limit_the_accept_loop_backs_off() {
         "the server used {used} ticks of CPU in 2 s while refusing connections"
     );
 }
+
+/// `token hash` prints the digest a tokens file holds; `--tokens FILE` serves a read-only
+/// and a read-write team, each on its own tenant, and `--token` keeps opening everything.
+#[tokio::test]
+async fn a_tokens_file_serves_a_read_only_and_a_read_write_team() {
+    use std::io::Write as _;
+    let hash = |token: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"))
+            .args(["token", "hash"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{token}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let ro = hash("readers-token");
+    assert_eq!(ro, scim_server::policy::digest_hex("readers-token"));
+    assert_eq!(ro.len(), 64);
+    let rw = hash("writers-token");
+    let dir = tempfile_dir();
+    let file = dir.join("tokens.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"tokens": [
+            {"name": "team-a-readers", "sha256": ro, "tenants": ["team-a"], "preset": "read-only"},
+            {"name": "team-b-sync", "sha256": rw, "tenants": ["team-b"], "preset": "read-write"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"));
+    cmd.args(["--listen", "127.0.0.1:0", "--tokens"])
+        .arg(&file)
+        .args(["--token", "ops-token"]);
+    let (mut child, base) = start(cmd);
+    let root = base.trim_end_matches("/v2");
+    let c = Client::new();
+    let user = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "u"});
+    let post = |tenant: &str, token: &str| {
+        c.post(format!("{root}/{tenant}/v2/Users"))
+            .bearer_auth(token)
+            .header("content-type", "application/scim+json")
+            .body(user.to_string())
+            .send()
+    };
+    let r = post("team-a", "readers-token").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["detail"].as_str().unwrap().contains("scim:create_user"));
+    assert_eq!(
+        post("team-b", "writers-token").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post("team-a", "writers-token").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        post("team-c", "ops-token").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let r = c
+        .get(format!("{root}/team-a/v2/Users"))
+        .bearer_auth("readers-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    // a file that is not valid: the server does not start, and says which token is wrong
+    std::fs::write(
+        &file,
+        r#"{"tokens": [{"name": "oops", "sha256": "readers-token", "tenants": "*"}]}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"))
+        .args(["--listen", "127.0.0.1:0", "--tokens"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("oops") && !err.contains("readers-token"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A fresh directory under the target's temporary directory.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "tokens-{}-{}",
+        std::process::id(),
+        line!()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

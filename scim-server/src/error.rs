@@ -109,6 +109,9 @@ pub enum Error {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// The tokens (file) could not be used.
+    #[error(transparent)]
+    Tokens(#[from] crate::policy::TokensError),
     /// A record given to the store is not usable.
     #[error("invalid record: {0}")]
     Record(#[from] ScimError),

@@ -880,8 +880,12 @@ pub(crate) fn indexed_eq(f: &Filter, kind: ResourceKind) -> Option<(&'static str
     {
         return None;
     }
-    for name in ["id", "externalId", "userName"] {
-        if p.attr.eq_ignore_ascii_case(name) && (name != "userName" || kind == ResourceKind::User) {
+    for name in ["id", "externalId", "userName", "name"] {
+        let indexed = match name {
+            "userName" | "name" => kind.unique_name() == Some(name),
+            _ => true,
+        };
+        if indexed && p.attr.eq_ignore_ascii_case(name) {
             return Some((name, v));
         }
     }

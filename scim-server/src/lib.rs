@@ -27,7 +27,12 @@
 //!
 //! Layout: [`schema`] (attribute definitions, type checks), [`filter`] (the full filter
 //! grammar), `patch` (PATCH engine), `store` (one tenant's records and indexes),
-//! [`faults`] (seeded fault injection), `http` (routing and handlers).
+//! [`faults`] (seeded fault injection), [`policy`] (tokens, their tenants and their
+//! per-operation rules), `http` (routing and handlers).
+//!
+//! Resources: `/Users`, `/Groups` and `/Roles` (schema [`schema::ROLE`]; users hold roles by
+//! name in their core `roles` attribute, and a held role is deleted only with
+//! `?force=true`).
 //!
 //! Tenants: `/v2/...` is the default tenant (`""`), `/{name}/v2/...` (any number of path
 //! segments before `v2`) is tenant `name`; tenants are created on first use, each with its
@@ -38,10 +43,11 @@ pub mod faults;
 pub mod filter;
 mod http;
 mod patch;
+pub mod policy;
 pub mod schema;
 mod store;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -102,6 +108,9 @@ pub enum Profile {
 #[derive(Debug)]
 pub struct ScimServerBuilder {
     token: Option<SecretString>,
+    tokens: Option<policy::Tokens>,
+    tokens_file: Option<PathBuf>,
+    x_auth_token_tenants: BTreeSet<String>,
     profile: Profile,
     max_page_size: Option<usize>,
     patch_no_content: bool,
@@ -143,6 +152,9 @@ impl ScimServer {
     pub fn builder() -> ScimServerBuilder {
         ScimServerBuilder {
             token: None,
+            tokens: None,
+            tokens_file: None,
+            x_auth_token_tenants: BTreeSet::new(),
             profile: Profile::Rfc,
             max_page_size: None,
             patch_no_content: false,
@@ -157,9 +169,31 @@ impl ScimServer {
 }
 
 impl ScimServerBuilder {
-    /// Require `Authorization: Bearer <token>` (`None`: no authentication).
+    /// Require `Authorization: Bearer <token>` (`None`: no authentication). This token
+    /// opens every tenant and every operation; [`tokens`](Self::tokens) adds scoped ones.
     pub fn bearer_token<T: Into<SecretString>>(mut self, token: Option<T>) -> Self {
         self.token = token.map(Into::into);
+        self
+    }
+    /// Tokens with tenants and per-operation rules (see [`policy`]), beside the
+    /// [`bearer_token`](Self::bearer_token) if there is one. With tokens, the
+    /// `ServiceProviderConfig` a token reads also tells it its own rules.
+    pub fn tokens(mut self, tokens: policy::Tokens) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+    /// Read the tokens from this JSON file when the server starts (the binary's
+    /// `--tokens FILE`; the format is in [`policy`]). A file that cannot be read or is not
+    /// valid fails [`start`](Self::start) with [`Error::Tokens`].
+    pub fn tokens_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.tokens_file = Some(path.as_ref().to_path_buf());
+        self
+    }
+    /// Accept the token in an `X-Auth-Token` header (the SCIM 1.1 / OpenStack Keystone
+    /// way) as well as in `Authorization: Bearer`, on tenant `name` (`""`: the default
+    /// tenant). May be called for several tenants.
+    pub fn accept_x_auth_token(mut self, tenant: impl Into<String>) -> Self {
+        self.x_auth_token_tenants.insert(tenant.into());
         self
     }
     /// The profile to imitate.
@@ -276,13 +310,44 @@ impl ScimServerBuilder {
     }
 
     fn app(self, origin: String) -> Result<Arc<App>, Error> {
+        let mut credentials = policy::Credentials {
+            x_auth_token_tenants: self.x_auth_token_tenants,
+            ..policy::Credentials::default()
+        };
+        if let Some(t) = &self.token {
+            use secrecy::ExposeSecret as _;
+            credentials.grants.push(
+                policy::Grant::for_token("bearer", t.expose_secret())
+                    .all_tenants()
+                    .policy(policy::Policy::allow_all()),
+            );
+        }
+        let mut declared = self.tokens.into_iter().collect::<Vec<_>>();
+        if let Some(path) = &self.tokens_file {
+            declared.push(policy::Tokens::load(path)?);
+        }
+        for t in declared {
+            credentials.declared = true;
+            for g in t.grants {
+                if credentials.grants.iter().any(|h| h.digest == g.digest) {
+                    return Err(policy::TokensError::Invalid {
+                        token: g.name,
+                        detail:
+                            "the same token is given twice (in the tokens or as the bearer token)"
+                                .into(),
+                    }
+                    .into());
+                }
+                credentials.grants.push(g);
+            }
+        }
         let max_page_size = self.max_page_size.unwrap_or(match self.profile {
             Profile::Rfc => 1000,
             Profile::CoreWeave => 50,
         });
         let app = Arc::new(App {
             config: Config {
-                token: self.token,
+                credentials,
                 profile: self.profile,
                 max_page_size,
                 patch_no_content: self.patch_no_content,
@@ -308,7 +373,7 @@ impl ScimServerBuilder {
 
 #[derive(Debug)]
 pub(crate) struct Config {
-    pub(crate) token: Option<SecretString>,
+    pub(crate) credentials: policy::Credentials,
     pub(crate) profile: Profile,
     pub(crate) max_page_size: usize,
     pub(crate) patch_no_content: bool,
@@ -338,6 +403,21 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// The injected fault that shaped the answer, if any (its `Debug` form).
     pub fault: Option<String>,
+    /// The policy rule that decided the request, for a request that carried a valid
+    /// token (`None` without authentication, or for public discovery).
+    pub policy: Option<PolicyDecision>,
+}
+
+/// Which token (by its name, never its value) a policy rule allowed or denied a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyDecision {
+    /// The token's name (`bearer` for the [`ScimServerBuilder::bearer_token`]).
+    pub token: String,
+    /// The rule that decided.
+    pub rule: policy::Rule,
+    /// Whether it allowed the request.
+    pub allowed: bool,
 }
 
 /// How much of a request's path and query the log keeps: enough to tell requests apart,
@@ -356,6 +436,7 @@ impl RequestRecord {
             tenant: String::new(),
             status: None,
             fault: None,
+            policy: None,
         }
     }
 
@@ -698,6 +779,10 @@ impl TenantHandle {
     pub fn groups(&self) -> Vec<Value> {
         self.all(ResourceKind::Group)
     }
+    /// Every stored role, in creation order.
+    pub fn roles(&self) -> Vec<Value> {
+        self.all(ResourceKind::Role)
+    }
     /// Every stored record of `kind`.
     pub fn all(&self, kind: ResourceKind) -> Vec<Value> {
         self.tenant.data.read().expect("store lock").all(kind)
@@ -722,7 +807,7 @@ impl TenantHandle {
     }
     /// True when the tenant stores nothing.
     pub fn is_empty(&self) -> bool {
-        self.len(ResourceKind::User) == 0 && self.len(ResourceKind::Group) == 0
+        ResourceKind::ALL.iter().all(|k| self.len(*k) == 0)
     }
     /// Delete everything.
     pub fn clear(&self) {

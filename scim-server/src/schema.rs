@@ -17,6 +17,11 @@ pub const COREWEAVE_USER: &str =
 /// URN of the CoreWeave Group extension.
 pub const COREWEAVE_GROUP: &str =
     "urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveGroup";
+/// URN of the Role resource (this project's namespace): a named role in one tenant, which
+/// users hold through their core `roles` attribute (`value` = the role's `name`).
+pub const ROLE: &str = "urn:parallelworks:params:scim:schemas:core:2.0:Role";
+/// URN of the SCIM 1.1 core schema (the 1.1 `ServiceProviderConfigs` lists it).
+pub const SCIM1_CORE: &str = "urn:scim:schemas:core:1.0";
 /// URN of list responses.
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 /// URN of PATCH requests.
@@ -25,6 +30,12 @@ pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 /// URN of error responses.
 pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+/// URN of the part of a 403 error that names the policy rule that denied the request
+/// (`{"rule": "scim:create_user", "token": "<the token's name>"}`).
+pub const POLICY_ERROR: &str = "urn:parallelworks:params:scim:api:messages:2.0:PolicyError";
+/// URN of the part of a `ServiceProviderConfig` that tells a token its own rules (served
+/// when the server has [tokens](crate::policy::Tokens)).
+pub const TOKEN_POLICY: &str = "urn:parallelworks:params:scim:schemas:extension:2.0:TokenPolicy";
 
 /// An attribute's data type (RFC 7643 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +304,17 @@ pub(crate) const GROUP_ATTRS: &[Attr] = &[
     c("members", MEMBER_SUB).multi(),
 ];
 
+/// Role attributes: a name unique in the tenant (case-insensitive), a description.
+pub(crate) const ROLE_ATTRS: &[Attr] = &[
+    s("id").exact().ro().always().unique("server"),
+    s("externalId").exact(),
+    s("name")
+        .required()
+        .unique("server")
+        .doc("The role's name, unique in its tenant (case-insensitive); users hold it by this name in their roles"),
+    s("description"),
+];
+
 const MANAGER_SUB: &[Attr] = &[
     s("value"),
     a("$ref", Ty::Reference).refs(&["User"]),
@@ -358,6 +380,12 @@ pub(crate) static GROUP_SCHEMA: Schema = Schema {
     description: "Group",
     attrs: GROUP_ATTRS,
 };
+pub(crate) static ROLE_SCHEMA: Schema = Schema {
+    id: ROLE,
+    name: "Role",
+    description: "Role",
+    attrs: ROLE_ATTRS,
+};
 pub(crate) static ENTERPRISE_SCHEMA: Schema = Schema {
     id: ENTERPRISE_USER,
     name: "EnterpriseUser",
@@ -378,29 +406,37 @@ pub(crate) static COREWEAVE_GROUP_SCHEMA: Schema = Schema {
 };
 
 /// All schemas, in discovery order.
-pub(crate) static ALL_SCHEMAS: [&Schema; 5] = [
+pub(crate) static ALL_SCHEMAS: [&Schema; 6] = [
     &USER_SCHEMA,
     &GROUP_SCHEMA,
+    &ROLE_SCHEMA,
     &ENTERPRISE_SCHEMA,
     &COREWEAVE_USER_SCHEMA,
     &COREWEAVE_GROUP_SCHEMA,
 ];
 
-/// The two resource types the server serves.
+/// The resource types the server serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ResourceKind {
     /// `/Users`
     User,
     /// `/Groups`
     Group,
+    /// `/Roles` (schema [`ROLE`])
+    Role,
 }
 
 impl ResourceKind {
+    /// Every resource type, in discovery order.
+    pub const ALL: [ResourceKind; 3] =
+        [ResourceKind::User, ResourceKind::Group, ResourceKind::Role];
+
     /// The core schema of this resource type.
     pub(crate) fn core(self) -> &'static Schema {
         match self {
             ResourceKind::User => &USER_SCHEMA,
             ResourceKind::Group => &GROUP_SCHEMA,
+            ResourceKind::Role => &ROLE_SCHEMA,
         }
     }
     /// The extension schemas of this resource type.
@@ -410,6 +446,7 @@ impl ResourceKind {
         match self {
             ResourceKind::User => &U,
             ResourceKind::Group => &G,
+            ResourceKind::Role => &[],
         }
     }
     /// The extension whose URN is `urn` (case-insensitive).
@@ -424,6 +461,7 @@ impl ResourceKind {
         match self {
             ResourceKind::User => "Users",
             ResourceKind::Group => "Groups",
+            ResourceKind::Role => "Roles",
         }
     }
     /// The resource type name (`User` / `Group`).
@@ -431,6 +469,15 @@ impl ResourceKind {
         match self {
             ResourceKind::User => "User",
             ResourceKind::Group => "Group",
+            ResourceKind::Role => "Role",
+        }
+    }
+    /// The attribute unique in a tenant, case-insensitively (`userName`, a role's `name`).
+    pub(crate) fn unique_name(self) -> Option<&'static str> {
+        match self {
+            ResourceKind::User => Some("userName"),
+            ResourceKind::Group => None,
+            ResourceKind::Role => Some("name"),
         }
     }
 
@@ -855,7 +902,7 @@ pub(crate) fn resource_type_json(kind: ResourceKind, base: &str) -> Value {
         "id": kind.name(),
         "name": kind.name(),
         "endpoint": format!("/{}", kind.endpoint()),
-        "description": match kind { ResourceKind::User => "User Account", ResourceKind::Group => "Group" },
+        "description": kind.core().description,
         "schema": kind.core().id,
         "schemaExtensions": kind.extensions().iter().map(|e| json!({"schema": e.id, "required": false})).collect::<Vec<_>>(),
         "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/{}", kind.name())},

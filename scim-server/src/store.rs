@@ -1,6 +1,6 @@
-//! The in-memory store of one tenant: users and groups as JSON records in creation order,
-//! with the indexes the protocol needs (case-insensitive `userName`, `externalId`,
-//! group membership for `User.groups`).
+//! The in-memory store of one tenant: users, groups and roles as JSON records in creation
+//! order, with the indexes the protocol needs (case-insensitive `userName` and role `name`,
+//! `externalId`, group membership for `User.groups`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,8 @@ pub(crate) struct Collection {
     records: HashMap<String, (u64, Value)>,
     order: BTreeMap<u64, String>,
     by_external_id: HashMap<String, BTreeSet<u64>>,
+    /// lower-cased unique name (`userName`, a role's `name`) → id
+    by_name: HashMap<String, String>,
 }
 
 impl Collection {
@@ -79,7 +81,7 @@ pub(crate) struct ListQuery {
 pub(crate) struct TenantData {
     pub(crate) users: Collection,
     pub(crate) groups: Collection,
-    user_names: HashMap<String, String>,
+    pub(crate) roles: Collection,
     /// member id → ids of the groups listing it
     member_of: HashMap<String, BTreeSet<String>>,
     next_seq: u64,
@@ -162,7 +164,7 @@ impl TenantData {
         Self {
             users: Collection::default(),
             groups: Collection::default(),
-            user_names: HashMap::new(),
+            roles: Collection::default(),
             member_of: HashMap::new(),
             next_seq: 1,
             next_version: 1,
@@ -176,12 +178,14 @@ impl TenantData {
         match kind {
             ResourceKind::User => &self.users,
             ResourceKind::Group => &self.groups,
+            ResourceKind::Role => &self.roles,
         }
     }
     fn coll_mut(&mut self, kind: ResourceKind) -> &mut Collection {
         match kind {
             ResourceKind::User => &mut self.users,
             ResourceKind::Group => &mut self.groups,
+            ResourceKind::Role => &mut self.roles,
         }
     }
 
@@ -245,17 +249,17 @@ impl TenantData {
         rec: &Value,
         id: Option<&str>,
     ) -> Result<(), ScimError> {
-        if kind != ResourceKind::User {
-            return Ok(());
-        }
-        let Some(name) = rec.get("userName").and_then(Value::as_str) else {
+        let Some(attr) = kind.unique_name() else {
             return Ok(());
         };
-        if let Some(other) = self.user_names.get(&name.to_lowercase())
+        let Some(name) = rec.get(attr).and_then(Value::as_str) else {
+            return Ok(());
+        };
+        if let Some(other) = self.coll(kind).by_name.get(&name.to_lowercase())
             && Some(other.as_str()) != id
         {
             return Err(ScimError::uniqueness(format!(
-                "userName '{name}' is already taken"
+                "{attr} '{name}' is already taken"
             )));
         }
         Ok(())
@@ -358,10 +362,13 @@ impl TenantData {
             self.next_seq += 1;
             self.next_seq - 1
         });
-        if kind == ResourceKind::User
-            && let Some(n) = rec.get("userName").and_then(Value::as_str)
+        if let Some(n) = kind
+            .unique_name()
+            .and_then(|attr| rec.get(attr))
+            .and_then(Value::as_str)
         {
-            self.user_names.insert(n.to_lowercase(), id.clone());
+            let n = n.to_lowercase();
+            self.coll_mut(kind).by_name.insert(n, id.clone());
         }
         if kind == ResourceKind::Group {
             self.index_members(&id, &rec, true);
@@ -371,12 +378,15 @@ impl TenantData {
     }
 
     fn take(&mut self, kind: ResourceKind, id: &str) -> Option<(u64, Value)> {
-        let (seq, rec) = self.coll_mut(kind).remove(id)?;
-        if kind == ResourceKind::User
-            && let Some(n) = rec.get("userName").and_then(Value::as_str)
-            && self.user_names.get(&n.to_lowercase()).map(String::as_str) == Some(id)
+        let coll = self.coll_mut(kind);
+        let (seq, rec) = coll.remove(id)?;
+        if let Some(n) = kind
+            .unique_name()
+            .and_then(|attr| rec.get(attr))
+            .and_then(Value::as_str)
+            && coll.by_name.get(&n.to_lowercase()).map(String::as_str) == Some(id)
         {
-            self.user_names.remove(&n.to_lowercase());
+            coll.by_name.remove(&n.to_lowercase());
         }
         if kind == ResourceKind::Group {
             self.index_members(id, &rec, false);
@@ -432,6 +442,24 @@ impl TenantData {
             let old = cur.get("displayName").and_then(Value::as_str);
             self.check_group(rec, Some(id), profile, old)?;
         }
+        if kind == ResourceKind::Role
+            && let Some(old) = cur.get("name").and_then(Value::as_str)
+            && !rec
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|new| new.eq_ignore_ascii_case(old))
+        {
+            let held = self.role_holders(old).len();
+            if held > 0 {
+                return Err(ScimError::status(
+                    409,
+                    format!(
+                        "role '{old}' is held by {held} user(s), who hold it by name: \
+                         remove it from them before renaming it"
+                    ),
+                ));
+            }
+        }
         let o = rec.as_object_mut().expect("object");
         o.insert("id".into(), Value::String(id.to_string()));
         o.insert("meta".into(), cur["meta"].clone());
@@ -471,17 +499,79 @@ impl TenantData {
         self.finish_update(kind, id, cur, &mut rec, profile)
     }
 
-    /// DELETE; a deleted user or group leaves every group it was a member of.
+    /// The ids of the users holding role `name` (in `roles`, by `value`, case-insensitively).
+    fn role_holders(&self, name: &str) -> Vec<String> {
+        self.users
+            .iter()
+            .filter(|u| {
+                u.get("roles")
+                    .and_then(Value::as_array)
+                    .is_some_and(|roles| {
+                        roles.iter().any(|r| {
+                            r.get("value")
+                                .and_then(Value::as_str)
+                                .is_some_and(|v| v.eq_ignore_ascii_case(name))
+                        })
+                    })
+            })
+            .filter_map(|u| u.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+
+    /// DELETE; a deleted user or group leaves every group it was a member of. A role that
+    /// users hold is deleted only with `force` (409 otherwise), and leaves their `roles`.
     pub(crate) fn delete(
         &mut self,
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
+        force: bool,
     ) -> Result<(), ScimError> {
         let cur = self
             .get(kind, id)
             .ok_or_else(|| ScimError::not_found(kind.name(), id))?;
         Self::check_if_match(cur, if_match)?;
+        if kind == ResourceKind::Role {
+            let name = cur
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let holders = self.role_holders(&name);
+            if !holders.is_empty() && !force {
+                return Err(ScimError::status(
+                    409,
+                    format!(
+                        "role '{name}' is held by {} user(s): remove it from them first, \
+                         or delete with ?force=true to remove it from them too",
+                        holders.len()
+                    ),
+                ));
+            }
+            self.take(kind, id);
+            self.generation += 1;
+            for uid in holders {
+                let Some((seq, mut u)) = self.take(ResourceKind::User, &uid) else {
+                    continue;
+                };
+                let o = u.as_object_mut().expect("object");
+                if let Some(Value::Array(roles)) = o.get_mut("roles") {
+                    roles.retain(|r| {
+                        !r.get("value")
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| v.eq_ignore_ascii_case(&name))
+                    });
+                    if roles.is_empty() {
+                        o.remove("roles");
+                    }
+                }
+                let version = self.bump();
+                u["meta"]["version"] = Value::String(version);
+                u["meta"]["lastModified"] = Value::String(now());
+                self.put(ResourceKind::User, uid, u, Some(seq));
+            }
+            return Ok(());
+        }
         self.take(kind, id);
         self.generation += 1;
         let holders: Vec<String> = self
@@ -592,8 +682,8 @@ impl TenantData {
             None => coll.order.values().cloned().collect(),
             Some(f) => match filter::indexed_eq(f, kind) {
                 Some(("id", v)) => coll.get(v).map(|_| v.to_string()).into_iter().collect(),
-                Some(("userName", v)) => self
-                    .user_names
+                Some(("userName" | "name", v)) => coll
+                    .by_name
                     .get(&v.to_lowercase())
                     .cloned()
                     .into_iter()
@@ -631,7 +721,8 @@ impl TenantData {
 
     /// Serialise for persistence.
     pub(crate) fn to_json(&self) -> Value {
-        json!({"users": self.all(ResourceKind::User), "groups": self.all(ResourceKind::Group)})
+        json!({"users": self.all(ResourceKind::User), "groups": self.all(ResourceKind::Group),
+               "roles": self.all(ResourceKind::Role)})
     }
 
     /// Load persisted records (users first, so group membership indexes resolve).
@@ -639,6 +730,7 @@ impl TenantData {
         for (key, kind) in [
             ("users", ResourceKind::User),
             ("groups", ResourceKind::Group),
+            ("roles", ResourceKind::Role),
         ] {
             for rec in v.get(key).and_then(Value::as_array).into_iter().flatten() {
                 self.seed(kind, rec.clone())?;
@@ -651,7 +743,7 @@ impl TenantData {
     pub(crate) fn clear(&mut self) {
         self.users = Collection::default();
         self.groups = Collection::default();
-        self.user_names.clear();
+        self.roles = Collection::default();
         self.member_of.clear();
         self.generation += 1;
         self.list_cache.lock().expect("cache lock").clear();

@@ -8,6 +8,10 @@
 #
 # Usage: scim-server/tests/conformance.sh        (from anywhere inside the workspace)
 #
+# Coverage: scim2-tester checks every resource type /ResourceTypes lists, so it also runs its
+# CRUD, filter and PATCH checks on /Roles (schema urn:parallelworks:...:core:2.0:Role);
+# scim-sanity knows only Users and Groups. The server runs with --token alone, as before.
+#
 # Waived check (we believe the checker is wrong):
 #   scim2-tester `check_add_attribute` on
 #   `urn:coreweave:params:scim:schemas:extension:coreweave:2.0:CoreWeaveUser:sunkSshKeys`.

@@ -564,7 +564,7 @@ async fn discovery_endpoints() {
     assert_eq!(spc["etag"]["supported"], true);
     assert_eq!(spc["filter"]["maxResults"], 1000);
     let (_, rts) = api.get("/ResourceTypes").await;
-    assert_eq!(rts["totalResults"], 2);
+    assert_eq!(rts["totalResults"], 3);
     let (_, rt) = api.get("/ResourceTypes/User").await;
     assert!(
         rt["schemaExtensions"]
@@ -574,7 +574,7 @@ async fn discovery_endpoints() {
             .any(|e| e["schema"] == CW)
     );
     let (_, schemas) = api.get("/Schemas").await;
-    assert_eq!(schemas["totalResults"], 5);
+    assert_eq!(schemas["totalResults"], 6);
     let (s, cw) = api.get(&format!("/Schemas/{CW}")).await;
     assert_eq!(s, StatusCode::OK);
     let keys = cw["attributes"]

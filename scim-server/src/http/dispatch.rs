@@ -9,11 +9,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
 
 use crate::error::ScimError;
 use crate::faults::{Fault, Fired, RetryAfter};
-use crate::{App, RequestRecord};
+use crate::policy::Rule;
+use crate::{App, PolicyDecision, RequestRecord};
 
 use super::*;
 
@@ -26,29 +26,26 @@ pub(super) fn retry_after_value(r: RetryAfter) -> String {
     }
 }
 
-pub(super) fn authorized(app: &App, headers: &HeaderMap) -> bool {
-    let Some(token) = &app.config.token else {
-        return true;
-    };
-    let Some(h) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, given)) = h.split_once(' ') else {
-        return false;
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return false;
+/// The answer to a token whose policy denies `rule`: 403, a SCIM error naming the rule,
+/// and the rule and the token's name as data (never the token).
+pub(super) fn forbidden(rule: Rule, token: &str) -> Response {
+    let ext = crate::schema::POLICY_ERROR;
+    let body = serde_json::json!({
+        "schemas": [crate::schema::ERROR, ext],
+        "status": "403",
+        "detail": format!("policy rule {rule} denies this operation to token '{token}'"),
+        ext: {"rule": rule.name(), "token": token},
+    });
+    scim_json(StatusCode::FORBIDDEN, &body)
+}
+
+/// The answer on a tenant the token does not have: what the same request gets where
+/// nothing exists (an unknown record, an unknown endpoint), whatever the tenant holds.
+pub(super) fn foreign_tenant(route: &Route, path: &str) -> Response {
+    match route {
+        Route::Resource(kind, id) => ScimError::not_found(kind.name(), id).into_response(),
+        _ => ScimError::status(404, format!("no SCIM endpoint at '{path}'")).into_response(),
     }
-    // Compared in constant time, as digests, so that neither the token's bytes nor its
-    // length show in the time an answer takes.
-    use sha2::Digest as _;
-    use subtle::ConstantTimeEq as _;
-    let want = sha2::Sha256::digest(token.expose_secret().as_bytes());
-    let given = sha2::Sha256::digest(given.trim().as_bytes());
-    bool::from(want.ct_eq(&given))
 }
 
 pub(super) async fn dispatch(
@@ -136,15 +133,50 @@ pub(super) async fn dispatch(
 
     let discovery = matches!(
         route,
-        Route::ServiceProviderConfig | Route::ResourceTypes(_) | Route::Schemas(_)
+        Route::ServiceProviderConfig
+            | Route::ServiceProviderConfigs
+            | Route::ResourceTypes(_)
+            | Route::Schemas(_)
     );
     let public = discovery && app.config.public_discovery;
-    // The credential is checked before a byte of the body is read: without it, a request
-    // costs the server its headers and a short log entry, nothing more.
-    if !public && !authorized(&app, &headers) {
-        record.forget_query();
-        let r = ScimError::status(401, "a valid bearer token is required").into_response();
-        return finish(&app, record, r);
+    let credentials = &app.config.credentials;
+    // The credential, its tenants and its rules are checked before a byte of the body is
+    // read: without them, a request costs the server its headers and a short log entry.
+    let mut caller = None;
+    if credentials.required() && !public {
+        let Some(i) = credentials.authenticate(&headers, &tenant_name) else {
+            record.forget_query();
+            let r = ScimError::status(401, "a valid bearer token is required").into_response();
+            return finish(&app, record, r);
+        };
+        let grant = &credentials.grants[i];
+        if !grant.tenants.contains(&tenant_name) {
+            record.forget_query();
+            return finish(&app, record, foreign_tenant(&route, &path));
+        }
+        for rule in rules_of(&route, &method) {
+            let allowed = grant.policy.allows(rule);
+            record.policy = Some(PolicyDecision {
+                token: grant.name.clone(),
+                rule,
+                allowed,
+            });
+            if !allowed {
+                return finish(&app, record, forbidden(rule, &grant.name));
+            }
+        }
+        caller = Some(i);
+    } else if credentials.declared
+        && matches!(
+            route,
+            Route::ServiceProviderConfig | Route::ServiceProviderConfigs
+        )
+    {
+        // public discovery: the token, if any, only decides whether the answer tells the
+        // caller its own rules
+        caller = credentials
+            .authenticate(&headers, &tenant_name)
+            .filter(|i| credentials.grants[*i].tenants.contains(&tenant_name));
     }
     let body = match read_body(body, &app.config.limits).await {
         Ok(b) => b,
@@ -165,6 +197,7 @@ pub(super) async fn dispatch(
                 tenant_name: &tenant_name,
                 headers: &headers,
                 params,
+                caller,
                 ignore_filter,
                 shift,
             };
@@ -227,7 +260,13 @@ pub(super) fn is_length_limit(e: &axum::Error) -> bool {
 
 pub(super) fn finish(app: &App, mut record: RequestRecord, r: Response) -> Response {
     record.status = Some(r.status().as_u16());
-    tracing::debug!(method = %record.method, path = %record.path, status = ?record.status, "request");
+    tracing::debug!(
+        method = %record.method,
+        path = %record.path,
+        status = ?record.status,
+        rule = ?record.policy.as_ref().map(|p| (p.rule.name(), p.allowed)),
+        "request"
+    );
     app.log.lock().expect("log lock").push(record);
     r
 }

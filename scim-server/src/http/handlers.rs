@@ -20,6 +20,8 @@ pub(super) struct Ctx<'a> {
     pub(super) tenant_name: &'a str,
     pub(super) headers: &'a HeaderMap,
     pub(super) params: Vec<(String, String)>,
+    /// The grant (index into the credentials) that authenticated the request, if any.
+    pub(super) caller: Option<usize>,
     pub(super) ignore_filter: bool,
     pub(super) shift: i64,
 }
@@ -63,7 +65,10 @@ pub(super) fn handle(
     let base = ctx.base();
     match route {
         Route::NotImplemented(what) => Err(ScimError::status(501, *what)),
-        Route::ServiceProviderConfig | Route::ResourceTypes(_) | Route::Schemas(_) => {
+        Route::ServiceProviderConfig
+        | Route::ServiceProviderConfigs
+        | Route::ResourceTypes(_)
+        | Route::Schemas(_) => {
             if method != Method::GET {
                 return Err(method_not_allowed(method));
             }
@@ -104,7 +109,7 @@ pub(super) fn handle(
             let v = parse_body(body)?;
             let kinds: Vec<ResourceKind> = match kind {
                 Some(k) => vec![*k],
-                None => vec![ResourceKind::User, ResourceKind::Group],
+                None => ResourceKind::ALL.to_vec(),
             };
             let (q, proj) = search_request(ctx, &v, kinds[0])?;
             list_response(ctx, &kinds, &q, &proj)
@@ -173,11 +178,25 @@ pub(super) fn handle(
                     Ok(r)
                 }
                 Method::DELETE => {
-                    tenant
-                        .data
-                        .write()
-                        .expect("store lock")
-                        .delete(*kind, id, ctx.if_match())?;
+                    // `?force=true` deletes a role that users still hold
+                    let force = match param(&ctx.params, "force") {
+                        _ if *kind != ResourceKind::Role => false,
+                        None => false,
+                        Some(v) if v.eq_ignore_ascii_case("true") => true,
+                        Some(v) if v.eq_ignore_ascii_case("false") => false,
+                        Some(v) => {
+                            return Err(ScimError::bad_request(
+                                "invalidValue",
+                                format!("'force' must be true or false, got '{v}'"),
+                            ));
+                        }
+                    };
+                    tenant.data.write().expect("store lock").delete(
+                        *kind,
+                        id,
+                        ctx.if_match(),
+                        force,
+                    )?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
                 _ => Err(method_not_allowed(method)),
@@ -370,7 +389,7 @@ pub(super) fn list_response(
                 base: &base,
                 groups: match k {
                     ResourceKind::User => user_groups(&data, r, &base),
-                    ResourceKind::Group => None,
+                    ResourceKind::Group | ResourceKind::Role => None,
                 },
             })
             .collect();
@@ -405,39 +424,108 @@ pub(super) fn list_response(
     Ok(scim_json(StatusCode::OK, &out))
 }
 
+/// With tokens, a `ServiceProviderConfig` read with a valid token on one of its tenants
+/// tells that token its own rules, so that a client can learn what it may do with reads
+/// only.
+fn add_token_policy(ctx: &Ctx<'_>, spc: &mut Value) {
+    let credentials = &ctx.app.config.credentials;
+    let Some(grant) = ctx.caller.map(|i| &credentials.grants[i]) else {
+        return;
+    };
+    if !credentials.declared {
+        return;
+    }
+    let (allow, deny): (Vec<_>, Vec<_>) = grant
+        .policy
+        .rules()
+        .partition(|(_, a)| *a == crate::policy::Access::Allow);
+    let names =
+        |v: Vec<(crate::policy::Rule, _)>| v.into_iter().map(|(r, _)| r.name()).collect::<Vec<_>>();
+    if let Some(s) = spc.get_mut("schemas").and_then(Value::as_array_mut) {
+        s.push(Value::String(schema::TOKEN_POLICY.into()));
+    }
+    spc[schema::TOKEN_POLICY] = json!({
+        "token": grant.name,
+        "tenant": ctx.tenant_name,
+        "allow": names(allow),
+        "deny": names(deny),
+    });
+}
+
 pub(super) fn discovery(ctx: &Ctx<'_>, route: &Route, base: &str) -> Result<Response, ScimError> {
     let list = |items: Vec<Value>| {
         json!({"schemas":[schema::LIST_RESPONSE], "totalResults": items.len(), "startIndex": 1,
                "itemsPerPage": items.len(), "Resources": items})
     };
     let out = match route {
-        Route::ServiceProviderConfig => json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
-            "patch": {"supported": true},
-            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-            "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
-            "changePassword": {"supported": false},
-            "sort": {"supported": true},
-            "etag": {"supported": true},
-            "authenticationSchemes": [{
-                "type": "oauthbearertoken",
+        Route::ServiceProviderConfig => {
+            let mut spc = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+                "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
+                "patch": {"supported": true},
+                "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+                "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
+                "changePassword": {"supported": false},
+                "sort": {"supported": true},
+                "etag": {"supported": true},
+                "authenticationSchemes": [{
+                    "type": "oauthbearertoken",
+                    "name": "OAuth Bearer Token",
+                    "description": "Authentication with a bearer token",
+                    "specUri": "https://www.rfc-editor.org/info/rfc6750",
+                    "primary": true
+                }],
+                "meta": {"resourceType": "ServiceProviderConfig",
+                         "location": format!("{base}/ServiceProviderConfig")},
+            });
+            add_token_policy(ctx, &mut spc);
+            spc
+        }
+        Route::ServiceProviderConfigs => {
+            // SCIM 1.1 (draft-scim-core-schema-01 §5): the same capabilities, 1.1 names
+            let mut schemes = vec![json!({
                 "name": "OAuth Bearer Token",
-                "description": "Authentication with a bearer token",
-                "specUri": "https://www.rfc-editor.org/info/rfc6750",
-                "primary": true
-            }],
-            "meta": {"resourceType": "ServiceProviderConfig",
-                     "location": format!("{base}/ServiceProviderConfig")},
-        }),
+                "description": "Authentication with a bearer token (Authorization: Bearer)",
+                "specUrl": "https://www.rfc-editor.org/info/rfc6750",
+                "primary": true,
+            })];
+            if ctx
+                .app
+                .config
+                .credentials
+                .x_auth_token_tenants
+                .contains(ctx.tenant_name)
+            {
+                schemes.push(json!({
+                    "name": "X-Auth-Token",
+                    "description": "The same token in an X-Auth-Token header",
+                    "primary": false,
+                }));
+            }
+            let mut spc = json!({
+                "schemas": [schema::SCIM1_CORE],
+                "documentationUrl": "https://datatracker.ietf.org/doc/html/rfc7644",
+                "patch": {"supported": true},
+                "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+                "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
+                "changePassword": {"supported": false},
+                "sort": {"supported": true},
+                "etag": {"supported": true},
+                "xmlDataFormat": {"supported": false},
+                "authenticationSchemes": schemes,
+                "meta": {"location": format!("{base}/ServiceProviderConfigs")},
+            });
+            add_token_policy(ctx, &mut spc);
+            spc
+        }
         Route::ResourceTypes(None) => list(
-            [ResourceKind::User, ResourceKind::Group]
+            ResourceKind::ALL
                 .iter()
                 .map(|k| schema::resource_type_json(*k, base))
                 .collect(),
         ),
         Route::ResourceTypes(Some(id)) => {
-            let k = [ResourceKind::User, ResourceKind::Group]
+            let k = ResourceKind::ALL
                 .into_iter()
                 .find(|k| k.name() == id)
                 .ok_or_else(|| ScimError::not_found("ResourceType", id))?;

@@ -61,6 +61,7 @@ pub(super) fn render_with(
                 }
             }
         }
+        ResourceKind::Role => {}
     }
     proj.apply(kind, out)
 }

@@ -4,12 +4,15 @@
 use axum::http::Method;
 
 use crate::faults::Op;
+use crate::policy::Rule;
 use crate::schema::ResourceKind;
 
 /// What a request asks for.
 #[derive(Debug, Clone)]
 pub(super) enum Route {
     ServiceProviderConfig,
+    /// The SCIM 1.1 name, answered in the 1.1 shape.
+    ServiceProviderConfigs,
     ResourceTypes(Option<String>),
     Schemas(Option<String>),
     Collection(ResourceKind),
@@ -22,12 +25,12 @@ pub(super) fn parse_route(segs: &[String]) -> Option<Route> {
     let kind = |s: &str| match s {
         "Users" => Some(ResourceKind::User),
         "Groups" => Some(ResourceKind::Group),
+        "Roles" => Some(ResourceKind::Role),
         _ => None,
     };
     Some(match segs {
-        [s] if s == "ServiceProviderConfig" || s == "ServiceProviderConfigs" => {
-            Route::ServiceProviderConfig
-        }
+        [s] if s == "ServiceProviderConfig" => Route::ServiceProviderConfig,
+        [s] if s == "ServiceProviderConfigs" => Route::ServiceProviderConfigs,
         [s] if s == "ResourceTypes" => Route::ResourceTypes(None),
         [s, id] if s == "ResourceTypes" => Route::ResourceTypes(Some(id.clone())),
         [s] if s == "Schemas" => Route::Schemas(None),
@@ -57,6 +60,54 @@ pub(super) fn op_of(route: &Route, method: &Method) -> (Option<ResourceKind>, Op
             },
         ),
         _ => (None, Op::Discovery),
+    }
+}
+
+/// The policy rules a request needs, all of them (a search of every resource type needs
+/// every list rule); none for the routes that answer 501 to everyone.
+pub(super) fn rules_of(route: &Route, method: &Method) -> Vec<Rule> {
+    /// list, get, create, update, delete
+    fn of(k: ResourceKind) -> [Rule; 5] {
+        match k {
+            ResourceKind::User => [
+                Rule::ListUsers,
+                Rule::GetUser,
+                Rule::CreateUser,
+                Rule::UpdateUser,
+                Rule::DeleteUser,
+            ],
+            ResourceKind::Group => [
+                Rule::ListGroups,
+                Rule::GetGroup,
+                Rule::CreateGroup,
+                Rule::UpdateGroup,
+                Rule::DeleteGroup,
+            ],
+            ResourceKind::Role => [
+                Rule::ListRoles,
+                Rule::GetRole,
+                Rule::CreateRole,
+                Rule::UpdateRole,
+                Rule::DeleteRole,
+            ],
+        }
+    }
+    match route {
+        Route::ServiceProviderConfig | Route::ServiceProviderConfigs => {
+            vec![Rule::GetServiceProviderConfig]
+        }
+        Route::ResourceTypes(_) => vec![Rule::GetResourceTypes],
+        Route::Schemas(_) => vec![Rule::GetSchemas],
+        Route::Collection(k) if method == Method::POST => vec![of(*k)[2]],
+        Route::Collection(k) => vec![of(*k)[0]],
+        Route::Search(Some(k)) => vec![of(*k)[0]],
+        Route::Search(None) => ResourceKind::ALL.iter().map(|k| of(*k)[0]).collect(),
+        Route::Resource(k, _) => vec![match *method {
+            Method::PUT | Method::PATCH => of(*k)[3],
+            Method::DELETE => of(*k)[4],
+            _ => of(*k)[1],
+        }],
+        Route::NotImplemented(_) => Vec::new(),
     }
 }
 
