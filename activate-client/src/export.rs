@@ -34,6 +34,23 @@ pub fn read_export_with_limit(path: &Path, max_bytes: u64) -> Result<Snapshot, E
     })
 }
 
+/// The largest secret file read: a token or a key is well under 1 KiB.
+pub const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret (a token, a key) from a file the user named, as [`read_text_file`] does,
+/// without its surrounding whitespace; an empty file is an error. The error never quotes
+/// the file.
+pub fn read_secret_file(path: &Path) -> std::io::Result<secrecy::SecretString> {
+    let text = read_text_file(path, SECRET_FILE_MAX_BYTES)?;
+    match text.trim() {
+        "" => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is empty",
+        )),
+        secret => Ok(secrecy::SecretString::from(secret)),
+    }
+}
+
 /// Reads a file the user named (an export, a secret, an env file) as UTF-8 text, safely:
 /// only a regular file (a FIFO would block forever, `/dev/zero` would never end), of at most
 /// `max_bytes` (checked before reading and enforced while reading, should it grow). The

@@ -90,8 +90,8 @@ pub use api_key::{API_KEY_PREFIX, base_url_from_api_key, scim_api_url};
 pub use client::{ActivateClient, ClientBuilder, MAX_PAGE_SIZE, MAX_USERS};
 pub use error::Error;
 pub use export::{
-    DEFAULT_EXPORT_MAX_BYTES, parse_export, read_export, read_export_with_limit, read_text_file,
-    write_export, write_private_file,
+    DEFAULT_EXPORT_MAX_BYTES, SECRET_FILE_MAX_BYTES, parse_export, read_export,
+    read_export_with_limit, read_secret_file, read_text_file, write_export, write_private_file,
 };
 pub use http_transport::{RetryPolicy, StatsSnapshot};
 pub use scim_diff::source::{SourceGroup, SourceSnapshot, SourceUser};

@@ -433,6 +433,25 @@ fn post_like(method: &Method) -> bool {
     method == Method::POST
 }
 
+/// The SCIM endpoint of CoreWeave IAM, completed with an org user id.
+pub const COREWEAVE_SCIM_BASE: &str = "https://api.coreweave.com/scim/";
+
+/// CoreWeave IAM's SCIM base URL for an org user id (as the CoreWeave Console shows it:
+/// letters, digits, `-` and `_`), or `None` for anything else.
+///
+/// ```
+/// use scim_client::coreweave_base_url;
+/// assert_eq!(coreweave_base_url("abc-123").unwrap(), "https://api.coreweave.com/scim/abc-123");
+/// assert_eq!(coreweave_base_url("abc/../x"), None);
+/// ```
+pub fn coreweave_base_url(org_user_id: &str) -> Option<String> {
+    let valid = !org_user_id.is_empty()
+        && org_user_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    valid.then(|| format!("{COREWEAVE_SCIM_BASE}{org_user_id}"))
+}
+
 impl ScimClient {
     /// Starts configuring a client for the service provider at `base_url` (with any path
     /// prefix, e.g. `https://api.coreweave.com/scim/<org>` or

@@ -114,7 +114,7 @@ pub mod schemas;
 pub use http_transport as transport;
 mod user;
 
-pub use client::{ClientBuilder, RawResponse, ScimClient};
+pub use client::{COREWEAVE_SCIM_BASE, ClientBuilder, RawResponse, ScimClient, coreweave_base_url};
 pub use discovery::{
     BulkConfig, FilterConfig, ResourceType, Schema, SchemaAttribute, SchemaExtension,
     ServiceProviderConfig, Supported,

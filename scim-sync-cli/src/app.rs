@@ -279,10 +279,15 @@ fn observer(
 
 /// Prints a report on stdout in the configured format.
 pub fn emit(output: OutputFormat, report: &Report) {
+    print(output, report, || report.render_text());
+}
+
+/// Prints a command's document on stdout: one JSON object, or its text. The text quotes
+/// ACTIVATE's and the target's text: nothing in it may reach the terminal as a control
+/// sequence.
+pub fn print<T: serde::Serialize>(output: OutputFormat, doc: &T, text: impl FnOnce() -> String) {
     match output {
-        OutputFormat::Json => println!("{}", report.to_json()),
-        // the report quotes ACTIVATE's and the target's text: nothing in it may reach the
-        // terminal as a control sequence
-        OutputFormat::Text => print!("{}", escape_controls(&report.render_text(), true)),
+        OutputFormat::Json => println!("{}", serde_json::to_string(doc).unwrap_or_default()),
+        OutputFormat::Text => print!("{}", escape_controls(&text(), true)),
     }
 }

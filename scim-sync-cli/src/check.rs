@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use scim_sync::check::{CheckDocument, Verdict};
+use scim_sync::check::CheckDocument;
 
-use crate::app::{elapsed_ms, finish_early};
-use crate::config::{Config, OutputFormat};
+use crate::app::finish_early;
+use crate::config::Config;
 use crate::exit::Outcome;
 
 /// Runs every probe and prints the verdicts.
@@ -30,24 +30,7 @@ pub async fn run(config: &Config) -> Outcome {
         item.detail = crate::report::in_operator_terms(&item.detail);
     }
     let doc = CheckDocument::new(&target_config.base_url, &source, &scim, items);
-    match config.opts.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string(&doc).unwrap_or_default()),
-        OutputFormat::Text => print!(
-            "{}",
-            scim_client::transport::escape_controls(&doc.render_text(), true)
-        ),
-    }
-    tracing::info!(
-        command = "check",
-        outcome = doc.outcome.as_str(),
-        exit_code = doc.exit_code,
-        ok = doc.count(Verdict::Ok),
-        warn = doc.count(Verdict::Warn),
-        fail = doc.count(Verdict::Fail),
-        activate_requests = doc.requests.activate.count,
-        scim_requests = doc.requests.scim.count,
-        duration_ms = elapsed_ms(started),
-        "run finished"
-    );
+    crate::app::print(config.opts.output, &doc, || doc.render_text());
+    doc.log_summary(started.elapsed());
     doc.outcome
 }

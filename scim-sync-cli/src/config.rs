@@ -21,9 +21,6 @@ pub use activate_client::KeySource;
 /// Where the user's SCIM `userName` comes from: the engine's own setting.
 pub use scim_diff::UsernameFrom;
 
-/// The CoreWeave SCIM endpoint, completed with `CW_SCIM_ORG_USERID`.
-pub const COREWEAVE_SCIM_BASE: &str = "https://api.coreweave.com/scim/";
-
 /// A usage or configuration error: the run never started (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -161,9 +158,6 @@ fn unknown_variables() -> Result<Vec<String>, ConfigError> {
     }
 }
 
-/// The largest secret file read: a token or key is well under 1 KiB.
-const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;
-
 /// Reads a secret from its value or its file; both set is an error.
 fn load_secret(
     value: Option<&SecretString>,
@@ -174,16 +168,14 @@ fn load_secret(
     match (value, file) {
         (Some(_), Some(_)) => err(format!("set either {what} or {file_what}, not both")),
         (Some(secret), None) => Ok(Some(secret.clone())),
-        (None, Some(path)) => {
-            let shown = path.display();
-            let text = activate_client::read_text_file(path, SECRET_FILE_MAX_BYTES)
-                .map_err(|e| ConfigError(format!("{file_what}: cannot read `{shown}`: {e}")))?;
-            let text = text.trim();
-            if text.is_empty() {
-                return err(format!("{file_what}: `{shown}` is empty"));
-            }
-            Ok(Some(SecretString::from(text)))
-        }
+        (None, Some(path)) => activate_client::read_secret_file(path)
+            .map(Some)
+            .map_err(|e| {
+                ConfigError(format!(
+                    "{file_what}: cannot read `{}`: {e}",
+                    path.display()
+                ))
+            }),
         (None, None) => Ok(None),
     }
 }
@@ -418,18 +410,12 @@ impl Config {
                 "CW_SCIM_BASE_URL (--scim-base-url)",
                 opts.allow_insecure_http,
             )?,
-            (None, Some(id)) => {
-                if !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
-                    return err(format!(
-                        "CW_SCIM_ORG_USERID (--cw-org-userid): `{id}` is not an org user id \
-                         (letters, digits, `-` and `_` only; copy it from the CoreWeave Console)"
-                    ));
-                }
-                format!("{COREWEAVE_SCIM_BASE}{id}")
-            }
+            (None, Some(id)) => scim_client::coreweave_base_url(id).ok_or_else(|| {
+                ConfigError(format!(
+                    "CW_SCIM_ORG_USERID (--cw-org-userid): `{id}` is not an org user id \
+                     (letters, digits, `-` and `_` only; copy it from the CoreWeave Console)"
+                ))
+            })?,
             (None, None) => {
                 return err(
                     "no SCIM target: set CW_SCIM_ORG_USERID (CoreWeave) or CW_SCIM_BASE_URL",

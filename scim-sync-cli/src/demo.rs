@@ -4,12 +4,11 @@
 
 use std::time::Instant;
 
-use scim_client::transport::escape_controls;
 use scim_sync::Source;
 use scim_sync::demo::{Demo, SAMPLE_ORG};
 
-use crate::app::{elapsed_ms, finish_early};
-use crate::config::{Config, OutputFormat};
+use crate::app::finish_early;
+use crate::config::Config;
 use crate::exit::Outcome;
 use crate::stop::Stop;
 
@@ -48,21 +47,7 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         Ok(demo) => demo,
         Err(e) => return finish_early(config, "demo", e, Outcome::Failed),
     };
-    match config.opts.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string(&demo).unwrap_or_default()),
-        OutputFormat::Text => print!("{}", escape_controls(&demo.render_text(&what), true)),
-    }
-    let first = &demo.passes[0];
-    tracing::info!(
-        command = "demo",
-        outcome = demo.outcome.as_str(),
-        exit_code = demo.exit_code,
-        first_pass_done = first.summary.done,
-        first_pass_failed = first.summary.failed,
-        second_pass_planned = demo.passes.last().map_or(0, |p| p.plan.len()),
-        second_pass_writes = demo.second_pass_writes,
-        duration_ms = elapsed_ms(started),
-        "run finished"
-    );
+    crate::app::print(config.opts.output, &demo, || demo.render_text(&what));
+    demo.log_summary(started.elapsed());
     demo.outcome
 }

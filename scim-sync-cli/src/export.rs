@@ -11,7 +11,7 @@ use scim_sync::SnapshotOptions;
 use scim_sync::export::ExportDocument;
 
 use crate::app::{check_writable, elapsed_ms};
-use crate::config::{Config, OutputFormat};
+use crate::config::Config;
 use crate::exit::Outcome;
 
 /// Reads the source and writes the export.
@@ -32,24 +32,7 @@ pub async fn run(config: &Config, out: &Path) -> Outcome {
         Err(e) => ExportDocument::failed(out, Outcome::Usage, Some(e)),
     };
     doc.duration_ms = elapsed_ms(started);
-    match config.opts.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string(&doc).unwrap_or_default()),
-        // the warnings quote ACTIVATE's text
-        OutputFormat::Text => print!(
-            "{}",
-            scim_client::transport::escape_controls(&doc.render_text(), true)
-        ),
-    }
-    tracing::info!(
-        command = "export",
-        outcome = doc.outcome.as_str(),
-        exit_code = doc.exit_code,
-        users = doc.users,
-        groups = doc.groups,
-        activate_requests = doc.requests.activate.count,
-        duration_ms = doc.duration_ms,
-        error = doc.error.as_deref().unwrap_or(""),
-        "run finished"
-    );
+    crate::app::print(config.opts.output, &doc, || doc.render_text());
+    doc.log_summary();
     doc.outcome
 }

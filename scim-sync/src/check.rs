@@ -563,6 +563,23 @@ impl CheckDocument {
         }
     }
 
+    /// Logs the line a check ends with (`run finished`: the outcome, the verdicts counted,
+    /// the requests), after `duration`.
+    pub fn log_summary(&self, duration: std::time::Duration) {
+        tracing::info!(
+            command = "check",
+            outcome = self.outcome.as_str(),
+            exit_code = self.exit_code,
+            ok = self.count(Verdict::Ok),
+            warn = self.count(Verdict::Warn),
+            fail = self.count(Verdict::Fail),
+            activate_requests = self.requests.activate.count,
+            scim_requests = self.requests.scim.count,
+            duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            "run finished"
+        );
+    }
+
     /// How many items got `verdict`.
     pub fn count(&self, verdict: Verdict) -> usize {
         self.items.iter().filter(|i| i.verdict == verdict).count()

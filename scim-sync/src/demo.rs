@@ -197,6 +197,23 @@ impl DemoDocument {
         }
     }
 
+    /// Logs the line a demo ends with (`run finished`: the outcome, what the first pass did,
+    /// what the last one planned and wrote), after `duration`.
+    pub fn log_summary(&self, duration: std::time::Duration) {
+        let first = self.passes.first();
+        tracing::info!(
+            command = "demo",
+            outcome = self.outcome.as_str(),
+            exit_code = self.exit_code,
+            first_pass_done = first.map_or(0, |p| p.summary.done),
+            first_pass_failed = first.map_or(0, |p| p.summary.failed),
+            second_pass_planned = self.passes.last().map_or(0, |p| p.plan.len()),
+            second_pass_writes = self.second_pass_writes,
+            duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            "run finished"
+        );
+    }
+
     /// Each pass's text under its heading, then what the passes showed; `what` names the
     /// organization. The text quotes the source's text: escape it before it reaches a
     /// terminal.

@@ -100,6 +100,22 @@ impl ExportDocument {
         self.exit_code = outcome.code();
     }
 
+    /// Logs the line an export ends with (`run finished`: the outcome, the counts, the
+    /// requests).
+    pub fn log_summary(&self) {
+        tracing::info!(
+            command = "export",
+            outcome = self.outcome.as_str(),
+            exit_code = self.exit_code,
+            users = self.users,
+            groups = self.groups,
+            activate_requests = self.requests.activate.count,
+            duration_ms = self.duration_ms,
+            error = self.error.as_deref().unwrap_or(""),
+            "run finished"
+        );
+    }
+
     /// What was written (or why nothing was), the warnings and the outcome. The warnings
     /// quote the source's text: escape it before it reaches a terminal.
     pub fn render_text(&self) -> String {
