@@ -312,7 +312,7 @@ impl Operation {
                 members,
                 ..
             } if !members.is_empty() => {
-                format!("displayName={display_name} +{} members", members.len())
+                format!("displayName={display_name} members +{}", members.len())
             }
             Self::CreateGroup { display_name, .. } => format!("displayName={display_name}"),
             Self::AdoptGroup {
