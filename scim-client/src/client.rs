@@ -40,6 +40,29 @@ struct Inner {
     token: Option<SecretString>,
     page_size: u32,
     limits: ReadLimits,
+    paging: Paging,
+    /// Whether the server serves cursor paging, once asked (see [`Paging::Auto`]).
+    cursor_support: tokio::sync::OnceCell<bool>,
+}
+
+/// How list walks page through a server's records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Paging {
+    /// RFC 9865 cursor paging when the server advertises it in `/ServiceProviderConfig`
+    /// (`pagination.cursor`) and prefers it or offers no index paging
+    /// ([`PaginationConfig::prefers_cursor`](crate::PaginationConfig::prefers_cursor)), else
+    /// index paging. The document is asked for once per client
+    /// (its clones share the answer), and only by the first walk that needs more than one
+    /// page: a walk that ends on its first page costs nothing more. That first walk then
+    /// starts again by cursor, so a server that serves cursors costs two requests more per
+    /// client, one that does not, one.
+    #[default]
+    Auto,
+    /// Index paging only (`startIndex`; the pages after the first requested concurrently).
+    Index,
+    /// Cursor paging only (`cursor`, `nextCursor`), without asking the server first.
+    Cursor,
 }
 
 /// How much one response, and one list walk, may hand this client: a target that never
@@ -72,6 +95,7 @@ impl fmt::Debug for ScimClient {
                 &self.inner.token.as_ref().map(|_| "[redacted]"),
             )
             .field("page_size", &self.inner.page_size)
+            .field("paging", &self.inner.paging)
             .field("retry", self.inner.transport.retry_policy())
             .field(
                 "max_in_flight",
@@ -95,6 +119,7 @@ pub struct ClientBuilder {
     requests_per_second: Option<f64>,
     retry: RetryPolicy,
     limits: ReadLimits,
+    paging: Paging,
 }
 
 impl ClientBuilder {
@@ -172,6 +197,13 @@ impl ClientBuilder {
     /// The most pages one list walk requests (default 1,000,000).
     pub fn max_list_pages(mut self, pages: u64) -> Self {
         self.limits.max_list_pages = pages;
+        self
+    }
+
+    /// How list walks page (default [`Paging::Auto`]: by cursor where the server
+    /// advertises it).
+    pub fn paging(mut self, paging: Paging) -> Self {
+        self.paging = paging;
         self
     }
 
@@ -260,6 +292,8 @@ impl ClientBuilder {
                 token: self.token,
                 page_size: self.page_size,
                 limits: self.limits,
+                paging: self.paging,
+                cursor_support: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -469,6 +503,7 @@ impl ScimClient {
             requests_per_second: None,
             retry: RetryPolicy::default(),
             limits: ReadLimits::default(),
+            paging: Paging::Auto,
         }
     }
 
@@ -521,6 +556,40 @@ impl ScimClient {
     /// The pacer shared by all clones.
     pub fn pacer(&self) -> &Pacer {
         self.inner.transport.pacer()
+    }
+
+    /// Whether list walks page by cursor, if that is known without a request: always for
+    /// [`Paging::Index`] and [`Paging::Cursor`], once asked for [`Paging::Auto`].
+    pub(crate) fn known_cursor_paging(&self) -> Option<bool> {
+        match self.inner.paging {
+            Paging::Index => Some(false),
+            Paging::Cursor => Some(true),
+            Paging::Auto => self.inner.cursor_support.get().copied(),
+        }
+    }
+
+    /// Whether list walks page by cursor; for [`Paging::Auto`], asks `/ServiceProviderConfig`
+    /// the first time (concurrent callers share the one request). A server that does not
+    /// answer it usably is paged by index.
+    pub async fn uses_cursor_paging(&self) -> bool {
+        if let Some(known) = self.known_cursor_paging() {
+            return known;
+        }
+        *self
+            .inner
+            .cursor_support
+            .get_or_init(|| async {
+                match self.service_provider_config().await {
+                    Ok(spc) => spc
+                        .and_then(|spc| spc.pagination)
+                        .is_some_and(|p| p.prefers_cursor()),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no usable ServiceProviderConfig: paging by index");
+                        false
+                    }
+                }
+            })
+            .await
     }
 
     /// `/ServiceProviderConfig`, or `None` if the server does not offer it (404 or 501).

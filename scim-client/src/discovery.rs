@@ -53,6 +53,49 @@ pub struct FilterConfig {
     pub max_results: Option<u64>,
 }
 
+/// Pagination capability (RFC 9865 §4): which paging methods the server offers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaginationConfig {
+    /// Cursor paging (`cursor`, `nextCursor`).
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub cursor: Option<bool>,
+    /// Index paging (`startIndex`).
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub index: Option<bool>,
+    /// `cursor` or `index`: the method used when a request names none.
+    #[serde(default)]
+    pub default_pagination_method: Option<String>,
+    /// Page size when a request has no `count`.
+    #[serde(default, deserialize_with = "lenient::opt_u64_string_or_number")]
+    pub default_page_size: Option<u64>,
+    /// The largest page, whatever `count` asks for.
+    #[serde(default, deserialize_with = "lenient::opt_u64_string_or_number")]
+    pub max_page_size: Option<u64>,
+    /// Seconds a cursor stays valid between requests, at least.
+    #[serde(default, deserialize_with = "lenient::opt_u64_string_or_number")]
+    pub cursor_timeout: Option<u64>,
+}
+
+impl PaginationConfig {
+    /// `true` only if the server said it serves cursor paging.
+    pub fn supports_cursor(&self) -> bool {
+        self.cursor == Some(true)
+    }
+
+    /// Whether a client should walk this server by cursor: it serves cursors, and either
+    /// prefers them (`defaultPaginationMethod: cursor`) or does not say it serves index
+    /// paging. A server that offers both and defaults to index is walked by index, whose
+    /// pages after the first can be requested at once.
+    pub fn prefers_cursor(&self) -> bool {
+        let default_cursor = self
+            .default_pagination_method
+            .as_deref()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("cursor"));
+        self.supports_cursor() && (default_cursor || self.index != Some(true))
+    }
+}
+
 /// `/ServiceProviderConfig` (RFC 7643 §5).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,6 +124,9 @@ pub struct ServiceProviderConfig {
     /// ETag support.
     #[serde(default)]
     pub etag: Supported,
+    /// Pagination methods (RFC 9865), when the server says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<PaginationConfig>,
     /// Authentication schemes, as sent.
     #[serde(default, deserialize_with = "lenient::vec")]
     pub authentication_schemes: Vec<Value>,

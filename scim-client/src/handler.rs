@@ -8,7 +8,7 @@ use reqwest::Method;
 use crate::client::ScimClient;
 use crate::error::Error;
 use crate::filter::Filter;
-use crate::list::{ListQuery, ListResponse, PageWalk, WalkError};
+use crate::list::{CursorWalk, ListQuery, ListResponse, PageWalk, WalkError, next_cursor};
 use crate::patch::PatchOp;
 use crate::resource::{Resource, write_body};
 
@@ -41,9 +41,47 @@ struct Walk<T> {
     walk: PageWalk,
     /// The pages after the first, requested concurrently, in order.
     ahead: Option<BoxStream<'static, PageAhead<T>>>,
+    /// Set once the walk pages by cursor (RFC 9865) instead.
+    cursor: Option<CursorWalk>,
+}
+
+/// A failed walk check as the client's error, naming the page's URL.
+fn walk_error(url: &url::Url, e: WalkError) -> Error {
+    match e {
+        WalkError::Inconsistent(message) => Error::Paging {
+            url: url.to_string(),
+            message,
+        },
+        WalkError::TooLarge(limit, message) => Error::LimitExceeded {
+            url: url.to_string(),
+            limit,
+            message,
+        },
+    }
 }
 
 impl<T: Resource> Walk<T> {
+    /// The next page of a cursor walk, checked: its resources.
+    async fn cursor_page(&mut self) -> Result<Vec<T>, Error> {
+        let walk = self.cursor.as_mut().expect("a cursor walk");
+        let cursor = walk.next.clone();
+        let page = self
+            .handler
+            .list_cursor_page(&self.query, &cursor, self.count)
+            .await?;
+        let url = self.handler.cursor_url(&self.query, &cursor, self.count);
+        let next =
+            next_cursor(&page.extra).map_err(|m| walk_error(&url, WalkError::Inconsistent(m)))?;
+        walk.accept(
+            page.total_results,
+            page.resources.iter().map(Resource::id),
+            next,
+        )
+        .map_err(|e| walk_error(&url, e))?;
+        tracing::debug!(endpoint = %self.handler.endpoint, read = walk.collected(), total = ?page.total_results, "cursor page");
+        Ok(page.resources)
+    }
+
     /// After a first page of `read` records out of `total`: every other page, requested
     /// concurrently in `startIndex` order (bounded by the client's in-flight limit and the
     /// pages a walk may take), none past `total`. `None` without a total to go by.
@@ -108,16 +146,34 @@ impl<T: Resource> Resources<T> {
     /// past the end. They are checked in order like a sequential walk; if one does not start
     /// where the records read so far end (a short page in the middle), the pages requested
     /// after it are dropped and the walk goes on one page after another from there.
+    ///
+    /// A server that serves RFC 9865 cursors is walked by cursor instead (see [`Paging`]):
+    /// one page after another, following `nextCursor` until a page has none. Records
+    /// created or removed meanwhile do not shift the pages, so a changing `totalResults` is
+    /// no error there; an id seen twice, a cursor followed twice, or a first page that is not
+    /// the whole list yet has no `nextCursor` is.
+    ///
+    /// [`Paging`]: crate::Paging
     pub fn list_stream(&self, query: &ListQuery) -> BoxStream<'static, Result<T, Error>> {
         let limits = self.client.limits();
+        let cursor = (self.client.known_cursor_paging() == Some(true))
+            .then(|| CursorWalk::with_limits(limits.max_list_records, limits.max_list_pages));
         let state = Walk {
             handler: self.clone(),
             query: query.clone(),
             count: query.page_size.unwrap_or(self.client.page_size()).max(1),
             walk: PageWalk::with_limits(limits.max_list_records, limits.max_list_pages),
             ahead: None,
+            cursor,
         };
         stream::try_unfold(state, |mut st| async move {
+            if let Some(walk) = &st.cursor {
+                if walk.is_done() {
+                    return Ok(None);
+                }
+                let page = st.cursor_page().await?;
+                return Ok(Some((page, st)));
+            }
             if st.walk.is_done() {
                 return Ok(None);
             }
@@ -136,19 +192,20 @@ impl<T: Resource> Resources<T> {
             let url = st.handler.list_url(&st.query, start, st.count);
             st.walk
                 .accept(page.total_results, page.resources.iter().map(Resource::id))
-                .map_err(|e| match e {
-                    WalkError::Inconsistent(message) => Error::Paging {
-                        url: url.to_string(),
-                        message,
-                    },
-                    WalkError::TooLarge(limit, message) => Error::LimitExceeded {
-                        url: url.to_string(),
-                        limit,
-                        message,
-                    },
-                })?;
+                .map_err(|e| walk_error(&url, e))?;
             tracing::debug!(endpoint = %st.handler.endpoint, start, read = st.walk.collected(), total = ?page.total_results, "page");
             if start == 1 && !st.walk.is_done() {
+                // more than one page: the first time, ask whether the server pages by cursor
+                if st.handler.client.uses_cursor_paging().await {
+                    // cursors are opaque: the walk starts again, by cursor, and nothing of
+                    // the index page is handed out
+                    let limits = st.handler.client.limits();
+                    st.cursor = Some(CursorWalk::with_limits(
+                        limits.max_list_records,
+                        limits.max_list_pages,
+                    ));
+                    return Ok(Some((Vec::new(), st)));
+                }
                 st.ahead = st.pages_ahead(page.total_results, page.resources.len() as u64);
             }
             Ok(Some((page.resources, st)))
@@ -159,6 +216,15 @@ impl<T: Resource> Resources<T> {
     }
 
     fn list_url(&self, query: &ListQuery, start_index: u64, count: u32) -> url::Url {
+        self.query_url(query, ("startIndex", start_index.to_string()), count)
+    }
+
+    fn cursor_url(&self, query: &ListQuery, cursor: &str, count: u32) -> url::Url {
+        self.query_url(query, ("cursor", cursor.to_owned()), count)
+    }
+
+    /// The URL of a list request: the query's parameters, where to start, and `count`.
+    fn query_url(&self, query: &ListQuery, at: (&'static str, String), count: u32) -> url::Url {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if let Some(f) = &query.filter {
             pairs.push(("filter", f.to_string()));
@@ -169,7 +235,7 @@ impl<T: Resource> Resources<T> {
         if !query.excluded_attributes.is_empty() {
             pairs.push(("excludedAttributes", query.excluded_attributes.join(",")));
         }
-        pairs.push(("startIndex", start_index.to_string()));
+        pairs.push(at);
         pairs.push(("count", count.to_string()));
         self.client.url(&[&self.endpoint], &pairs)
     }
@@ -186,6 +252,23 @@ impl<T: Resource> Resources<T> {
             f.validate().map_err(Error::Config)?;
         }
         let url = self.list_url(query, start_index, count);
+        let resp = self.client.execute(Method::GET, url, None).await?;
+        self.client.check(&Method::GET, resp)?.resource_list()
+    }
+
+    /// One page of a cursor walk (RFC 9865): `cursor` is empty for the first page, else the
+    /// `nextCursor` of the page before; unchecked. Prefer [`Resources::list`] /
+    /// [`Resources::list_stream`], which check the walk.
+    pub async fn list_cursor_page(
+        &self,
+        query: &ListQuery,
+        cursor: &str,
+        count: u32,
+    ) -> Result<ListResponse<T>, Error> {
+        if let Some(f) = &query.filter {
+            f.validate().map_err(Error::Config)?;
+        }
+        let url = self.cursor_url(query, cursor, count);
         let resp = self.client.execute(Method::GET, url, None).await?;
         self.client.check(&Method::GET, resp)?.resource_list()
     }

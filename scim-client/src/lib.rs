@@ -24,7 +24,10 @@
 //!   count that disagrees with `totalResults` fails with [`Error::Paging`]; an incomplete
 //!   list never looks complete. Once the first page gives `totalResults`, the other pages are
 //!   requested concurrently (within [`ClientBuilder::max_in_flight`], never past the end) and
-//!   checked in order, as a sequential walk would.
+//!   checked in order, as a sequential walk would. A server that advertises RFC 9865 cursor
+//!   paging in `/ServiceProviderConfig` is walked by cursor instead ([`Paging`]): one page
+//!   after another, immune to records created or removed meanwhile; an id seen twice or a
+//!   cursor followed twice ends the walk with [`Error::Paging`].
 //! - **Retries** (429, 502, 503, 504, connection failures) use full-jitter exponential
 //!   backoff and honour `Retry-After`, bounded by attempts and a time budget
 //!   ([`transport::RetryPolicy`]). A create (POST) that may have reached the server is
@@ -114,10 +117,12 @@ pub mod schemas;
 pub use http_transport as transport;
 mod user;
 
-pub use client::{COREWEAVE_SCIM_BASE, ClientBuilder, RawResponse, ScimClient, coreweave_base_url};
+pub use client::{
+    COREWEAVE_SCIM_BASE, ClientBuilder, Paging, RawResponse, ScimClient, coreweave_base_url,
+};
 pub use discovery::{
-    BulkConfig, FilterConfig, ResourceType, Schema, SchemaAttribute, SchemaExtension,
-    ServiceProviderConfig, Supported,
+    BulkConfig, FilterConfig, PaginationConfig, ResourceType, Schema, SchemaAttribute,
+    SchemaExtension, ServiceProviderConfig, Supported,
 };
 pub use error::{Error, ReadLimit, ScimErrorBody};
 pub use filter::{CompareOp, Filter, member_value_path};

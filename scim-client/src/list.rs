@@ -321,6 +321,164 @@ impl PageWalk {
     }
 }
 
+/// The longest `nextCursor` a walk follows: cursors travel in URLs, and a walk keeps every
+/// one it followed to see a loop.
+pub(crate) const MAX_CURSOR_BYTES: usize = 4096;
+
+/// The `nextCursor` of a page (RFC 9865): `None` on the last page. Attribute names are
+/// matched case-insensitively, as everywhere in SCIM.
+pub(crate) fn next_cursor(extra: &Map<String, Value>) -> Result<Option<&str>, String> {
+    let found = extra
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("nextCursor"))
+        .map(|(_, v)| v);
+    match found {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(c)) => Ok(Some(c.as_str())),
+        Some(other) => Err(format!(
+            "nextCursor is not a string but {}",
+            match other {
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::Array(_) => "an array",
+                _ => "an object",
+            }
+        )),
+    }
+}
+
+/// The state of one cursor walk (RFC 9865): checks every page and holds the cursor to
+/// follow next.
+///
+/// A cursor walk is immune to records created or removed while it runs, so the checks of an
+/// index walk that such changes trip (a changing `totalResults`, a count that ends up
+/// different from it) do not apply. What does: no id twice, no cursor followed twice (a
+/// loop), no empty cursor, a first page that is not the whole list has a `nextCursor` (else
+/// the server ignored `cursor`), and the record and page limits.
+#[derive(Debug)]
+pub(crate) struct CursorWalk {
+    /// The cursor to send next (empty for the first page).
+    pub(crate) next: String,
+    seen: HashSet<String>,
+    followed: HashSet<String>,
+    done: bool,
+    pages: u64,
+    max_records: u64,
+    max_pages: u64,
+}
+
+impl CursorWalk {
+    /// A walk that reads at most `max_records` records in at most `max_pages` pages.
+    pub(crate) fn with_limits(max_records: u64, max_pages: u64) -> Self {
+        Self {
+            next: String::new(),
+            seen: HashSet::new(),
+            followed: HashSet::new(),
+            done: false,
+            pages: 0,
+            max_records,
+            max_pages,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub(crate) fn collected(&self) -> u64 {
+        self.seen.len() as u64
+    }
+
+    /// Checks the page answered to [`next`](Self::next); `ids` are its resources' ids in
+    /// order, `next_cursor` its `nextCursor`.
+    pub(crate) fn accept<'a>(
+        &mut self,
+        total_results: Option<u64>,
+        ids: impl IntoIterator<Item = Option<&'a str>>,
+        next_cursor: Option<&str>,
+    ) -> Result<(), WalkError> {
+        self.pages += 1;
+        let first = self.next.is_empty();
+        if let Some(total) = total_results
+            && total > self.max_records
+        {
+            return Err(WalkError::TooLarge(
+                crate::ReadLimit::ListRecords,
+                format!(
+                    "the list says it holds {total} records, more than the {} this client reads",
+                    self.max_records
+                ),
+            ));
+        }
+        let mut n = 0u64;
+        for id in ids {
+            let id = id.ok_or_else(|| {
+                WalkError::Inconsistent(format!("a resource of page {} has no id", self.pages))
+            })?;
+            if !self.seen.insert(id.to_owned()) {
+                return Err(WalkError::Inconsistent(format!(
+                    "page {} of the cursor walk repeats id {id:?}; the server's cursors cannot be trusted",
+                    self.pages
+                )));
+            }
+            n += 1;
+        }
+        if self.collected() > self.max_records {
+            return Err(WalkError::TooLarge(
+                crate::ReadLimit::ListRecords,
+                format!(
+                    "the list goes on past {} records, the most this client reads",
+                    self.max_records
+                ),
+            ));
+        }
+        match next_cursor {
+            None => {
+                if first && total_results.is_some_and(|total| total > n) {
+                    return Err(WalkError::Inconsistent(format!(
+                        "the first page of a cursor walk holds {n} of {} records but no nextCursor; the server may ignore `cursor`",
+                        total_results.unwrap_or_default()
+                    )));
+                }
+                self.done = true;
+                return Ok(());
+            }
+            Some("") => {
+                return Err(WalkError::Inconsistent(format!(
+                    "page {} has an empty nextCursor",
+                    self.pages
+                )));
+            }
+            Some(c) if c.len() > MAX_CURSOR_BYTES => {
+                return Err(WalkError::Inconsistent(format!(
+                    "page {} has a nextCursor of {} bytes, more than the {MAX_CURSOR_BYTES} this client follows",
+                    self.pages,
+                    c.len()
+                )));
+            }
+            Some(c) => {
+                if c == self.next || !self.followed.insert(c.to_owned()) {
+                    return Err(WalkError::Inconsistent(format!(
+                        "page {} gives a nextCursor that was already followed; the walk would loop",
+                        self.pages
+                    )));
+                }
+                self.next = c.to_owned();
+            }
+        }
+        if self.pages >= self.max_pages {
+            return Err(WalkError::TooLarge(
+                crate::ReadLimit::ListPages,
+                format!(
+                    "the list goes on past {} pages, the most this client requests",
+                    self.max_pages
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,5 +579,85 @@ mod tests {
         assert_eq!(r.resources.len(), 2);
         let r: ListResponse<Value> = serde_json::from_str(r#"{"totalResults":0}"#).unwrap();
         assert!(r.resources.is_empty());
+    }
+
+    #[test]
+    fn cursor_walk_follows_until_no_next_cursor() {
+        let mut w = CursorWalk::with_limits(100, 100);
+        assert_eq!(w.next, "");
+        w.accept(Some(3), ids(&["a", "b"]), Some("c1")).unwrap();
+        assert_eq!(w.next, "c1");
+        assert!(!w.is_done());
+        // totals may change under a cursor walk: records come and go
+        w.accept(Some(5), ids(&["c"]), Some("c2")).unwrap();
+        w.accept(Some(2), ids(&[]), Some("c3")).unwrap(); // an empty page in the middle
+        w.accept(None, ids(&["d"]), None).unwrap();
+        assert!(w.is_done());
+        assert_eq!(w.collected(), 4);
+    }
+
+    #[test]
+    fn cursor_walks_refuse_loops_repeats_and_ignored_cursors() {
+        let inconsistent = |r: Result<(), WalkError>, needle: &str| match r {
+            Err(WalkError::Inconsistent(m)) => assert!(m.contains(needle), "{m}"),
+            other => panic!("expected {needle:?}, got {other:?}"),
+        };
+        let mut w = CursorWalk::with_limits(100, 100);
+        w.accept(Some(9), ids(&["a"]), Some("x")).unwrap();
+        inconsistent(
+            w.accept(Some(9), ids(&["b"]), Some("x")),
+            "already followed",
+        );
+        let mut w = CursorWalk::with_limits(100, 100);
+        w.accept(Some(9), ids(&["a"]), Some("x")).unwrap();
+        w.accept(Some(9), ids(&["b"]), Some("y")).unwrap();
+        inconsistent(
+            w.accept(Some(9), ids(&["c"]), Some("x")),
+            "already followed",
+        );
+        let mut w = CursorWalk::with_limits(100, 100);
+        w.accept(Some(9), ids(&["a"]), Some("x")).unwrap();
+        inconsistent(w.accept(Some(9), ids(&["a"]), Some("y")), "repeats id");
+        let mut w = CursorWalk::with_limits(100, 100);
+        inconsistent(w.accept(Some(9), ids(&["a"]), Some("")), "empty nextCursor");
+        let mut w = CursorWalk::with_limits(100, 100);
+        inconsistent(w.accept(Some(3), ids(&["a"]), None), "may ignore `cursor`");
+        let mut w = CursorWalk::with_limits(100, 100);
+        let long = "k".repeat(MAX_CURSOR_BYTES + 1);
+        inconsistent(w.accept(None, ids(&["a"]), Some(&long)), "bytes");
+        // the limits hold as for index walks
+        let mut w = CursorWalk::with_limits(10, 100);
+        assert!(matches!(
+            w.accept(Some(11), ids(&["a"]), Some("x")),
+            Err(WalkError::TooLarge(..))
+        ));
+        let mut w = CursorWalk::with_limits(100, 2);
+        w.accept(None, ids(&["a"]), Some("x")).unwrap();
+        assert!(matches!(
+            w.accept(None, ids(&["b"]), Some("y")),
+            Err(WalkError::TooLarge(..))
+        ));
+        let mut w = CursorWalk::with_limits(100, 2);
+        w.accept(None, ids(&["a"]), Some("x")).unwrap();
+        w.accept(None, ids(&["b"]), None).unwrap();
+        assert!(
+            w.is_done(),
+            "a walk that ends on its last allowed page is fine"
+        );
+    }
+
+    #[test]
+    fn next_cursor_is_read_leniently_and_checked() {
+        let extra = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(next_cursor(&extra(serde_json::json!({}))), Ok(None));
+        assert_eq!(
+            next_cursor(&extra(serde_json::json!({"nextCursor": null}))),
+            Ok(None)
+        );
+        assert_eq!(
+            next_cursor(&extra(serde_json::json!({"NextCursor": "a"}))),
+            Ok(Some("a"))
+        );
+        assert!(next_cursor(&extra(serde_json::json!({"nextCursor": 7}))).is_err());
     }
 }

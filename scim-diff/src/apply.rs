@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Operation, Plan, UserChanges};
+use crate::plan::{MemberRef, Operation, Plan, UserChanges};
 use crate::policy::{Adoption, DEFAULT_EXTERNAL_ID_PREFIX};
 use crate::projection::DesiredUser;
 
@@ -125,11 +125,14 @@ pub trait Target: Send + Sync {
             "this target does not implement adoption",
         ))
     }
-    /// Creates an empty group; returns its SCIM id.
+    /// Creates a group with these members (SCIM ids; empty unless the plan sends members
+    /// on create, see [`Operation::CreateGroup`]); returns its SCIM id. The group and its
+    /// members are one write: when the group exists, so do its members.
     async fn create_group(
         &self,
         external_id: &str,
         display_name: &str,
+        members: &[String],
     ) -> Result<String, TargetError>;
     /// Renames a group (same SCIM id).
     async fn rename_group(&self, id: &str, display_name: &str) -> Result<(), TargetError>;
@@ -523,15 +526,19 @@ pub async fn apply<T: Target + ?Sized>(
                         Operation::CreateGroup {
                             external_id,
                             display_name,
+                            members,
                             ..
                         } => {
-                            run_ref
+                            let (member_ids, mut left_out) = resolve_members(members, user_ids_ref);
+                            let (outcome, id, mut notes) = run_ref
                                 .create(
                                     external_id,
-                                    || t.create_group(external_id, display_name),
+                                    || t.create_group(external_id, display_name, &member_ids),
                                     || t.find_group_by_external_id(external_id),
                                 )
-                                .await
+                                .await;
+                            notes.append(&mut left_out);
+                            (outcome, id, notes)
                         }
                         Operation::UpdateUser { id, changes, .. } => {
                             (done(t.update_user(id, changes).await, run_ref), None, vec![])
@@ -604,22 +611,7 @@ pub async fn apply<T: Target + ?Sized>(
                                     }
                                 },
                             };
-                            let mut notes = Vec::new();
-                            let mut add_ids = Vec::with_capacity(add.len());
-                            for m in add {
-                                let resolved = m.id.clone().or_else(|| {
-                                    m.external_id
-                                        .as_ref()
-                                        .and_then(|e| user_ids_ref.get(e).cloned())
-                                });
-                                match resolved {
-                                    Some(id) => add_ids.push(id),
-                                    None => notes.push(format!(
-                                        "member {} left out: its create did not succeed",
-                                        m.external_id.as_deref().unwrap_or("?")
-                                    )),
-                                }
-                            }
+                            let (add_ids, notes) = resolve_members(add, user_ids_ref);
                             let remove_ids: Vec<String> =
                                 remove.iter().filter_map(|m| m.id.clone()).collect();
                             if add_ids.is_empty() && remove_ids.is_empty() {
@@ -678,6 +670,31 @@ pub async fn apply<T: Target + ?Sized>(
         stopped,
     }
     .finish()
+}
+
+/// The SCIM ids of members to add: known when planning, or assigned by this run's user
+/// creates; a member whose create did not succeed is left out, with a note.
+fn resolve_members(
+    members: &[MemberRef],
+    user_ids: &HashMap<String, String>,
+) -> (Vec<String>, Vec<String>) {
+    let mut ids = Vec::with_capacity(members.len());
+    let mut notes = Vec::new();
+    for m in members {
+        let resolved = m.id.clone().or_else(|| {
+            m.external_id
+                .as_ref()
+                .and_then(|e| user_ids.get(e).cloned())
+        });
+        match resolved {
+            Some(id) => ids.push(id),
+            None => notes.push(format!(
+                "member {} left out: its create did not succeed",
+                m.external_id.as_deref().unwrap_or("?")
+            )),
+        }
+    }
+    (ids, notes)
 }
 
 fn done<T: Target + ?Sized>(r: Result<(), TargetError>, run: &Run<'_, T>) -> Outcome {

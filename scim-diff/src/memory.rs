@@ -292,6 +292,7 @@ impl Target for MemoryTarget {
         &self,
         external_id: &str,
         display_name: &str,
+        members: &[String],
     ) -> Result<String, TargetError> {
         let mut s = self.lock();
         let fault = s.fault(&[external_id]);
@@ -311,6 +312,17 @@ impl Target for MemoryTarget {
                 "uniqueness: group {display_name:?} or externalId {external_id} exists"
             )));
         }
+        if let Some(missing) = members.iter().find(|m| !s.users.contains_key(*m)) {
+            let msg = format!("noTarget: member {missing} is not a user");
+            s.log("create_group", external_id, false);
+            return Err(TargetError::other(msg));
+        }
+        let mut unique: Vec<String> = Vec::with_capacity(members.len());
+        for m in members {
+            if !unique.contains(m) {
+                unique.push(m.clone());
+            }
+        }
         let id = s.new_id("g");
         s.groups.insert(
             id.clone(),
@@ -319,7 +331,7 @@ impl Target for MemoryTarget {
                 version: None,
                 external_id: Some(external_id.to_owned()),
                 display_name: display_name.to_owned(),
-                members: Vec::new(),
+                members: unique,
             },
         );
         s.log("create_group", &id, true);

@@ -159,13 +159,19 @@ pub enum Operation {
         /// `displayName`, as the source spells it.
         display_name: String,
     },
-    /// Create a group (members are added by the following `update_members`).
+    /// Create a group, with its first members when the policy sends them in the create
+    /// ([`Policy::group_members_on_create`](crate::Policy::group_members_on_create)); the
+    /// other members are added by the following `update_members`.
     #[serde(rename_all = "camelCase")]
     CreateGroup {
         /// The group's `externalId`.
         external_id: String,
         /// `displayName`.
         display_name: String,
+        /// Members sent in the create (at most `max_members_per_patch`; an entry whose `id`
+        /// is `None` waits for the create of that user, and is left out if it failed).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<MemberRef>,
         /// Ordering inside the phase (see [`Operation::wave`]).
         #[serde(default, skip_serializing_if = "is_zero")]
         wave: u32,
@@ -301,6 +307,13 @@ impl Operation {
                     .map_or_else(|| "(none)".to_owned(), |e| format!("{e:?}")),
                 changes.attributes().join(", ")
             ),
+            Self::CreateGroup {
+                display_name,
+                members,
+                ..
+            } if !members.is_empty() => {
+                format!("displayName={display_name} members +{}", members.len())
+            }
             Self::CreateGroup { display_name, .. } => format!("displayName={display_name}"),
             Self::AdoptGroup {
                 id,

@@ -89,6 +89,11 @@ pub struct Policy {
     /// Refuse a plan with more adoptions than this (`None`: no limit). Default
     /// [`DEFAULT_MAX_ADOPTIONS`].
     pub max_adoptions: Option<usize>,
+    /// Send a new group's first members (up to `max_members_per_patch`) in the POST that
+    /// creates it: one write per new group instead of a create and a membership PATCH.
+    /// Default `false`, for targets not known to accept members on create (CoreWeave's);
+    /// RFC 7643 makes `members` writable on create, so a target that follows it can take it.
+    pub group_members_on_create: bool,
     /// Sync SSH keys to the CoreWeave extension's `sunkSshKeys`. Default `true`; `false` for a
     /// target without that extension: no key is written or compared (the source's keys count
     /// as unknown), so no write carries the extension.
@@ -152,6 +157,7 @@ impl Default for Policy {
                 .collect(),
             adoption: Adoption::default(),
             max_adoptions: Some(DEFAULT_MAX_ADOPTIONS),
+            group_members_on_create: false,
             sync_ssh_keys: true,
         }
     }

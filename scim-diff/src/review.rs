@@ -122,16 +122,27 @@ impl<'a> Review<'a> {
         let (mut added, mut removed) = (0, 0);
         let mut touched = BTreeSet::new();
         for op in &self.plan.operations {
-            if let Operation::UpdateMembers {
-                external_id,
-                add,
-                remove,
-                ..
-            } = op
-            {
-                added += add.len();
-                removed += remove.len();
-                touched.insert(external_id.as_str());
+            match op {
+                Operation::UpdateMembers {
+                    external_id,
+                    add,
+                    remove,
+                    ..
+                } => {
+                    added += add.len();
+                    removed += remove.len();
+                    touched.insert(external_id.as_str());
+                }
+                // members sent with the create are membership changes all the same
+                Operation::CreateGroup {
+                    external_id,
+                    members,
+                    ..
+                } if !members.is_empty() => {
+                    added += members.len();
+                    touched.insert(external_id.as_str());
+                }
+                _ => {}
             }
         }
         let memberships = (added + removed > 0).then(|| {
@@ -219,8 +230,15 @@ impl<'a> Review<'a> {
                 );
                 let _ = writeln!(out, "    active: true -> false");
             }
-            Operation::CreateGroup { display_name, .. } => {
+            Operation::CreateGroup {
+                display_name,
+                members,
+                ..
+            } => {
                 let _ = writeln!(out, "+ create_group {} ({ext})", q(display_name));
+                if !members.is_empty() {
+                    let _ = writeln!(out, "    members: + {}", self.member_names(members));
+                }
             }
             Operation::RenameGroup { id, from, to, .. } => {
                 let _ = writeln!(out, "~ rename_group {} ({ext}, id {})", q(to), q(id));
@@ -364,6 +382,10 @@ impl<'a> Review<'a> {
                 if !remove.is_empty() {
                     object.insert("removeUserNames".into(), Value::Array(names(remove)));
                 }
+            }
+            Operation::CreateGroup { members, .. } if !members.is_empty() => {
+                let names = members.iter().map(|m| json!(self.member_name(m))).collect();
+                object.insert("addUserNames".into(), Value::Array(names));
             }
             // creates carry their values; a rename has `from` and `to` of its own
             Operation::CreateUser { .. }

@@ -113,6 +113,7 @@ pub struct ScimServerBuilder {
     x_auth_token_tenants: BTreeSet<String>,
     profile: Profile,
     max_page_size: Option<usize>,
+    cursor_paging: Option<bool>,
     patch_no_content: bool,
     public_discovery: bool,
     faults: FaultPlan,
@@ -157,6 +158,7 @@ impl ScimServer {
             x_auth_token_tenants: BTreeSet::new(),
             profile: Profile::Rfc,
             max_page_size: None,
+            cursor_paging: None,
             patch_no_content: false,
             public_discovery: true,
             faults: FaultPlan::default(),
@@ -204,6 +206,14 @@ impl ScimServerBuilder {
     /// The largest page a list returns (`count` above it is capped).
     pub fn max_page_size(mut self, n: usize) -> Self {
         self.max_page_size = Some(n.max(1));
+        self
+    }
+    /// Whether lists are served by RFC 9865 cursor (`cursor`, `nextCursor`) besides
+    /// `startIndex`, and `/ServiceProviderConfig` says so in `pagination`. Default: on for
+    /// [`Profile::Rfc`]; off for [`Profile::CoreWeave`], whose target is not known to serve
+    /// cursors (without it, a `cursor` parameter is ignored, as unknown parameters are).
+    pub fn cursor_paging(mut self, yes: bool) -> Self {
+        self.cursor_paging = Some(yes);
         self
     }
     /// Answer successful PATCH requests with 204 and no body instead of 200.
@@ -350,6 +360,7 @@ impl ScimServerBuilder {
                 credentials,
                 profile: self.profile,
                 max_page_size,
+                cursor_paging: self.cursor_paging.unwrap_or(self.profile == Profile::Rfc),
                 patch_no_content: self.patch_no_content,
                 public_discovery: self.public_discovery,
                 seed: self.seed,
@@ -376,6 +387,8 @@ pub(crate) struct Config {
     pub(crate) credentials: policy::Credentials,
     pub(crate) profile: Profile,
     pub(crate) max_page_size: usize,
+    /// RFC 9865 cursor paging served and advertised.
+    pub(crate) cursor_paging: bool,
     pub(crate) patch_no_content: bool,
     pub(crate) public_discovery: bool,
     pub(crate) seed: u64,

@@ -798,3 +798,113 @@ async fn the_router_serves_without_a_socket_and_mounted_in_another_app() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The `nextCursor` of a list response, if any.
+fn next_cursor(v: &Value) -> Option<&str> {
+    v.get("nextCursor").and_then(Value::as_str)
+}
+
+#[tokio::test]
+async fn cursor_paging() {
+    let (server, c) = start(Profile::Rfc).await;
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    let (_, spc) = api.get("/ServiceProviderConfig").await;
+    assert_eq!(spc["pagination"]["cursor"], true);
+    assert_eq!(spc["pagination"]["index"], true);
+    assert_eq!(spc["pagination"]["defaultPaginationMethod"], "index");
+    assert_eq!(spc["pagination"]["maxPageSize"], 1000);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(api.user(&format!("c{i}"), &format!("p:c{i}")).await);
+    }
+    // the first page: an empty cursor, then each nextCursor until there is none
+    let (s, first) = api.get("/Users?cursor=&count=2").await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(first["totalResults"], 5);
+    assert_eq!(first["itemsPerPage"], 2);
+    assert!(first.get("startIndex").is_none(), "{first}");
+    let page_ids = |v: &Value| -> Vec<String> {
+        v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut read = page_ids(&first);
+    let mut cursor = next_cursor(&first).unwrap().to_owned();
+    assert!(
+        cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)),
+        "RFC 3986 unreserved characters only: {cursor}"
+    );
+    // a record removed behind the walk and one created ahead of it shift no page
+    let (s, _, _) = api
+        .send(reqwest::Method::DELETE, &format!("/Users/{}", ids[0]), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let late = api.user("c9", "p:c9").await;
+    loop {
+        let (s, page) = api.get(&format!("/Users?count=2&cursor={cursor}")).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        read.extend(page_ids(&page));
+        match next_cursor(&page) {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    let mut expected = ids.clone();
+    expected.push(late);
+    assert_eq!(read, expected, "every record once, in creation order");
+    // a filtered walk, and the same walk through /.search
+    let (_, f) = api
+        .get("/Users?filter=userName%20sw%20%22c%22&cursor&count=3")
+        .await;
+    assert_eq!(page_ids(&f), expected[1..4]);
+    let next = next_cursor(&f).unwrap().to_owned();
+    let (s, rest) = api
+        .post(
+            "/Users/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "filter": "userName sw \"c\"", "cursor": next, "count": 3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rest}");
+    assert_eq!(page_ids(&rest), expected[4..]);
+    assert!(next_cursor(&rest).is_none());
+    // what cannot be a cursor walk
+    for (query, scim_type) in [
+        ("cursor=nonsense", "invalidCursor"),
+        ("cursor=uffffffff", "invalidCursor"), // never issued
+        ("cursor=g1", "invalidCursor"),        // a Groups cursor
+        ("cursor=&count=0", "invalidCount"),
+        ("cursor=&startIndex=1", "invalidValue"),
+        ("cursor=&sortBy=userName", "invalidValue"),
+    ] {
+        let (s, e) = api.get(&format!("/Users?{query}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {e}");
+        assert_eq!(e["scimType"], scim_type, "{query}: {e}");
+    }
+    server.shutdown().await.unwrap();
+
+    // the CoreWeave stand-in neither advertises nor serves cursors: `cursor` is ignored
+    let (server, c) = start(Profile::CoreWeave).await;
+    let api = Api {
+        c: &c,
+        base: server.base_url(),
+    };
+    let (_, spc) = api.get("/ServiceProviderConfig").await;
+    assert!(spc.get("pagination").is_none(), "{spc}");
+    for i in 0..3 {
+        api.user(&format!("c{i}"), &format!("p:c{i}")).await;
+    }
+    let (s, page) = api.get("/Users?cursor=&count=2").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page["startIndex"], 1);
+    assert!(next_cursor(&page).is_none());
+    server.shutdown().await.unwrap();
+}

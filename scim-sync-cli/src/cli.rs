@@ -167,6 +167,17 @@ pub struct Opts {
     #[arg(long, env = "SCIM_MAX_MEMBERS_PER_PATCH", global = true,
           value_parser = at_least(1usize), help_heading = TARGET)]
     pub max_members_per_patch: Option<usize>,
+    /// Send a new group's first members in the POST that creates it, one write instead of a
+    /// create and a PATCH: `auto` does for every target but CoreWeave's, which is not known to
+    /// accept members on create.
+    #[arg(long, env = "SCIM_GROUP_MEMBERS_ON_CREATE", global = true, default_value = "auto",
+          value_parser = one_of(&["auto", "true", "false"], |v| match v {
+              "auto" => Some(MembersOnCreate::Auto),
+              "true" => Some(MembersOnCreate::Yes),
+              "false" => Some(MembersOnCreate::No),
+              _ => None,
+          }), help_heading = TARGET)]
+    pub group_members_on_create: MembersOnCreate,
     /// Where SSH keys go: the CoreWeave user extension's `sunkSshKeys`, or `none` for a target
     /// without that extension (users and groups are synced without keys, none is read).
     #[arg(long, env = "SCIM_SSH_KEYS_ATTRIBUTE", global = true,
@@ -384,6 +395,17 @@ pub enum SshKeysAttribute {
     SunkSshKeys,
     /// Nowhere: keys are neither read nor written.
     None,
+}
+
+/// Whether a new group's members go in the POST that creates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembersOnCreate {
+    /// For every target but CoreWeave's.
+    Auto,
+    /// Always.
+    Yes,
+    /// Never: a create, then a membership PATCH.
+    No,
 }
 
 /// How the run's result is printed on stdout.

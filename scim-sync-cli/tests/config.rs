@@ -313,3 +313,34 @@ fn an_activate_scim_token_without_a_url_or_beside_another_source_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn new_groups_get_their_members_in_the_create_except_on_coreweave() {
+    // CoreWeave's target: a create, then a membership PATCH, until it is known to take both
+    assert!(!parse(MIN).unwrap().policy.group_members_on_create);
+    for url in [
+        "https://api.coreweave.com/scim/abc123",
+        "https://API.CoreWeave.com./scim/x",
+    ] {
+        let cfg = parse(&with(&["--scim-base-url", url])).unwrap();
+        assert!(!cfg.policy.group_members_on_create, "{url}");
+    }
+    // any other target: one write per new group
+    for url in ["https://scim.example/v2", "http://127.0.0.1:9/v2"] {
+        let cfg = parse(&with(&["--scim-base-url", url])).unwrap();
+        assert!(cfg.policy.group_members_on_create, "{url}");
+    }
+    // unless the operator says otherwise, either way
+    let cfg = parse(&with(&["--group-members-on-create", "true"])).unwrap();
+    assert!(cfg.policy.group_members_on_create);
+    let cfg = parse(&with(&[
+        "--scim-base-url",
+        "https://scim.example/v2",
+        "--group-members-on-create",
+        "false",
+    ]))
+    .unwrap();
+    assert!(!cfg.policy.group_members_on_create);
+    let e = parse(&with(&["--group-members-on-create", "sometimes"])).unwrap_err();
+    assert!(e.0.contains("auto, true or false"), "{e}");
+}

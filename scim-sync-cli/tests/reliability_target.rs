@@ -165,7 +165,9 @@ async fn throttled_with_retry_after_seconds_then_http_date() {
                 .times(2),
             );
         let s = Scenario::new(20, 3, plan).await;
-        let r = s.run(&[], &[]).await;
+        // members in PATCHes after the creates, so that PATCHes are throttled too
+        let two_steps = [("SCIM_GROUP_MEMBERS_ON_CREATE", "false")];
+        let r = s.run(&two_steps, &[]).await;
         assert_eq!(r.code, 0, "429s are retried to success: {}", r.all());
         assert_eq!(s.server().count("GET", Some(429)), 2);
         assert_eq!(s.server().count("POST", Some(429)), 3);

@@ -395,8 +395,16 @@ fn dependencies(plan: &Plan, observed: &ObservedState) -> (Vec<ObservedUser>, Ve
                 user_ids.insert(id);
                 user_exts.insert(external_id);
             }
-            Operation::CreateGroup { external_id, .. } => {
+            Operation::CreateGroup {
+                external_id,
+                members,
+                ..
+            } => {
                 group_exts.insert(external_id);
+                for member in members {
+                    user_ids.extend(member.id.as_deref());
+                    user_exts.extend(member.external_id.as_deref());
+                }
             }
             Operation::RenameGroup {
                 id, external_id, ..

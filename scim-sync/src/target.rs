@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use futures_util::TryStreamExt;
 use scim_client::{
-    CoreWeaveUser, Email, Error, Filter, Group, ListQuery, Name as ScimName, PatchOp,
+    CoreWeaveUser, Email, Error, Filter, Group, ListQuery, Member, Name as ScimName, PatchOp,
     PatchOpBuilder, Resource, Resources, ScimClient, User,
 };
 use scim_diff::apply::{Target, TargetError};
@@ -622,18 +622,42 @@ impl Target for ScimTarget {
         &self,
         external_id: &str,
         display_name: &str,
+        members: &[String],
     ) -> Result<String, TargetError> {
         let mut group = Group::new(display_name);
         group.external_id = Some(external_id.to_owned());
+        group.members = members.iter().map(Member::new).collect();
         let created = self
             .client
             .groups()
             .create(&group)
             .await
             .map_err(target_error)?;
-        created
-            .id
-            .ok_or_else(|| TargetError::other("the target created the group but sent no id back"))
+        let id = created.id.clone().ok_or_else(|| {
+            TargetError::other("the target created the group but sent no id back")
+        })?;
+        // a target that dropped members it was sent (or does not show them) gets them in
+        // a PATCH: the add converges if they were there after all
+        let kept: HashSet<&str> = created.member_ids().collect();
+        let missing: Vec<String> = members
+            .iter()
+            .filter(|m| !kept.contains(m.as_str()))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            tracing::debug!(group = %id, missing = missing.len(), "members sent on create not in the answer: adding them");
+            self.update_members(&id, &missing, &[]).await.map_err(|e| {
+                TargetError {
+                    kind: e.kind,
+                    message: format!(
+                        "created group {id} but adding the {} members its create did not keep failed: {}",
+                        missing.len(),
+                        e.message
+                    ),
+                }
+            })?;
+        }
+        Ok(id)
     }
 
     async fn adopt_group(

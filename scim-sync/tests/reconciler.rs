@@ -115,3 +115,100 @@ async fn the_plan_is_announced_before_the_first_write_and_the_report_can_review_
     assert_eq!(review.header(), header);
     assert_eq!(run.warning_counts().get("no_email"), Some(&1));
 }
+
+/// The writes to `/Groups` the server has seen: (POST, PATCH).
+fn group_writes(server: &ServerHandle) -> (usize, usize) {
+    let requests = server.requests();
+    let to_groups = |method: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == method && r.path.contains("/Groups"))
+            .count()
+    };
+    (to_groups("POST"), to_groups("PATCH"))
+}
+
+/// The groups of the target as (displayName, sorted member userNames).
+fn memberships(server: &ServerHandle) -> Vec<(String, Vec<String>)> {
+    let tenant = server.default_tenant();
+    let names: std::collections::HashMap<String, String> = tenant
+        .users()
+        .iter()
+        .map(|u| {
+            (
+                u["id"].as_str().unwrap().to_owned(),
+                u["userName"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut groups: Vec<(String, Vec<String>)> = tenant
+        .groups()
+        .iter()
+        .map(|g| {
+            let mut members: Vec<String> = g["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| names[m["value"].as_str().unwrap()].clone())
+                .collect();
+            members.sort();
+            (g["displayName"].as_str().unwrap().to_owned(), members)
+        })
+        .collect();
+    groups.sort();
+    groups
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_groups_with_members_cost_one_write_each_where_the_target_takes_members_on_create() {
+    // a generic target that takes members on create: one POST per group, no PATCH
+    let generic = scim_server::ScimServer::builder()
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let scim = scim_sync::ScimClient::builder(&generic.base_url())
+        .build()
+        .unwrap();
+    let one_write = scim_sync::Policy {
+        group_members_on_create: true,
+        ..Default::default()
+    };
+    let reconciler = Reconciler::new(Source::export_file(ORG), scim, one_write);
+    let planned = reconciler.plan().await;
+    let plan = planned.plan.as_ref().unwrap();
+    let with_members = plan
+        .operations
+        .iter()
+        .filter(|op| matches!(op, scim_diff::Operation::CreateGroup { members, .. } if !members.is_empty()))
+        .count();
+    let creates = plan.counts()["create_group"];
+    assert!(
+        with_members >= 3,
+        "{with_members} of {creates} groups have members"
+    );
+    assert!(
+        !plan.counts().contains_key("update_members"),
+        "{}",
+        plan.render_table()
+    );
+    let run = reconciler.run().await;
+    assert_eq!(run.outcome, RunOutcome::Ok, "{:?}", run.error);
+    assert_eq!(group_writes(&generic), (creates, 0), "N groups, N writes");
+    assert!(reconciler.run().await.plan.unwrap().is_empty());
+
+    // the CoreWeave profile, with the default policy: a create, then the members
+    let (coreweave, scim) = server().await;
+    let reconciler = Reconciler::new(Source::export_file(ORG), scim, Default::default());
+    let run = reconciler.run().await;
+    assert_eq!(run.outcome, RunOutcome::Ok, "{:?}", run.error);
+    assert_eq!(
+        group_writes(&coreweave),
+        (creates, with_members),
+        "two steps"
+    );
+    assert!(reconciler.run().await.plan.unwrap().is_empty());
+
+    // and both end with the same groups and members
+    assert_eq!(memberships(&generic), memberships(&coreweave));
+    generic.shutdown().await.unwrap();
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use scim_client::transport::RetryPolicy;
-use scim_client::{ClientBuilder, ScimClient};
+use scim_client::{ClientBuilder, Paging, ScimClient};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use wiremock::MockServer;
@@ -14,11 +14,13 @@ pub(crate) const TOKEN: &str = "tok-3f9c1e-never-print-me";
 /// The path prefix every mock base URL carries.
 pub(crate) const PREFIX: &str = "/scim/org1";
 
-/// A builder pointed at the mock server's `PREFIX`, with fast retries.
+/// A builder pointed at the mock server's `PREFIX`, with fast retries and index paging (so
+/// that no walk asks for `/ServiceProviderConfig`; `cursor.rs` tests the other ways).
 pub(crate) fn builder(server: &MockServer) -> ClientBuilder {
     ScimClient::builder(&format!("{}{PREFIX}", server.uri()))
         .bearer_token(SecretString::from(TOKEN))
         .retry_policy(fast_retry())
+        .paging(Paging::Index)
 }
 
 /// A client pointed at the mock server with fast retries.

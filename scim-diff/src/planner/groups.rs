@@ -40,6 +40,14 @@ enum GroupDiff<'o> {
     },
 }
 
+/// A member to add: a managed user's `externalId`, and its SCIM id when it is known.
+fn member_ref((external_id, id): &(String, Option<&str>)) -> MemberRef {
+    MemberRef {
+        id: id.map(str::to_owned),
+        external_id: Some(external_id.clone()),
+    }
+}
+
 /// A member to remove: its SCIM id, and the managed target user it is, if it is one.
 type Removal<'a> = (&'a str, Option<TargetUser>);
 
@@ -115,13 +123,7 @@ impl<'a> Pass<'_, 'a> {
             out.push(Operation::UpdateMembers {
                 external_id: ext.to_owned(),
                 id: id.map(str::to_owned),
-                add: a
-                    .iter()
-                    .map(|(e, id)| MemberRef {
-                        id: id.map(str::to_owned),
-                        external_id: Some(e.clone()),
-                    })
-                    .collect(),
+                add: a.iter().map(member_ref).collect(),
                 remove: r
                     .iter()
                     .map(|&(id, k)| MemberRef {
@@ -290,13 +292,21 @@ pub(super) fn plan_groups<'a>(
             GroupDiff::Frozen => {}
             GroupDiff::New { add } => match group_names.resolve(ext) {
                 Ok(wave) => {
+                    let adds = pass.adds(&add);
+                    // the first chunk in the create itself, when the target takes it
+                    let first = if policy.group_members_on_create {
+                        adds.len().min(pass.chunk)
+                    } else {
+                        0
+                    };
                     out.ops.push(Operation::CreateGroup {
                         external_id: dg.external_id.clone(),
                         display_name: dg.src.name.clone(),
+                        members: adds[..first].iter().map(member_ref).collect(),
                         wave,
                     });
                     out.member_ops
-                        .extend(pass.member_ops(ext, None, &pass.adds(&add), &[]));
+                        .extend(pass.member_ops(ext, None, &adds[first..], &[]));
                 }
                 Err(who) => match pass.adoptable_group(&fold(&dg.src.name)) {
                     Some(holder) => {

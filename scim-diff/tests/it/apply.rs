@@ -128,8 +128,8 @@ impl Target for LostBeforeStore {
     async fn set_active(&self, id: &str, a: bool) -> Result<(), TargetError> {
         self.inner.set_active(id, a).await
     }
-    async fn create_group(&self, e: &str, n: &str) -> Result<String, TargetError> {
-        self.inner.create_group(e, n).await
+    async fn create_group(&self, e: &str, n: &str, m: &[String]) -> Result<String, TargetError> {
+        self.inner.create_group(e, n, m).await
     }
     async fn rename_group(&self, id: &str, n: &str) -> Result<(), TargetError> {
         self.inner.rename_group(id, n).await
@@ -251,8 +251,8 @@ impl Target for Counting {
     async fn set_active(&self, id: &str, a: bool) -> Result<(), TargetError> {
         self.around(self.inner.set_active(id, a)).await
     }
-    async fn create_group(&self, e: &str, n: &str) -> Result<String, TargetError> {
-        self.around(self.inner.create_group(e, n)).await
+    async fn create_group(&self, e: &str, n: &str, m: &[String]) -> Result<String, TargetError> {
+        self.around(self.inner.create_group(e, n, m)).await
     }
     async fn rename_group(&self, id: &str, n: &str) -> Result<(), TargetError> {
         self.around(self.inner.rename_group(id, n)).await

@@ -82,6 +82,91 @@ fn fresh_target_creates_users_groups_and_members_in_order() {
 }
 
 #[test]
+fn members_on_create_put_the_first_chunk_in_the_create() {
+    let users: Vec<_> = ["a", "b", "c", "d", "e"].into_iter().map(su).collect();
+    let s = snapshot(users, vec![sg("g1", "hpc", &["a", "b", "c", "d", "e"])]);
+    // u1 (a) is in the target already: its id is known when planning
+    let o = observed(vec![ou("u1", "a")], vec![]);
+    let policy = Policy {
+        max_members_per_patch: 2,
+        ..Policy::default()
+    };
+    let two_steps = plan(&s, &o, &policy);
+    let one_step = plan(
+        &s,
+        &o,
+        &Policy {
+            group_members_on_create: true,
+            ..policy
+        },
+    );
+    let group_ops = |p: &scim_diff::Plan| -> Vec<&'static str> {
+        p.operations
+            .iter()
+            .filter(|op| op.external_id() == "pw-activate:group:g1")
+            .map(Operation::kind)
+            .collect()
+    };
+    assert_eq!(
+        group_ops(&two_steps),
+        [
+            "create_group",
+            "update_members",
+            "update_members",
+            "update_members"
+        ]
+    );
+    assert_eq!(
+        group_ops(&one_step),
+        ["create_group", "update_members", "update_members"],
+        "the first chunk goes with the create"
+    );
+    let Operation::CreateGroup { members, .. } = &one_step.operations[4] else {
+        panic!("{}", one_step.render_table())
+    };
+    let added = |p: &scim_diff::Plan| -> Vec<MemberRef> {
+        p.operations
+            .iter()
+            .flat_map(|op| match op {
+                Operation::CreateGroup { members, .. } => members.clone(),
+                Operation::UpdateMembers { add, .. } => add.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    assert_eq!(members.len(), 2);
+    assert_eq!(
+        members[0],
+        MemberRef {
+            id: Some("u1".into()),
+            external_id: Some("pw-activate:user:a".into())
+        }
+    );
+    assert_eq!(
+        added(&one_step),
+        added(&two_steps),
+        "the same members, fewer writes"
+    );
+    // what a plan shows says what the create sends
+    assert!(one_step.render_table().contains("members +2"));
+    // a group without members is created alone either way
+    let empty = snapshot(vec![], vec![sg("g2", "web", &[])]);
+    let p = plan(
+        &empty,
+        &observed(vec![], vec![]),
+        &Policy {
+            group_members_on_create: true,
+            allow_mass_changes: true,
+            ..Policy::default()
+        },
+    );
+    assert_eq!(
+        kinds(&p),
+        [("create_group", "pw-activate:group:g2".to_owned())]
+    );
+}
+
+#[test]
 fn username_policy_switch() {
     let s = snapshot(vec![su("Ada")], vec![]);
     let policy = Policy {

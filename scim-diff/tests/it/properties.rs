@@ -196,10 +196,10 @@ fn policy(mass: bool) -> impl Strategy<Value = Policy> {
         prop::bool::weighted(0.85),
         prop::bool::ANY,
         1usize..4,
-        (0usize..3, 0u32..50, 0usize..4),
+        (0usize..3, 0u32..50, 0usize..4, prop::bool::ANY),
     )
         .prop_map(
-            move |(by_name, scope, users, groups, keep, chunk, (md, mp, mr))| Policy {
+            move |(by_name, scope, users, groups, keep, chunk, (md, mp, mr, on_create))| Policy {
                 username_from: if by_name {
                     UsernameFrom::Username
                 } else {
@@ -214,6 +214,7 @@ fn policy(mass: bool) -> impl Strategy<Value = Policy> {
                 max_deactivations: Some(md),
                 max_deactivation_percent: Some(mp),
                 max_membership_removals: Some(mr),
+                group_members_on_create: on_create,
                 ..Policy::default()
             },
         )

@@ -43,6 +43,23 @@ fn first_run_against_an_empty_target() {
 }
 
 #[test]
+fn first_run_with_members_sent_on_create() {
+    let s = snapshot(
+        vec![su("ada"), su("bob")],
+        vec![
+            sg("42", "hpc-users", &["ada", "bob"]),
+            sg("7", "viewers", &["bob"]),
+        ],
+    );
+    let o = observed(vec![ou("u-ada", "ada")], vec![]);
+    let policy = Policy {
+        group_members_on_create: true,
+        ..Policy::default()
+    };
+    check("members_on_create", &plan(&s, &o, &policy), &o);
+}
+
+#[test]
 fn drift_renames_returns_leavers_and_conflicts() {
     let mut ada = su("ada");
     ada.email = Some("ada.lovelace@example.org".into());

@@ -235,15 +235,26 @@ pub(super) fn parse_usize(v: Option<&str>, name: &str) -> Result<Option<i64>, Sc
     }
 }
 
+/// Where a list starts and how much it returns: `startIndex`, `count`, `cursor`.
+pub(super) struct PageParams<'a> {
+    pub(super) start: Option<i64>,
+    pub(super) count: Option<i64>,
+    pub(super) cursor: Option<&'a str>,
+}
+
 pub(super) fn build_query(
     ctx: &Ctx<'_>,
     kind: ResourceKind,
     filter_text: Option<&str>,
     sort_by: Option<&str>,
     sort_order: Option<&str>,
-    start: Option<i64>,
-    count: Option<i64>,
+    page: PageParams<'_>,
 ) -> Result<ListQuery, ScimError> {
+    let PageParams {
+        start,
+        count,
+        cursor,
+    } = page;
     let filter = match filter_text {
         Some(t) if !t.trim().is_empty() && !ctx.ignore_filter => {
             let f = Filter::parse(t)?;
@@ -275,6 +286,19 @@ pub(super) fn build_query(
     };
     let max = ctx.app.config.max_page_size;
     let count = count.map_or(max, |c| (c.max(0) as usize).min(max));
+    // RFC 9865: `cursor` (empty for the first page) asks for a cursor walk; without cursor
+    // paging the parameter is ignored, as unknown parameters are
+    let after = match cursor {
+        Some(c) if ctx.app.config.cursor_paging => Some(cursor_position(
+            ctx,
+            kind,
+            c,
+            start,
+            count,
+            sort_by.is_some(),
+        )?),
+        _ => None,
+    };
     Ok(ListQuery {
         filter_text: filter.as_ref().map(ToString::to_string),
         filter,
@@ -282,6 +306,51 @@ pub(super) fn build_query(
         descending,
         start_index: start.unwrap_or(1).max(1) as usize,
         count,
+        after,
+    })
+}
+
+/// The position a `cursor` parameter names (`0`: the first page), or why it cannot be used.
+fn cursor_position(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    cursor: &str,
+    start: Option<i64>,
+    count: usize,
+    sorted: bool,
+) -> Result<u64, ScimError> {
+    if start.is_some() {
+        return Err(ScimError::bad_request(
+            "invalidValue",
+            "'startIndex' and 'cursor' cannot be used together: ask for one kind of paging".into(),
+        ));
+    }
+    if sorted {
+        return Err(ScimError::bad_request(
+            "invalidValue",
+            "'sortBy' is not supported with 'cursor': cursor walks follow creation order".into(),
+        ));
+    }
+    if count == 0 {
+        return Err(ScimError::bad_request(
+            "invalidCount",
+            format!(
+                "'count' must be between 1 and {} with 'cursor'",
+                ctx.app.config.max_page_size
+            ),
+        ));
+    }
+    let cursor = cursor.trim();
+    if cursor.is_empty() {
+        return Ok(0);
+    }
+    let tenant = ctx.tenant();
+    let data = tenant.data.read().expect("store lock");
+    data.decode_cursor(kind, cursor).ok_or_else(|| {
+        ScimError::bad_request(
+            "invalidCursor",
+            "the cursor is not one this server issued for this resource type; start again with an empty cursor".into(),
+        )
     })
 }
 
@@ -296,8 +365,11 @@ pub(super) fn list_query_from_params(
         param(p, "filter"),
         param(p, "sortBy"),
         param(p, "sortOrder"),
-        parse_usize(param(p, "startIndex"), "startIndex")?,
-        parse_usize(param(p, "count"), "count")?,
+        PageParams {
+            start: parse_usize(param(p, "startIndex"), "startIndex")?,
+            count: parse_usize(param(p, "count"), "count")?,
+            cursor: param(p, "cursor"),
+        },
     )
 }
 
@@ -331,8 +403,11 @@ pub(super) fn search_request(
         s("filter")?,
         s("sortBy")?,
         s("sortOrder")?,
-        n("startIndex")?,
-        n("count")?,
+        PageParams {
+            start: n("startIndex")?,
+            count: n("count")?,
+            cursor: s("cursor")?,
+        },
     )?;
     let list = |k: &str| -> Vec<String> {
         match get(k) {
@@ -355,9 +430,20 @@ pub(super) fn list_response(
     q: &ListQuery,
     proj: &Projection,
 ) -> Result<Response, ScimError> {
+    if q.after.is_some() && kinds.len() != 1 {
+        return Err(ScimError::bad_request(
+            "invalidValue",
+            "'cursor' pages one resource type: search /Users or /Groups".into(),
+        ));
+    }
     let tenant = ctx.tenant();
     let data = tenant.data.read().expect("store lock");
-    let (total, page) = if kinds.len() == 1 {
+    let mut next_cursor = None;
+    let (total, page) = if let Some(after) = q.after {
+        let (t, p, next) = data.list_after(kinds[0], q, after);
+        next_cursor = next.map(|seq| crate::store::encode_cursor(kinds[0], seq));
+        (t, p.into_iter().map(|r| (kinds[0], r)).collect::<Vec<_>>())
+    } else if kinds.len() == 1 {
         let (t, p) = data.list(kinds[0], q, ctx.shift);
         (t, p.into_iter().map(|r| (kinds[0], r)).collect::<Vec<_>>())
     } else {
@@ -396,8 +482,9 @@ pub(super) fn list_response(
         let body = ListBody {
             schemas: [schema::LIST_RESPONSE],
             total_results: total,
-            start_index: q.start_index.max(1),
+            start_index: q.after.is_none().then_some(q.start_index.max(1)),
             items_per_page: resources.len(),
+            next_cursor,
             resources,
         };
         let mut buf = Vec::with_capacity(512 * (body.items_per_page + 1));
@@ -414,13 +501,18 @@ pub(super) fn list_response(
         .map(|(k, r)| render_with(ctx, *k, r, proj, &data))
         .collect();
     drop(data);
-    let out = json!({
+    let mut out = json!({
         "schemas": [schema::LIST_RESPONSE],
         "totalResults": total,
-        "startIndex": q.start_index.max(1),
         "itemsPerPage": resources.len(),
         "Resources": resources,
     });
+    if q.after.is_none() {
+        out["startIndex"] = json!(q.start_index.max(1));
+    }
+    if let Some(next) = next_cursor {
+        out["nextCursor"] = json!(next);
+    }
     Ok(scim_json(StatusCode::OK, &out))
 }
 
@@ -546,5 +638,16 @@ pub(super) fn discovery(ctx: &Ctx<'_>, route: &Route, base: &str) -> Result<Resp
         }
         _ => unreachable!("discovery routes only"),
     };
+    let mut out = out;
+    if matches!(route, Route::ServiceProviderConfig) && ctx.app.config.cursor_paging {
+        // RFC 9865 §4; no cursorTimeout: a cursor is a position and never expires
+        out["pagination"] = json!({
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": ctx.app.config.max_page_size,
+            "maxPageSize": ctx.app.config.max_page_size,
+        });
+    }
     Ok(scim_json(StatusCode::OK, &out))
 }

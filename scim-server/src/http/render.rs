@@ -97,8 +97,13 @@ pub(super) fn user_groups(
 pub(super) struct ListBody<'a> {
     pub(super) schemas: [&'static str; 1],
     pub(super) total_results: usize,
-    pub(super) start_index: usize,
+    /// Absent in a cursor walk's pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) start_index: Option<usize>,
     pub(super) items_per_page: usize,
+    /// RFC 9865: present on every page of a cursor walk but the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) next_cursor: Option<String>,
     #[serde(rename = "Resources")]
     pub(super) resources: Vec<Rendered<'a>>,
 }

@@ -358,7 +358,7 @@ async fn dry_run_writes_nothing(t: Target) {
     env.target.mark();
     let s = env.sync_ok(&["--dry-run"], &[]).await;
     assert_eq!(s.report["dry_run"], true);
-    assert!(s.ops().len() > 40, "the whole org is planned: {}", s.all());
+    assert!(s.ops().len() > 30, "the whole org is planned: {}", s.all());
     assert_eq!(s.report["requests"]["scim"]["writes"], 0);
     assert!(env.target.users().await.is_empty());
     assert!(env.target.groups().await.is_empty());
@@ -560,7 +560,8 @@ async fn a_failed_write_exits_1_and_the_next_run_repairs_it() {
     let failed = s.report["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{}", s.all());
     assert_eq!(failed[0]["op"], "create_group");
-    assert!(s.report["summary"]["done"].as_u64().unwrap() > 40);
+    // the sample's users, groups (with their members, one write each) and the other groups
+    assert!(s.report["summary"]["done"].as_u64().unwrap() > 30);
     let again = env.sync_ok(&[], &[]).await;
     assert!(
         again.ops().contains(&"create_group".to_owned()),
