@@ -486,6 +486,24 @@ pub fn coreweave_base_url(org_user_id: &str) -> Option<String> {
     valid.then(|| format!("{COREWEAVE_SCIM_BASE}{org_user_id}"))
 }
 
+/// Whether `base_url` may be CoreWeave IAM's SCIM endpoint: its host is `coreweave.com` or
+/// one of its subdomains (or it does not parse, which is not known not to be). CoreWeave is
+/// not known to take a group's members in the POST that creates it, say.
+///
+/// ```
+/// assert!(scim_client::is_coreweave_url("https://API.CoreWeave.com./scim/x"));
+/// assert!(!scim_client::is_coreweave_url("https://scim.example/v2"));
+/// ```
+pub fn is_coreweave_url(base_url: &str) -> bool {
+    match Url::parse(base_url.trim()) {
+        Ok(url) => url.host_str().is_none_or(|host| {
+            let host = host.trim_end_matches('.').to_ascii_lowercase();
+            host == "coreweave.com" || host.ends_with(".coreweave.com")
+        }),
+        Err(_) => true,
+    }
+}
+
 impl ScimClient {
     /// Starts configuring a client for the service provider at `base_url` (with any path
     /// prefix, e.g. `https://api.coreweave.com/scim/<org>` or

@@ -119,6 +119,7 @@ mod user;
 
 pub use client::{
     COREWEAVE_SCIM_BASE, ClientBuilder, Paging, RawResponse, ScimClient, coreweave_base_url,
+    is_coreweave_url,
 };
 pub use discovery::{
     BulkConfig, FilterConfig, PaginationConfig, ResourceType, Schema, SchemaAttribute,

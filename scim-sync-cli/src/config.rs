@@ -193,24 +193,6 @@ fn check_url(url: &str, what: &str, allow_insecure: bool) -> Result<String, Conf
     })
 }
 
-/// Whether the target may be CoreWeave's: no other base URL is configured (the org user id,
-/// or no target at all, as in `demo`, whose embedded server imitates CoreWeave), or the base
-/// URL's host is CoreWeave's. Such a target gets a new group's members in a PATCH after its
-/// create until it is known to accept them in the create; any other target gets them in the
-/// create (RFC 7643 makes `members` writable there).
-fn targets_coreweave(opts: &Opts) -> bool {
-    let Some(url) = &opts.scim_base_url else {
-        return true;
-    };
-    match url::Url::parse(url.trim()) {
-        Ok(url) => url.host_str().is_none_or(|host| {
-            let host = host.trim_end_matches('.').to_ascii_lowercase();
-            host == "coreweave.com" || host.ends_with(".coreweave.com")
-        }),
-        Err(_) => true,
-    }
-}
-
 impl Config {
     /// Validates the typed options for the given subcommand.
     pub fn from_cli(command: Option<&Command>, opts: &Opts) -> Result<Config, ConfigError> {
@@ -309,7 +291,12 @@ impl Config {
             max_adoptions: Limit::resolve(opts.max_adoptions, engine.max_adoptions),
             sync_ssh_keys: opts.ssh_keys_attribute == SshKeysAttribute::SunkSshKeys,
             group_members_on_create: match opts.group_members_on_create {
-                MembersOnCreate::Auto => !targets_coreweave(opts),
+                // CoreWeave's target (the org user id; or `demo`, whose server imitates it)
+                // takes members in a PATCH after the create, until it is known to take both
+                MembersOnCreate::Auto => opts
+                    .scim_base_url
+                    .as_deref()
+                    .is_some_and(|url| !scim_client::is_coreweave_url(url)),
                 MembersOnCreate::Yes => true,
                 MembersOnCreate::No => false,
             },

@@ -100,7 +100,92 @@ pub async fn probe(
     if check_target(scim, page_size, &policy.external_id_prefix, &mut items).await {
         check_extension(scim, policy.sync_ssh_keys, &mut items).await;
     }
+    check_permissions(scim, &mut items).await;
     items.0
+}
+
+/// The `/ServiceProviderConfig` extension in which a service provider that scopes its
+/// tokens (this project's `scim-server` with a tokens file) tells a token what it may do:
+/// `{"allow": [rule...], "deny": [rule...]}`, rules named `scim:list_users`, ...
+pub const TOKEN_POLICY: &str = "urn:parallelworks:params:scim:schemas:extension:2.0:TokenPolicy";
+
+/// The operations a plan needs: the reads of the managed users and groups.
+const PLAN_RULES: [&str; 2] = ["scim:list_users", "scim:list_groups"];
+/// The operations a run's writes need (a user or group is never deleted).
+const APPLY_RULES: [&str; 4] = [
+    "scim:create_user",
+    "scim:update_user",
+    "scim:create_group",
+    "scim:update_group",
+];
+
+/// What the token may do, from what the target declares of it: a token whose writes are
+/// denied can plan (`plan`, `--dry-run`) but not apply, and is told so here rather than by
+/// a run's first write. Read from discovery only: `check` never sends a write.
+async fn check_permissions(scim: &ScimClient, items: &mut Items) {
+    const ITEM: &str = "token permissions";
+    let declared = match scim
+        .raw(scim_client::Method::GET, "ServiceProviderConfig", None)
+        .await
+    {
+        Ok(response) if response.is_success() => response
+            .json::<serde_json::Value>()
+            .ok()
+            .and_then(|mut spc| spc.get_mut(TOKEN_POLICY).map(serde_json::Value::take)),
+        // a ServiceProviderConfig that cannot be read is the item above's to report
+        _ => None,
+    };
+    let Some(declared) = declared else {
+        items.push(
+            Side::Scim,
+            ITEM,
+            Verdict::Ok,
+            "the target declares no per-token policy (check sends no write: a denied write \
+             would show at a run's first write)",
+        );
+        return;
+    };
+    let listed = |key: &str, rule: &str| {
+        declared[key]
+            .as_array()
+            .is_some_and(|rules| rules.iter().any(|r| r.as_str() == Some(rule)))
+    };
+    // a rule the token is not said to be allowed counts as denied
+    let denied = |rules: &[&'static str]| -> Vec<&'static str> {
+        rules
+            .iter()
+            .copied()
+            .filter(|rule| listed("deny", rule) || !listed("allow", rule))
+            .collect()
+    };
+    let (no_plan, no_apply) = (denied(&PLAN_RULES), denied(&APPLY_RULES));
+    let (verdict, detail) = if !no_plan.is_empty() {
+        (
+            Verdict::Fail,
+            format!(
+                "cannot plan: the target's policy denies this token {}",
+                no_plan.join(", ")
+            ),
+        )
+    } else if !no_apply.is_empty() {
+        (
+            Verdict::Warn,
+            format!(
+                "can plan, cannot apply: the target's policy denies this token {}; `plan` \
+                 and a dry run work, a run would fail at its first write (use a token \
+                 allowed to write)",
+                no_apply.join(", ")
+            ),
+        )
+    } else {
+        (
+            Verdict::Ok,
+            "can plan and apply: the target's policy allows this token to list, create and \
+             update users and groups"
+                .to_owned(),
+        )
+    };
+    items.push(Side::Scim, ITEM, verdict, detail);
 }
 
 /// Whether the target declares the CoreWeave user extension the SSH keys are written to.
