@@ -104,23 +104,18 @@ fn all_of<A, B>(
 /// server), when given on its command line: an error naming them, rather than silently
 /// ignoring what the operator asked for.
 fn refuse_for_demo(opts: &Opts) -> Result<(), ConfigError> {
-    const ELSEWHERE: &[&str] = &[
-        "activate_api_key",
-        "activate_api_key_file",
-        "activate_api_url",
-        "activate_org_name",
-        "activate_scim_token",
-        "activate_scim_token_file",
-        "activate_scim_url",
+    // ACTIVATE's credentials and URLs (every `activate_*` flag), and the target's
+    const TARGET: &[&str] = &[
         "scim_bearer_token",
         "scim_bearer_token_file",
         "cw_org_userid",
-        "scim_base_url",
     ];
     let refused: Vec<String> = opts
         .on_command_line
         .iter()
-        .filter(|id| ELSEWHERE.contains(&id.as_str()))
+        .filter(|id| {
+            id.starts_with("activate_") || TARGET.contains(&id.as_str()) || *id == "scim_base_url"
+        })
         .map(|id| format!("--{}", id.replace('_', "-")))
         .collect();
     if refused.is_empty() {

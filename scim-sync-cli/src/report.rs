@@ -16,28 +16,11 @@ pub fn new(command: &'static str, dry_run: bool) -> Report {
     }
 }
 
-/// The library's words for its settings, as an operator sets them: the flag and the
-/// variable. Longer phrases come first: a shorter one may be part of them.
+/// The library's words for its settings, as an operator sets them: `raise max_records`
+/// names the flag and the variable of the setting (`raise --max-records, SYNC_MAX_RECORDS`,
+/// from the clap definitions, so the two cannot drift), and a few phrases are the flag's.
 pub fn in_operator_terms(text: &str) -> String {
     const TERMS: &[(&str, &str)] = &[
-        (
-            "raise max_deactivations",
-            "raise --max-deactivations, SYNC_MAX_DEACTIVATIONS",
-        ),
-        (
-            "raise max_membership_removals",
-            "raise --max-membership-removals, SYNC_MAX_MEMBERSHIP_REMOVALS",
-        ),
-        (
-            "raise max_adoptions",
-            "raise --max-adoptions, SYNC_MAX_ADOPTIONS",
-        ),
-        (
-            "raise max_response_bytes",
-            "raise --max-response-bytes, SYNC_MAX_RESPONSE_BYTES",
-        ),
-        ("raise max_records", "raise --max-records, SYNC_MAX_RECORDS"),
-        ("raise page_size", "raise --page-size, SCIM_PAGE_SIZE"),
         (
             "the deadline passed while reading",
             "the deadline (--deadline, SYNC_DEADLINE) passed while reading",
@@ -50,9 +33,29 @@ pub fn in_operator_terms(text: &str) -> String {
         ),
         ("the maximum plan age", "--max-plan-age (SYNC_MAX_PLAN_AGE)"),
     ];
-    TERMS
-        .iter()
-        .fold(text.to_owned(), |text, (engine, operator)| {
-            text.replace(engine, operator)
-        })
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("raise ") {
+        let (before, after) = rest.split_at(at + "raise ".len());
+        let end = after
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(after.len());
+        let (setting, tail) = after.split_at(end);
+        out.push_str(before);
+        out.push_str(&flag_and_variable(setting).unwrap_or_else(|| setting.to_owned()));
+        rest = tail;
+    }
+    out.push_str(rest);
+    TERMS.iter().fold(out, |text, (library, operator)| {
+        text.replace(library, operator)
+    })
+}
+
+/// `--flag, VARIABLE` for the option whose id is `setting` (the library's name for it).
+fn flag_and_variable(setting: &str) -> Option<String> {
+    static FLAGS: std::sync::OnceLock<clap::Command> = std::sync::OnceLock::new();
+    let command = FLAGS.get_or_init(<crate::cli::Cli as clap::CommandFactory>::command);
+    let arg = command.get_arguments().find(|a| a.get_id() == setting)?;
+    let env = arg.get_env()?.to_string_lossy();
+    Some(format!("--{}, {env}", arg.get_long()?))
 }

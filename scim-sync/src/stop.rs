@@ -33,6 +33,21 @@ impl StopHandle {
         }
     }
 
+    /// Raises the handle at the first SIGTERM or Ctrl-C (what a CronJob's deadline, a pod's
+    /// eviction or an operator sends): writes in flight finish, no new one is issued. The
+    /// task returned ends at the second signal, for a program that then gives up at once.
+    pub fn raise_on_signals(&self) -> tokio::task::JoinHandle<()> {
+        let stop = self.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::warn!(
+                "stop signal received: no new writes will be issued; writes in flight finish"
+            );
+            stop.raise();
+            wait_for_signal().await;
+        })
+    }
+
     /// The flag the apply loop polls before each new write.
     pub fn flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.flag)
@@ -77,6 +92,20 @@ impl StopHandle {
             notified.await;
         }
     }
+}
+
+/// The next SIGTERM or Ctrl-C (Ctrl-C only where there is no SIGTERM).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]
