@@ -388,15 +388,8 @@ impl Writes<'_> {
             operations: plan.operations.len(),
         };
         notify_started(self.observer, applying).await;
-        // an adaptive pacer holds the writes to its bound: give it room to grow up to its ceiling
-        let pacer = self.scim.pacer();
-        let concurrency = if pacer.is_adaptive() {
-            self.concurrency.max(pacer.max_in_flight())
-        } else {
-            self.concurrency
-        };
         let options = ApplyOptions {
-            concurrency,
+            concurrency: self.concurrency,
             deadline: self.stop.deadline(),
             stop: Some(self.stop.flag()),
             external_id_prefix: self.policy.external_id_prefix.clone(),
