@@ -229,6 +229,13 @@ impl Config {
             }
         };
         let metrics = pushgateway(opts)?;
+        if opts.max_concurrency < opts.concurrency {
+            return err(format!(
+                "--max-concurrency (SYNC_MAX_CONCURRENCY) is {}, below --concurrency \
+                 (SYNC_CONCURRENCY) {}; set it to at least --concurrency",
+                opts.max_concurrency, opts.concurrency
+            ));
+        }
         Ok(Config {
             mode,
             source,
@@ -246,6 +253,7 @@ impl Config {
                 allow_insecure_http: opts.allow_insecure_http,
                 page_size: opts.page_size,
                 concurrency: opts.concurrency,
+                max_concurrency: opts.max_concurrency,
                 requests_per_second: opts.requests_per_second,
                 request_timeout: opts.request_timeout,
                 retry_budget: opts.retry_budget,

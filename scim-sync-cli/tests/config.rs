@@ -313,3 +313,19 @@ fn an_activate_scim_token_without_a_url_or_beside_another_source_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn max_concurrency_is_the_ceiling_of_the_adaptive_bound_and_not_below_the_start() {
+    let cfg = parse(&with(&[])).unwrap();
+    assert_eq!(
+        (cfg.connection.concurrency, cfg.connection.max_concurrency),
+        (4, 64)
+    );
+    let cfg = parse(&with(&["--concurrency", "8", "--max-concurrency", "8"])).unwrap();
+    assert_eq!(cfg.connection.max_concurrency, 8);
+    let e = parse(&with(&["--concurrency", "8", "--max-concurrency", "4"])).unwrap_err();
+    assert!(
+        e.0.contains("--max-concurrency") && e.0.contains("--concurrency (SYNC_CONCURRENCY) 8"),
+        "{e}"
+    );
+}
