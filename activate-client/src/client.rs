@@ -48,6 +48,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     retry_policy: RetryPolicy,
     concurrency: usize,
+    max_concurrency: Option<usize>,
     requests_per_second: Option<f64>,
     key_source: KeySource,
     page_size: u32,
@@ -66,6 +67,7 @@ impl ActivateClient {
             timeout: Duration::from_secs(30),
             retry_policy: RetryPolicy::default(),
             concurrency: 8,
+            max_concurrency: None,
             requests_per_second: None,
             key_source: KeySource::Rest,
             page_size: MAX_PAGE_SIZE,
@@ -79,9 +81,10 @@ impl ActivateClient {
         &self.inner.api.base
     }
 
-    /// The request counters so far (every HTTP attempt, retries included).
+    /// The request counters so far (every HTTP attempt, retries included), with the
+    /// in-flight bound reached and the time paused for `Retry-After`.
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.api.transport.stats().snapshot()
+        self.inner.api.transport.snapshot()
     }
 
     /// The organization name: the configured one, else `GET /api/auth/whoami/organization`
@@ -243,8 +246,13 @@ impl ActivateClient {
         }
     }
 
+    /// Lists and key listings started at once: over REST as many as the (adaptive) bound may
+    /// reach, since the pacer holds them to the bound; `pw` processes as configured.
     pub(crate) fn concurrency(&self) -> usize {
-        self.inner.concurrency
+        match self.inner.key_source {
+            KeySource::Rest => self.inner.api.transport.pacer().max_in_flight(),
+            KeySource::PwCli { .. } => self.inner.concurrency,
+        }
     }
 }
 
@@ -285,6 +293,15 @@ impl ClientBuilder {
     /// may be in flight (default 8; `0` is treated as `1`).
     pub fn key_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// The most requests in flight the bound may grow to from
+    /// [`key_concurrency`](Self::key_concurrency) while the API answers without 429/503 and
+    /// latency holds (it halves on a 429/503). Default, or a value not above the start: a fixed
+    /// bound. Key reads with the `pw` CLI stay at `key_concurrency`.
+    pub fn max_key_concurrency(mut self, n: Option<usize>) -> Self {
+        self.max_concurrency = n;
         self
     }
 
@@ -377,7 +394,11 @@ impl ClientBuilder {
         let transport = Transport::new(
             http,
             self.retry_policy,
-            Pacer::new(self.concurrency, self.requests_per_second),
+            Pacer::adaptive(
+                self.concurrency,
+                self.max_concurrency.unwrap_or(self.concurrency),
+                self.requests_per_second,
+            ),
             "activate",
         )
         .with_retryable_statuses(crate::api::is_retryable)

@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use crate::{Pacer, RequestStats, RetryPolicy, retry_after};
+use crate::{Pacer, RequestStats, RetryPolicy, StatsSnapshot, retry_after};
 
 /// Whether a request may be sent again after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,17 @@ impl Transport {
         &self.stats
     }
 
+    /// A copy of the request counters with the pacer's figures filled in: the in-flight
+    /// bound now and at its highest, and the time every lane was paused.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let mut snapshot = self.stats.snapshot();
+        snapshot.concurrency = self.pacer.limit() as u64;
+        snapshot.concurrency_reached = self.pacer.peak_limit() as u64;
+        snapshot.paused_ms =
+            u64::try_from(self.pacer.paused_total().as_millis()).unwrap_or(u64::MAX);
+        snapshot
+    }
+
     /// The pacer.
     pub fn pacer(&self) -> &Pacer {
         &self.pacer
@@ -147,7 +158,7 @@ impl Transport {
         let mut budget = self.retry.start();
         loop {
             let attempt = {
-                let _permit = self.pacer.acquire().await;
+                let permit = self.pacer.acquire().await;
                 let mut request = self
                     .http
                     .request(method.clone(), url.clone())
@@ -155,7 +166,15 @@ impl Transport {
                 if let Some(b) = &body {
                     request = request.body(b.clone());
                 }
-                self.attempt(request).await
+                let attempt = self.attempt(request).await;
+                // what the adaptive bound learns: an overload shrinks it, an answer grows it,
+                // a gateway's error or a failure says nothing either way
+                match &attempt {
+                    Ok(r) if overload(r.status) => permit.overloaded(),
+                    Ok(r) if !matches!(r.status, 502 | 504) => permit.succeeded(),
+                    _ => drop(permit),
+                }
+                attempt
             };
             match attempt {
                 Ok(response) => {
@@ -185,6 +204,10 @@ impl Transport {
                         Some(delay) => {
                             if asked.is_some() {
                                 self.stats.record_retry_after_wait(delay);
+                            }
+                            if overload(response.status) {
+                                // the server is overloaded, not this request: every lane waits
+                                self.pacer.pause(delay);
                             }
                             self.pause(&method, &url, Transient::Status(response.status), delay)
                                 .await
@@ -268,6 +291,12 @@ impl Transport {
     }
 }
 
+/// Whether a status says the server is overloaded (429 Too Many Requests, 503 Service
+/// Unavailable): the adaptive bound shrinks and every lane pauses.
+fn overload(status: u16) -> bool {
+    matches!(status, 429 | 503)
+}
+
 /// What a retry follows.
 enum Transient<'a> {
     Status(u16),
@@ -293,4 +322,123 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+    /// Answers 200 and notes when each request arrived.
+    #[derive(Clone, Default)]
+    struct Arrivals(Arc<Mutex<Vec<Instant>>>);
+
+    impl Respond for Arrivals {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            self.0.lock().unwrap().push(Instant::now());
+            ResponseTemplate::new(200)
+        }
+    }
+
+    fn get(server: &MockServer, p: &str) -> Exchange {
+        Exchange {
+            method: Method::GET,
+            url: Url::parse(&format!("{}{p}", server.uri())).unwrap(),
+            headers: HeaderMap::new(),
+            body: None,
+            replay: Replay::Always,
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_after_pauses_every_lane_and_shrinks_the_bound() {
+        let server = MockServer::start().await;
+        let throttled = Arrivals::default();
+        let throttled_at = Arc::clone(&throttled.0);
+        Mock::given(method("GET"))
+            .and(path("/throttle"))
+            .respond_with(move |r: &Request| {
+                throttled.respond(r);
+                ResponseTemplate::new(429).insert_header("Retry-After", "1")
+            })
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        let others = Arrivals::default();
+        Mock::given(method("GET"))
+            .respond_with(others.clone())
+            .mount(&server)
+            .await;
+        let retry = RetryPolicy::default().with_base_delay(Duration::from_millis(1));
+        let transport = Transport::new(
+            reqwest::Client::new(),
+            retry,
+            Pacer::adaptive(4, 8, None),
+            "test",
+        );
+        let first = {
+            let transport = transport.clone();
+            let exchange = get(&server, "/throttle");
+            tokio::spawn(async move { transport.send(exchange).await })
+        };
+        // once the 429 is in, lanes that were not sending hold until the pause ends
+        while transport.pacer().paused_total().is_zero() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(transport.pacer().limit(), 2, "the 429 halves the bound");
+        let mut lanes = Vec::new();
+        for i in 0..6 {
+            let transport = transport.clone();
+            let exchange = get(&server, &format!("/lane/{i}"));
+            lanes.push(tokio::spawn(async move { transport.send(exchange).await }));
+        }
+        assert_eq!(first.await.unwrap().unwrap().status, 200);
+        for lane in lanes {
+            assert_eq!(lane.await.unwrap().unwrap().status, 200);
+        }
+        let throttled_at = throttled_at.lock().unwrap()[0];
+        let arrivals = others.0.lock().unwrap().clone();
+        // the retry and the six other lanes
+        assert_eq!(arrivals.len(), 7);
+        for at in arrivals {
+            assert!(at >= throttled_at + Duration::from_secs(1));
+        }
+        let snapshot = transport.snapshot();
+        assert_eq!((snapshot.requests, snapshot.throttled), (8, 1));
+        assert_eq!(snapshot.concurrency_reached, 4);
+        assert!(snapshot.concurrency <= 4);
+        assert!(snapshot.paused_ms >= 1000, "{}", snapshot.paused_ms);
+    }
+
+    #[tokio::test]
+    async fn a_fixed_bound_stays_put_after_a_429() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let transport = Transport::new(
+            reqwest::Client::new(),
+            RetryPolicy::default().with_base_delay(Duration::from_millis(1)),
+            Pacer::new(4, None),
+            "test",
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                transport.send(get(&server, "/x")).await.unwrap().status,
+                200
+            );
+        }
+        let snapshot = transport.snapshot();
+        assert_eq!((snapshot.requests, snapshot.throttled), (4, 1));
+        assert_eq!((snapshot.concurrency, snapshot.concurrency_reached), (4, 4));
+    }
 }

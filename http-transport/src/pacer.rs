@@ -1,20 +1,35 @@
-//! Pacing: a bound on requests in flight and an optional requests-per-second limit.
+//! Pacing: a bound on requests in flight, fixed or adaptive, an optional requests-per-second
+//! limit, and a pause shared by every lane when the server says to slow down.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+/// A window's mean latency may be at most this many times the best window's for the bound to
+/// grow: more lanes than the server can serve only queue up there.
+const LATENCY_FACTOR: u32 = 2;
 
 /// Limits concurrency and rate of outgoing requests.
 ///
 /// Clones share the same limits: a `Pacer` cloned into many tasks (or held by all clones of
 /// a client) bounds the requests in flight across all of them. Hold the [`PacerPermit`]
 /// from [`Pacer::acquire`] for the duration of one HTTP exchange; the slot is released when
-/// it is dropped.
+/// it is dropped. Slots are granted first come, first served.
 ///
 /// With a requests-per-second limit, request starts are spaced at least `1/rps` apart
 /// (no bursts), across all clones.
+///
+/// **Adaptive bound** ([`Pacer::adaptive`]): the bound starts at a given value and moves
+/// within `[1, max]`, additive increase, multiplicative decrease. Each window of as many
+/// answered requests as the bound (reported with [`PacerPermit::succeeded`]) raises it by one,
+/// unless the window's mean latency is more than twice the best window's; an overload answer
+/// (429 or 503, reported with [`PacerPermit::overloaded`]) halves it, once for all the
+/// requests that were sent under the same bound. [`Pacer::new`] keeps a fixed bound.
+///
+/// **Pause** ([`Pacer::pause`]): no new request starts, on any clone, until the pause ends
+/// (a server's `Retry-After` is about the server, not about one request).
 #[derive(Debug, Clone)]
 pub struct Pacer {
     inner: Arc<Inner>,
@@ -23,15 +38,47 @@ pub struct Pacer {
 #[derive(Debug)]
 struct Inner {
     max_in_flight: usize,
+    start_in_flight: usize,
     slots: Arc<Semaphore>,
     interval: Option<Duration>,
-    next_start: Mutex<Option<Instant>>,
+    state: Mutex<State>,
 }
 
-/// One request slot from [`Pacer::acquire`]; dropping it frees the slot.
+/// What changes as requests come and go.
+#[derive(Debug)]
+struct State {
+    /// The bound now.
+    limit: usize,
+    /// The highest bound so far.
+    peak: usize,
+    /// Slots to take out of circulation as permits come back (the bound fell below the
+    /// permits held).
+    debt: usize,
+    /// Bumped by every decrease: answers to requests sent before it neither shrink the bound
+    /// again nor count towards growing it.
+    epoch: u64,
+    /// Answers in the current window, and their summed latency.
+    window: usize,
+    window_latency: Duration,
+    /// The lowest mean latency of a full window.
+    best_latency: Option<Duration>,
+    /// With a rate limit: when the next request may start.
+    next_start: Option<Instant>,
+    /// No request starts before this.
+    paused_until: Option<Instant>,
+    /// Time spent paused, overlapping pauses counted once.
+    paused_total: Duration,
+}
+
+/// One request slot from [`Pacer::acquire`]; dropping it frees the slot. Report how the
+/// request went with [`succeeded`](Self::succeeded) or [`overloaded`](Self::overloaded)
+/// (both free the slot too); an adaptive pacer learns from that.
 #[derive(Debug)]
 pub struct PacerPermit {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    inner: Arc<Inner>,
+    epoch: u64,
+    started: Instant,
 }
 
 impl Pacer {
@@ -40,16 +87,36 @@ impl Pacer {
     /// a positive finite number means "no rate limit"; callers that take the rate from
     /// configuration should validate it first.
     pub fn new(max_in_flight: usize, requests_per_second: Option<f64>) -> Self {
-        let max_in_flight = max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
+        Self::adaptive(max_in_flight, max_in_flight, requests_per_second)
+    }
+
+    /// A pacer whose bound starts at `start` and adapts within `[1, max]` (see the type's
+    /// documentation). `0` is treated as `1`, a `max` below `start` as `start`; with
+    /// `max == start` the bound is fixed, as with [`Pacer::new`].
+    pub fn adaptive(start: usize, max: usize, requests_per_second: Option<f64>) -> Self {
+        let start = start.clamp(1, Semaphore::MAX_PERMITS);
+        let max = max.clamp(start, Semaphore::MAX_PERMITS);
         let interval = requests_per_second
             .filter(|r| r.is_finite() && *r > 0.0)
             .map(|r| Duration::from_secs_f64(1.0 / r));
         Self {
             inner: Arc::new(Inner {
-                max_in_flight,
-                slots: Arc::new(Semaphore::new(max_in_flight)),
+                max_in_flight: max,
+                start_in_flight: start,
+                slots: Arc::new(Semaphore::new(start)),
                 interval,
-                next_start: Mutex::new(None),
+                state: Mutex::new(State {
+                    limit: start,
+                    peak: start,
+                    debt: 0,
+                    epoch: 0,
+                    window: 0,
+                    window_latency: Duration::ZERO,
+                    best_latency: None,
+                    next_start: None,
+                    paused_until: None,
+                    paused_total: Duration::ZERO,
+                }),
             }),
         }
     }
@@ -59,43 +126,185 @@ impl Pacer {
         Self::new(Semaphore::MAX_PERMITS, None)
     }
 
-    /// Waits for a free slot (and, with a rate limit, for the next start time) and returns
-    /// the permit to hold while the request runs.
+    /// Waits for a free slot, then for any pause to end (and, with a rate limit, for the next
+    /// start time), and returns the permit to hold while the request runs.
     pub async fn acquire(&self) -> PacerPermit {
         let permit = Arc::clone(&self.inner.slots)
             .acquire_owned()
             .await
             .expect("the pacer's semaphore is never closed");
-        if let Some(interval) = self.inner.interval {
+        loop {
+            let paused = self.inner.state().paused_until;
+            if let Some(until) = paused.filter(|t| *t > Instant::now()) {
+                tokio::time::sleep_until(until).await;
+                continue;
+            }
+            let Some(interval) = self.inner.interval else {
+                break;
+            };
             let start = {
-                let mut next = self
-                    .inner
-                    .next_start
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut state = self.inner.state();
                 let now = Instant::now();
-                let start = next.map_or(now, |n| n.max(now));
-                *next = Some(start + interval);
+                let start = state.next_start.map_or(now, |n| n.max(now));
+                state.next_start = Some(start + interval);
                 start
             };
             tokio::time::sleep_until(start).await;
+            // a pause that began while this one waited for its turn holds it too
+            if self
+                .inner
+                .state()
+                .paused_until
+                .is_none_or(|t| t <= Instant::now())
+            {
+                break;
+            }
         }
-        PacerPermit { _permit: permit }
+        PacerPermit {
+            permit: Some(permit),
+            inner: Arc::clone(&self.inner),
+            epoch: self.inner.state().epoch,
+            started: Instant::now(),
+        }
     }
 
-    /// The configured bound on requests in flight.
+    /// Holds every new request, on all clones, for `duration` from now (a longer pause already
+    /// under way is kept). Requests already sent are not affected.
+    pub fn pause(&self, duration: Duration) {
+        let now = Instant::now();
+        let Some(until) = now.checked_add(duration) else {
+            return;
+        };
+        let mut state = self.inner.state();
+        let current = state.paused_until.filter(|t| *t > now).unwrap_or(now);
+        if until > current {
+            state.paused_total = state.paused_total.saturating_add(until - current);
+            state.paused_until = Some(until);
+        }
+    }
+
+    /// Time new requests were held by [`pause`](Self::pause)s, overlapping pauses counted
+    /// once (a pause under way counts whole).
+    pub fn paused_total(&self) -> Duration {
+        self.inner.state().paused_total
+    }
+
+    /// The upper bound on requests in flight: the configured one, or the most an adaptive
+    /// bound may reach.
     pub fn max_in_flight(&self) -> usize {
         self.inner.max_in_flight
     }
 
+    /// The bound the pacer started with.
+    pub fn start_in_flight(&self) -> usize {
+        self.inner.start_in_flight
+    }
+
+    /// The bound on requests in flight now.
+    pub fn limit(&self) -> usize {
+        self.inner.state().limit
+    }
+
+    /// The highest bound reached so far.
+    pub fn peak_limit(&self) -> usize {
+        self.inner.state().peak
+    }
+
+    /// Whether the bound adapts (its maximum is above its start).
+    pub fn is_adaptive(&self) -> bool {
+        self.inner.is_adaptive()
+    }
+
     /// Requests in flight right now (permits held).
     pub fn in_flight(&self) -> usize {
-        self.inner.max_in_flight - self.inner.slots.available_permits()
+        let state = self.inner.state();
+        (state.limit + state.debt).saturating_sub(self.inner.slots.available_permits())
     }
 
     /// The minimum spacing between request starts, if a rate limit is set.
     pub fn interval(&self) -> Option<Duration> {
         self.inner.interval
+    }
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_adaptive(&self) -> bool {
+        self.max_in_flight > self.start_in_flight
+    }
+}
+
+impl PacerPermit {
+    /// The request got an answer that says nothing against the load (anything but an
+    /// overload): counts towards growing an adaptive bound. Frees the slot.
+    pub fn succeeded(self) {
+        if !self.inner.is_adaptive() {
+            return;
+        }
+        let latency = self.started.elapsed();
+        let mut state = self.inner.state();
+        if self.epoch != state.epoch {
+            return;
+        }
+        state.window += 1;
+        state.window_latency = state.window_latency.saturating_add(latency);
+        if state.window < state.limit {
+            return;
+        }
+        let mean = state.window_latency / u32::try_from(state.window).unwrap_or(u32::MAX);
+        state.window = 0;
+        state.window_latency = Duration::ZERO;
+        let best = *state.best_latency.get_or_insert(mean);
+        state.best_latency = Some(best.min(mean));
+        if state.limit < self.inner.max_in_flight && mean <= best.saturating_mul(LATENCY_FACTOR) {
+            state.limit += 1;
+            state.peak = state.peak.max(state.limit);
+            if state.debt > 0 {
+                state.debt -= 1;
+            } else {
+                self.inner.slots.add_permits(1);
+            }
+        }
+    }
+
+    /// The server answered 429 or 503: an adaptive bound halves (at least 1), once for all
+    /// the requests sent under the same bound. Frees the slot.
+    pub fn overloaded(self) {
+        if !self.inner.is_adaptive() {
+            return;
+        }
+        let mut state = self.inner.state();
+        if self.epoch != state.epoch {
+            return;
+        }
+        let lower = (state.limit / 2).max(1);
+        let cut = state.limit - lower;
+        state.limit = lower;
+        state.epoch += 1;
+        state.window = 0;
+        state.window_latency = Duration::ZERO;
+        let forgotten = self.inner.slots.forget_permits(cut);
+        state.debt += cut - forgotten;
+    }
+}
+
+impl Drop for PacerPermit {
+    fn drop(&mut self) {
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        let mut state = self.inner.state();
+        if state.debt > 0 {
+            state.debt -= 1;
+            permit.forget();
+        } else {
+            drop(permit);
+        }
     }
 }
 
@@ -169,5 +378,200 @@ mod tests {
         assert_eq!(Pacer::new(1, Some(0.0)).interval(), None);
         assert_eq!(Pacer::new(1, Some(f64::NAN)).interval(), None);
         assert_eq!(Pacer::new(1, Some(-3.0)).interval(), None);
+    }
+
+    /// Acquires, lets `latency` pass, reports an answer; returns the bound after it.
+    async fn answered(pacer: &Pacer, latency: Duration) -> usize {
+        let p = pacer.acquire().await;
+        tokio::time::advance(latency).await;
+        p.succeeded();
+        pacer.limit()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adaptive_bound_grows_by_one_per_window_up_to_max() {
+        let pacer = Pacer::adaptive(2, 5, None);
+        assert_eq!((pacer.limit(), pacer.max_in_flight()), (2, 5));
+        let mut limits = Vec::new();
+        for _ in 0..40 {
+            limits.push(answered(&pacer, Duration::from_millis(10)).await);
+        }
+        // a window is as many answers as the bound: 2 at 2, 3 at 3, 4 at 4, then the ceiling
+        let grew_at: Vec<usize> = limits
+            .windows(2)
+            .enumerate()
+            .filter(|(_, w)| w[1] != w[0])
+            .map(|(i, w)| {
+                assert_eq!(w[1], w[0] + 1, "{limits:?}");
+                i + 1
+            })
+            .collect();
+        assert_eq!(limits[0], 2);
+        assert_eq!(grew_at, vec![1, 4, 8], "{limits:?}");
+        assert_eq!((pacer.limit(), pacer.peak_limit()), (5, 5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adaptive_bound_admits_as_many_as_it_says_and_never_more_than_max() {
+        let pacer = Pacer::adaptive(1, 4, None);
+        let current = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..200 {
+            let pacer = pacer.clone();
+            let current = Arc::clone(&current);
+            let peak = Arc::clone(&peak);
+            tasks.push(tokio::spawn(async move {
+                let p = pacer.acquire().await;
+                let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(now <= pacer.limit().max(pacer.in_flight()));
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                current.fetch_sub(1, Ordering::SeqCst);
+                p.succeeded();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 4);
+        assert_eq!((pacer.limit(), pacer.peak_limit()), (4, 4));
+        assert_eq!(pacer.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adaptive_bound_holds_while_latency_rises() {
+        let pacer = Pacer::adaptive(2, 8, None);
+        assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 2);
+        assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 3);
+        // three times the best window's latency: no growth
+        for _ in 0..9 {
+            assert_eq!(answered(&pacer, Duration::from_millis(30)).await, 3);
+        }
+        // latency back: grows again
+        for _ in 0..2 {
+            answered(&pacer, Duration::from_millis(10)).await;
+        }
+        assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adaptive_bound_halves_once_per_overloaded_window() {
+        let pacer = Pacer::adaptive(8, 16, None);
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(pacer.acquire().await);
+        }
+        // every request sent under the bound of 8 comes back 429: one halving, not eight
+        for p in held.drain(..) {
+            p.overloaded();
+        }
+        assert_eq!(pacer.limit(), 4);
+        assert_eq!(pacer.in_flight(), 0);
+        for _ in 0..4 {
+            held.push(pacer.acquire().await);
+        }
+        let fifth = tokio::time::timeout(Duration::from_secs(60), pacer.acquire()).await;
+        assert!(
+            fifth.is_err(),
+            "a fifth request got a slot under a bound of 4"
+        );
+        held.pop().unwrap().overloaded();
+        assert_eq!(pacer.limit(), 2);
+        // the three still held pay the debt: only two slots come back
+        assert_eq!(pacer.in_flight(), 3);
+        held.clear();
+        assert_eq!(pacer.in_flight(), 0);
+        let (a, b) = (pacer.acquire().await, pacer.acquire().await);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), pacer.acquire())
+                .await
+                .is_err()
+        );
+        a.overloaded();
+        drop(b);
+        assert_eq!(pacer.limit(), 1);
+        pacer.acquire().await.overloaded();
+        assert_eq!(pacer.limit(), 1, "never below one");
+        assert_eq!(pacer.peak_limit(), 8);
+        // and it grows back after a window of answers
+        assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fixed_bound_never_moves() {
+        for pacer in [Pacer::new(3, None), Pacer::adaptive(3, 3, None)] {
+            assert!(!pacer.is_adaptive());
+            for _ in 0..50 {
+                answered(&pacer, Duration::from_millis(1)).await;
+            }
+            assert_eq!(pacer.limit(), 3);
+            let held: Vec<_> = [pacer.acquire().await, pacer.acquire().await].into();
+            for p in held {
+                p.overloaded();
+            }
+            assert_eq!((pacer.limit(), pacer.peak_limit()), (3, 3));
+        }
+        // a maximum below the start is the start
+        assert_eq!(Pacer::adaptive(4, 2, None).max_in_flight(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_every_lane() {
+        let pacer = Pacer::adaptive(4, 8, None);
+        let t0 = Instant::now();
+        let held: Vec<_> = [
+            pacer.acquire().await,
+            pacer.acquire().await,
+            pacer.acquire().await,
+            pacer.acquire().await,
+        ]
+        .into();
+        // lanes already waiting for a slot when the pause begins
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let pacer = pacer.clone();
+            tasks.push(tokio::spawn(async move {
+                let p = pacer.acquire().await;
+                let at = t0.elapsed();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                drop(p);
+                at
+            }));
+        }
+        tokio::task::yield_now().await;
+        // one request got 429 Retry-After: 2; the three others are still in flight
+        pacer.pause(Duration::from_secs(2));
+        for p in held {
+            drop(p);
+        }
+        let mut starts = Vec::new();
+        for t in tasks {
+            starts.push(t.await.unwrap());
+        }
+        assert!(
+            starts.iter().all(|at| *at >= Duration::from_secs(2)),
+            "{starts:?}"
+        );
+        // a lane arriving later, while a new pause runs, waits too
+        pacer.pause(Duration::from_secs(1));
+        let at = Instant::now();
+        let _p = pacer.acquire().await;
+        assert!(at.elapsed() >= Duration::from_secs(1));
+        assert_eq!(pacer.paused_total(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn overlapping_pauses_count_once() {
+        let pacer = Pacer::new(2, Some(10.0));
+        pacer.pause(Duration::from_secs(2));
+        pacer.pause(Duration::from_secs(1));
+        assert_eq!(pacer.paused_total(), Duration::from_secs(2));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        pacer.pause(Duration::from_secs(3));
+        assert_eq!(pacer.paused_total(), Duration::from_secs(4));
+        let t0 = Instant::now();
+        let _p = pacer.acquire().await;
+        assert!(t0.elapsed() >= Duration::from_secs(3));
     }
 }

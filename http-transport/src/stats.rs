@@ -37,6 +37,22 @@ pub struct StatsSnapshot {
     pub failures_by_method: BTreeMap<String, u64>,
     /// Milliseconds waited before retries because a server's `Retry-After` asked for it.
     pub retry_after_wait_ms: u64,
+    /// The pacer's bound on requests in flight now (filled by [`Transport::snapshot`];
+    /// zero in [`RequestStats::snapshot`]).
+    ///
+    /// [`Transport::snapshot`]: crate::Transport::snapshot
+    pub concurrency: u64,
+    /// The highest bound on requests in flight reached, the starting one at least (filled by
+    /// [`Transport::snapshot`]).
+    ///
+    /// [`Transport::snapshot`]: crate::Transport::snapshot
+    pub concurrency_reached: u64,
+    /// Milliseconds during which every lane was paused because the server answered 429 or
+    /// 503 (for its `Retry-After`, or a backoff), overlapping pauses counted once (filled by
+    /// [`Transport::snapshot`]).
+    ///
+    /// [`Transport::snapshot`]: crate::Transport::snapshot
+    pub paused_ms: u64,
 }
 
 impl StatsSnapshot {

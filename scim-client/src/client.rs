@@ -116,6 +116,7 @@ pub struct ClientBuilder {
     allow_insecure_http: bool,
     page_size: u32,
     max_in_flight: usize,
+    max_concurrency: Option<usize>,
     requests_per_second: Option<f64>,
     retry: RetryPolicy,
     limits: ReadLimits,
@@ -164,6 +165,16 @@ impl ClientBuilder {
     /// Bound on requests in flight, shared by all clones (default 8).
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n;
+        self
+    }
+
+    /// Lets the bound on requests in flight adapt: it starts at
+    /// [`max_in_flight`](Self::max_in_flight) and grows up to `n` while the server answers
+    /// without 429/503 and latency holds, and halves (at least 1) on a 429/503. `None`
+    /// (the default) or `n` equal to the start keeps a fixed bound; below the start is a
+    /// configuration error.
+    pub fn max_concurrency(mut self, n: Option<usize>) -> Self {
+        self.max_concurrency = n;
         self
     }
 
@@ -253,6 +264,13 @@ impl ClientBuilder {
         if self.max_in_flight == 0 {
             return Err(Error::Config("max in flight must be at least 1".into()));
         }
+        let max_concurrency = self.max_concurrency.unwrap_or(self.max_in_flight);
+        if max_concurrency < self.max_in_flight {
+            return Err(Error::Config(format!(
+                "max concurrency ({max_concurrency}) must be at least max in flight ({})",
+                self.max_in_flight
+            )));
+        }
         if let Some(rps) = self.requests_per_second
             && !(rps.is_finite() && rps > 0.0)
         {
@@ -281,7 +299,11 @@ impl ClientBuilder {
         let transport = Transport::new(
             http,
             self.retry,
-            Pacer::new(self.max_in_flight, self.requests_per_second),
+            Pacer::adaptive(
+                self.max_in_flight,
+                max_concurrency,
+                self.requests_per_second,
+            ),
             "scim",
         )
         .with_max_response_bytes(self.limits.max_response_bytes);
@@ -518,6 +540,7 @@ impl ScimClient {
             allow_insecure_http: false,
             page_size: 100,
             max_in_flight: 8,
+            max_concurrency: None,
             requests_per_second: None,
             retry: RetryPolicy::default(),
             limits: ReadLimits::default(),
@@ -551,9 +574,10 @@ impl ScimClient {
         Resources::new(self.clone(), endpoint.trim_matches('/').to_owned())
     }
 
-    /// A copy of the request counters.
+    /// A copy of the request counters, with the in-flight bound reached and the time paused
+    /// for `Retry-After`.
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.transport.stats().snapshot()
+        self.inner.transport.snapshot()
     }
 
     /// The live request counters (shared with all clones).
@@ -566,7 +590,8 @@ impl ScimClient {
         self.inner.limits
     }
 
-    /// Requests in flight at once (see [`ClientBuilder::max_in_flight`]).
+    /// The most requests in flight at once (see [`ClientBuilder::max_in_flight`] and
+    /// [`ClientBuilder::max_concurrency`]).
     pub(crate) fn max_in_flight(&self) -> usize {
         self.inner.transport.pacer().max_in_flight()
     }

@@ -280,10 +280,18 @@ pub struct Opts {
           default_value = "false", default_missing_value = "true", value_parser = boolish(),
           help_heading = RUN)]
     pub dry_run: bool,
-    /// Writes issued at once (also bounds the SCIM client's requests in flight).
+    /// Writes issued at once; also the SCIM client's requests in flight at the start (see
+    /// --max-concurrency).
     #[arg(long, env = "SYNC_CONCURRENCY", global = true, default_value = "4",
           value_parser = at_least(1usize), help_heading = RUN)]
     pub concurrency: usize,
+    /// The most requests in flight the bound may grow to, from --concurrency (SCIM reads) and
+    /// --key-concurrency (ACTIVATE key reads), while no 429/503 arrives and latency holds; it
+    /// halves (writes too) on a 429/503. Equal to --concurrency: a fixed bound [default: 64,
+    /// or --concurrency when that is larger].
+    #[arg(long, env = "SYNC_MAX_CONCURRENCY", global = true,
+          value_parser = at_least(1usize), help_heading = RUN)]
+    pub max_concurrency: Option<usize>,
     /// The most records one list of the SCIM target may hold; a longer or endless list
     /// fails the read, with nothing written.
     #[arg(long, env = "SYNC_MAX_RECORDS", global = true, default_value = "2000000",

@@ -216,6 +216,15 @@ impl Config {
             }
         };
         let metrics = pushgateway(opts)?;
+        // a --concurrency above the default ceiling raises the ceiling, unless one is set
+        let max_concurrency = opts.max_concurrency.unwrap_or(opts.concurrency.max(64));
+        if max_concurrency < opts.concurrency {
+            return err(format!(
+                "--max-concurrency (SYNC_MAX_CONCURRENCY) is {max_concurrency}, below \
+                 --concurrency (SYNC_CONCURRENCY) {}; set it to at least --concurrency",
+                opts.concurrency
+            ));
+        }
         Ok(Config {
             mode,
             source,
@@ -233,6 +242,7 @@ impl Config {
                 allow_insecure_http: opts.allow_insecure_http,
                 page_size: opts.page_size,
                 concurrency: opts.concurrency,
+                max_concurrency,
                 requests_per_second: opts.requests_per_second,
                 request_timeout: opts.request_timeout,
                 retry_budget: opts.retry_budget,

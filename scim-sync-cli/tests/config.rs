@@ -344,3 +344,22 @@ fn new_groups_get_their_members_in_the_create_except_on_coreweave() {
     let e = parse(&with(&["--group-members-on-create", "sometimes"])).unwrap_err();
     assert!(e.0.contains("auto, true or false"), "{e}");
 }
+
+#[test]
+fn max_concurrency_is_the_ceiling_of_the_adaptive_bound_and_not_below_the_start() {
+    let cfg = parse(&with(&[])).unwrap();
+    assert_eq!(
+        (cfg.connection.concurrency, cfg.connection.max_concurrency),
+        (4, 64)
+    );
+    let cfg = parse(&with(&["--concurrency", "8", "--max-concurrency", "8"])).unwrap();
+    assert_eq!(cfg.connection.max_concurrency, 8);
+    // a start above the default ceiling raises it: an existing setting keeps working
+    let cfg = parse(&with(&["--concurrency", "100"])).unwrap();
+    assert_eq!(cfg.connection.max_concurrency, 100);
+    let e = parse(&with(&["--concurrency", "8", "--max-concurrency", "4"])).unwrap_err();
+    assert!(
+        e.0.contains("--max-concurrency") && e.0.contains("--concurrency (SYNC_CONCURRENCY) 8"),
+        "{e}"
+    );
+}

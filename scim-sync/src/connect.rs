@@ -62,6 +62,9 @@ pub struct ScimSourceSettings {
     pub org_name: Option<String>,
 }
 
+/// Requests in flight to the SCIM directory source at the start (the SCIM client's default).
+const DIRECTORY_IN_FLIGHT: usize = 8;
+
 /// Where the snapshot comes from.
 #[derive(Debug, Clone)]
 pub enum SourceSettings {
@@ -83,6 +86,12 @@ pub struct Connection {
     pub page_size: u32,
     /// Requests in flight at once, to the target.
     pub concurrency: usize,
+    /// The most requests in flight the bound may grow to, from `concurrency` for the target
+    /// and the SCIM directory source and from `key_concurrency` for ACTIVATE's key reads,
+    /// while answers come without 429/503 and latency holds (it halves on a 429/503). Equal
+    /// to the start, or below it: a fixed bound. The engine still issues at most its own
+    /// `concurrency` writes at once; the bound lets reads grow and makes writes back off.
+    pub max_concurrency: usize,
     /// At most this many requests per second to the target (`None`: no pacing).
     pub requests_per_second: Option<f64>,
     /// Bound on each request.
@@ -106,6 +115,7 @@ impl Default for Connection {
             allow_insecure_http: false,
             page_size: 100,
             concurrency: 8,
+            max_concurrency: 8,
             requests_per_second: None,
             request_timeout: Duration::from_secs(30),
             retry_budget: Duration::from_secs(60),
@@ -125,6 +135,7 @@ impl Connection {
             .allow_insecure_http(self.allow_insecure_http)
             .page_size(self.page_size)
             .max_in_flight(self.concurrency)
+            .max_concurrency(Some(self.max_concurrency.max(self.concurrency)))
             .requests_per_second(self.requests_per_second)
             .timeout(self.request_timeout)
             .retry_policy(self.retry_policy())
@@ -153,6 +164,7 @@ impl Connection {
             .retry_policy(self.retry_policy())
             .org_name(api.org_name.clone())
             .key_concurrency(api.key_concurrency)
+            .max_key_concurrency(Some(self.max_concurrency))
             .user_agent(&self.user_agent)
             .key_source(api.key_source.clone());
         if let Some(url) = &api.api_url {
@@ -171,6 +183,8 @@ impl Connection {
             .bearer_token(settings.token.clone())
             .allow_insecure_http(self.allow_insecure_http)
             .page_size(self.page_size)
+            .max_in_flight(DIRECTORY_IN_FLIGHT)
+            .max_concurrency(Some(self.max_concurrency.max(DIRECTORY_IN_FLIGHT)))
             .timeout(self.request_timeout)
             .retry_policy(self.retry_policy())
             .max_list_records(self.max_records)

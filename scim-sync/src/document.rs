@@ -302,6 +302,12 @@ pub struct SideRequests {
     pub throttled: u64,
     /// Answered requests that were not `GET`s (the writes; zero for ACTIVATE).
     pub writes: u64,
+    /// The highest bound on requests in flight the side reached (its start at least; zero
+    /// when the side was not asked).
+    pub concurrency_reached: u64,
+    /// Milliseconds during which every request to the side was held because it answered 429
+    /// or 503 (its `Retry-After`, or a backoff), overlapping pauses counted once.
+    pub retry_after_wait_ms: u64,
 }
 
 impl From<&StatsSnapshot> for SideRequests {
@@ -311,6 +317,8 @@ impl From<&StatsSnapshot> for SideRequests {
             retries: stats.retries,
             throttled: stats.throttled,
             writes: stats.writes(),
+            concurrency_reached: stats.concurrency_reached,
+            retry_after_wait_ms: stats.paused_ms,
         }
     }
 }

@@ -212,3 +212,78 @@ async fn new_groups_with_members_cost_one_write_each_where_the_target_takes_memb
     assert_eq!(memberships(&generic), memberships(&coreweave));
     generic.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_gives_the_concurrency_reached_and_the_time_held_by_retry_after() {
+    use scim_server::faults::{Fault, FaultPlan, FaultRule, Op, RetryAfter, RouteMatch};
+    let server = scim_server::ScimServer::builder()
+        .bearer_token(Some("tok"))
+        .profile(scim_server::Profile::CoreWeave)
+        .faults(
+            FaultPlan::new(7).rule(
+                FaultRule::new(Fault::TooManyRequests {
+                    retry_after: Some(RetryAfter::Seconds(1)),
+                })
+                .route(RouteMatch::any().op(Op::Create))
+                .after(3)
+                .times(1),
+            ),
+        )
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let scim = scim_client::ScimClient::builder(&server.base_url())
+        .bearer_token("tok".into())
+        .max_in_flight(2)
+        .max_concurrency(Some(16))
+        .build()
+        .unwrap();
+    let run = Reconciler::new(Source::export_file(ORG), scim, Default::default())
+        .concurrency(2)
+        .run()
+        .await;
+    assert_eq!(run.outcome, RunOutcome::Ok, "{:?}", run.error);
+    let mut doc = scim_sync::document::Document::new("sync", false);
+    doc.record_run(&run, false);
+    let scim = doc.requests.scim;
+    assert_eq!(scim.throttled, 1);
+    // every lane held for the server's Retry-After, counted once
+    assert!(scim.retry_after_wait_ms >= 1000, "{scim:?}");
+    assert!((2..=16).contains(&scim.concurrency_reached), "{scim:?}");
+    let json: serde_json::Value = serde_json::from_str(&doc.to_json()).unwrap();
+    assert_eq!(
+        json["requests"]["scim"]["concurrency_reached"],
+        scim.concurrency_reached
+    );
+    assert_eq!(
+        json["requests"]["scim"]["retry_after_wait_ms"],
+        scim.retry_after_wait_ms
+    );
+}
+
+#[test]
+fn a_connection_gives_its_target_an_adaptive_bound_up_to_max_concurrency() {
+    use scim_sync::connect::{Connection, TargetSettings};
+    let target = TargetSettings {
+        base_url: "http://127.0.0.1:9/scim".into(),
+        token: "tok".into(),
+    };
+    let connection = Connection {
+        concurrency: 4,
+        max_concurrency: 16,
+        ..Connection::default()
+    };
+    let pacer = connection.target(&target).unwrap().pacer().clone();
+    assert_eq!((pacer.limit(), pacer.max_in_flight()), (4, 16));
+    // equal, or below the start: fixed
+    for max_concurrency in [4, 2] {
+        let connection = Connection {
+            concurrency: 4,
+            max_concurrency,
+            ..Connection::default()
+        };
+        let client = connection.target(&target).unwrap();
+        assert!(!client.pacer().is_adaptive());
+        assert_eq!(client.pacer().max_in_flight(), 4);
+    }
+}

@@ -318,3 +318,62 @@ async fn stats_count_bytes_both_ways() {
     );
     assert_eq!(s.count("POST", 201), 1);
 }
+
+#[tokio::test]
+async fn max_concurrency_lets_the_bound_grow_and_a_429_halves_it() {
+    let server = MockServer::start().await;
+    // a steady latency, so that every window's latency holds
+    let ok = ResponseTemplate::new(200)
+        .set_body_json(user("u"))
+        .set_delay(Duration::from_millis(20));
+    Mock::given(method("GET"))
+        .respond_with(ok.clone())
+        .mount(&server)
+        .await;
+    let c = builder(&server)
+        .retry_policy(fast_retry())
+        .max_in_flight(2)
+        .max_concurrency(Some(4))
+        .build()
+        .unwrap();
+    assert_eq!(
+        (c.stats().concurrency, c.stats().concurrency_reached),
+        (2, 2)
+    );
+    // windows of 2, 3 and 4 answers take it to 4, and no further
+    for _ in 0..30 {
+        c.users().get("u").await.unwrap();
+    }
+    let s = c.stats();
+    assert_eq!((s.concurrency, s.concurrency_reached), (4, 4));
+
+    server.reset().await;
+    fail_once_then_ok(
+        &server,
+        "GET",
+        ResponseTemplate::new(429).insert_header("Retry-After", "0"),
+        ok,
+    )
+    .await;
+    c.users().get("u").await.unwrap();
+    let s = c.stats();
+    assert_eq!(s.throttled, 1);
+    assert_eq!((s.concurrency, s.concurrency_reached), (2, 4));
+}
+
+#[tokio::test]
+async fn max_concurrency_below_the_start_is_refused() {
+    let server = MockServer::start().await;
+    let err = builder(&server)
+        .max_in_flight(8)
+        .max_concurrency(Some(4))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    let fixed = builder(&server)
+        .max_in_flight(8)
+        .max_concurrency(Some(8))
+        .build()
+        .unwrap();
+    assert!(!fixed.pacer().is_adaptive());
+}
