@@ -99,14 +99,17 @@ pub async fn probe(
     check_source(source, &mut items).await;
     if check_target(scim, page_size, &policy.external_id_prefix, &mut items).await {
         check_extension(scim, policy.sync_ssh_keys, &mut items).await;
+    } else if let Ok(Some(spc)) = scim.service_provider_config().await {
+        // the lists were refused: what the target says of the token tells the operator why
+        token_permissions(&spc, &mut items);
     }
-    check_permissions(scim, &mut items).await;
     items.0
 }
 
 /// The `/ServiceProviderConfig` extension in which a service provider that scopes its
 /// tokens (this project's `scim-server` with a tokens file) tells a token what it may do:
 /// `{"allow": [rule...], "deny": [rule...]}`, rules named `scim:list_users`, ...
+/// (`scim_server::schema::TOKEN_POLICY` serves it; this crate does not depend on the server.)
 pub const TOKEN_POLICY: &str = "urn:parallelworks:params:scim:schemas:extension:2.0:TokenPolicy";
 
 /// The operations a plan needs: the reads of the managed users and groups.
@@ -119,23 +122,13 @@ const APPLY_RULES: [&str; 4] = [
     "scim:update_group",
 ];
 
-/// What the token may do, from what the target declares of it: a token whose writes are
-/// denied can plan (`plan`, `--dry-run`) but not apply, and is told so here rather than by
-/// a run's first write. Read from discovery only: `check` never sends a write.
-async fn check_permissions(scim: &ScimClient, items: &mut Items) {
+/// What the token may do, from what the target declares of it in its
+/// `ServiceProviderConfig` (already read for its own item): a token whose writes are denied
+/// can plan (`plan`, `--dry-run`) but not apply, and is told so here rather than by a run's
+/// first write. `check` never sends a write to find out.
+fn token_permissions(spc: &scim_client::ServiceProviderConfig, items: &mut Items) {
     const ITEM: &str = "token permissions";
-    let declared = match scim
-        .raw(scim_client::Method::GET, "ServiceProviderConfig", None)
-        .await
-    {
-        Ok(response) if response.is_success() => response
-            .json::<serde_json::Value>()
-            .ok()
-            .and_then(|mut spc| spc.get_mut(TOKEN_POLICY).map(serde_json::Value::take)),
-        // a ServiceProviderConfig that cannot be read is the item above's to report
-        _ => None,
-    };
-    let Some(declared) = declared else {
+    let Some(declared) = spc.extra.get(TOKEN_POLICY) else {
         items.push(
             Side::Scim,
             ITEM,
@@ -439,6 +432,7 @@ async fn check_target(scim: &ScimClient, page_size: u32, prefix: &str, items: &m
                     }
                 ),
             );
+            token_permissions(&spc, items);
         }
         Ok(None) => items.push(
             Side::Scim,

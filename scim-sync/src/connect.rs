@@ -130,20 +130,31 @@ impl Default for Connection {
 impl Connection {
     /// The SCIM client of `target`.
     pub fn target(&self, target: &TargetSettings) -> Result<ScimClient, String> {
-        ScimClient::builder(&target.base_url)
-            .bearer_token(target.token.clone())
+        self.scim_client(&target.base_url, &target.token, self.concurrency)
+            .requests_per_second(self.requests_per_second)
+            .build()
+            .map_err(|e| format!("SCIM client: {e}"))
+    }
+
+    /// A SCIM client of `base_url` with what both SCIM ends share: the bounds, the page
+    /// size, the retries, and an in-flight bound starting at `in_flight`.
+    fn scim_client(
+        &self,
+        base_url: &str,
+        token: &SecretString,
+        in_flight: usize,
+    ) -> scim_client::ClientBuilder {
+        ScimClient::builder(base_url)
+            .bearer_token(token.clone())
             .allow_insecure_http(self.allow_insecure_http)
             .page_size(self.page_size)
-            .max_in_flight(self.concurrency)
-            .max_concurrency(Some(self.max_concurrency.max(self.concurrency)))
-            .requests_per_second(self.requests_per_second)
+            .max_in_flight(in_flight)
+            .max_concurrency(Some(self.max_concurrency.max(in_flight)))
             .timeout(self.request_timeout)
             .retry_policy(self.retry_policy())
             .max_list_records(self.max_records)
             .max_response_bytes(self.max_response_bytes)
             .user_agent(&self.user_agent)
-            .build()
-            .map_err(|e| format!("SCIM client: {e}"))
     }
 
     /// The source `settings` name.
@@ -179,17 +190,7 @@ impl Connection {
     /// The SCIM directory source: read with the same bounds as the target (its lists are as
     /// large), a request per page.
     fn directory(&self, settings: &ScimSourceSettings) -> Result<Source, String> {
-        ScimClient::builder(&settings.url)
-            .bearer_token(settings.token.clone())
-            .allow_insecure_http(self.allow_insecure_http)
-            .page_size(self.page_size)
-            .max_in_flight(DIRECTORY_IN_FLIGHT)
-            .max_concurrency(Some(self.max_concurrency.max(DIRECTORY_IN_FLIGHT)))
-            .timeout(self.request_timeout)
-            .retry_policy(self.retry_policy())
-            .max_list_records(self.max_records)
-            .max_response_bytes(self.max_response_bytes)
-            .user_agent(&self.user_agent)
+        self.scim_client(&settings.url, &settings.token, DIRECTORY_IN_FLIGHT)
             .build()
             .map(|client| {
                 Source::ScimDirectory(

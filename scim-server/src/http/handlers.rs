@@ -549,17 +549,21 @@ pub(super) fn discovery(ctx: &Ctx<'_>, route: &Route, base: &str) -> Result<Resp
         json!({"schemas":[schema::LIST_RESPONSE], "totalResults": items.len(), "startIndex": 1,
                "itemsPerPage": items.len(), "Resources": items})
     };
+    // what both discovery documents say alike (2.0 and the 1.1 `ServiceProviderConfigs`)
+    let capabilities = |mut spc: Value| {
+        spc["patch"] = json!({"supported": true});
+        spc["bulk"] = json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0});
+        spc["filter"] = json!({"supported": true, "maxResults": ctx.app.config.max_page_size});
+        spc["changePassword"] = json!({"supported": false});
+        spc["sort"] = json!({"supported": true});
+        spc["etag"] = json!({"supported": true});
+        spc
+    };
     let out = match route {
         Route::ServiceProviderConfig => {
-            let mut spc = json!({
+            let mut spc = capabilities(json!({
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
                 "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
-                "patch": {"supported": true},
-                "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-                "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
-                "changePassword": {"supported": false},
-                "sort": {"supported": true},
-                "etag": {"supported": true},
                 "authenticationSchemes": [{
                     "type": "oauthbearertoken",
                     "name": "OAuth Bearer Token",
@@ -569,7 +573,7 @@ pub(super) fn discovery(ctx: &Ctx<'_>, route: &Route, base: &str) -> Result<Resp
                 }],
                 "meta": {"resourceType": "ServiceProviderConfig",
                          "location": format!("{base}/ServiceProviderConfig")},
-            });
+            }));
             add_token_policy(ctx, &mut spc);
             spc
         }
@@ -594,19 +598,13 @@ pub(super) fn discovery(ctx: &Ctx<'_>, route: &Route, base: &str) -> Result<Resp
                     "primary": false,
                 }));
             }
-            let mut spc = json!({
+            let mut spc = capabilities(json!({
                 "schemas": [schema::SCIM1_CORE],
                 "documentationUrl": "https://datatracker.ietf.org/doc/html/rfc7644",
-                "patch": {"supported": true},
-                "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-                "filter": {"supported": true, "maxResults": ctx.app.config.max_page_size},
-                "changePassword": {"supported": false},
-                "sort": {"supported": true},
-                "etag": {"supported": true},
                 "xmlDataFormat": {"supported": false},
                 "authenticationSchemes": schemes,
                 "meta": {"location": format!("{base}/ServiceProviderConfigs")},
-            });
+            }));
             add_token_policy(ctx, &mut spc);
             spc
         }
