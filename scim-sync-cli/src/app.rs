@@ -10,6 +10,7 @@ use std::time::Instant;
 use scim_client::ScimClient;
 use scim_client::transport::escape_controls;
 use scim_diff::review::Review;
+use scim_sync::document::millis;
 use scim_sync::dynamic::Effective;
 use scim_sync::progress::ProgressObserver;
 use scim_sync::{ApplySaved, Reconciler, RunReport, SavedPlan, Source};
@@ -42,8 +43,8 @@ pub async fn run(config: Config) -> Outcome {
     }
 }
 
-/// Both ends of a reconcile or a plan, as configured.
-fn both_ends(config: &Config) -> Result<(Source, ScimClient), String> {
+/// Both ends of a reconcile, a plan or a check, as configured.
+pub fn both_ends(config: &Config) -> Result<(Source, ScimClient), String> {
     let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
         unreachable!("a reconcile configuration always names both ends");
     };
@@ -158,7 +159,7 @@ async fn finish_command(
             "environment variable {name} is not a setting this tool reads; it was ignored"
         ));
     }
-    report.duration_ms = elapsed_ms(started);
+    report.duration_ms = millis(started.elapsed());
     if let Some(gateway) = &config.metrics
         && let Err(e) = push_metrics(config, gateway, &report, run, started).await
     {
@@ -212,11 +213,6 @@ pub fn finish_early(
     emit(config.opts.output, &report);
     report.log_summary();
     outcome
-}
-
-/// Milliseconds since `started`.
-pub fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The report of a command that reads and plans, before it runs.

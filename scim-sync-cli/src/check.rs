@@ -13,15 +13,8 @@ use crate::exit::Outcome;
 /// Runs every probe and prints the verdicts.
 pub async fn run(config: &Config) -> Outcome {
     let started = Instant::now();
-    let (Some(source_config), Some(target_config)) = (&config.source, &config.target) else {
-        unreachable!("a check configuration always names both ends");
-    };
-    let source = match config.connection.source(source_config) {
-        Ok(s) => s,
-        Err(e) => return finish_early(config, "check", e, Outcome::Usage),
-    };
-    let scim = match config.connection.target(target_config) {
-        Ok(c) => c,
+    let (source, scim) = match crate::app::both_ends(config) {
+        Ok(ends) => ends,
         Err(e) => return finish_early(config, "check", e, Outcome::Usage),
     };
     let mut items =
@@ -29,7 +22,7 @@ pub async fn run(config: &Config) -> Outcome {
     for item in &mut items {
         item.detail = crate::report::in_operator_terms(&item.detail);
     }
-    let doc = CheckDocument::new(&target_config.base_url, &source, &scim, items);
+    let doc = CheckDocument::new(&source, &scim, items);
     crate::app::print(config.opts.output, &doc, || doc.render_text());
     doc.log_summary(started.elapsed());
     doc.outcome

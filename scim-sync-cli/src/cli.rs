@@ -7,12 +7,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::Resettable;
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::builder::{Resettable, ValueParser};
+use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use crate::values::{
-    Limit, above_zero, at_least, boolish, checked, duration, limit, one_of, secret, text,
+    Limit, above_zero, at_least, boolish, checked, choice, duration, limit, one_of, secret, text,
 };
 use activate_client::KeySource;
 use scim_client::CoreWeaveUser;
@@ -83,38 +83,37 @@ pub enum Command {
 
 /// Every option (all global: they may be given before or after the subcommand).
 #[derive(Args, Debug, Clone)]
+#[command(mut_args = global_or_switch)]
 pub struct Opts {
     // ---- ACTIVATE (the source) ----
     /// ACTIVATE API key (pwt_...). Prefer ACTIVATE_API_KEY_FILE: a flag shows in `ps`.
-    #[arg(long, env = "ACTIVATE_API_KEY", hide_env_values = true, global = true,
-          value_parser = secret(), help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_API_KEY", hide_env_values = true, value_parser = secret(),
+          help_heading = SOURCE)]
     pub activate_api_key: Option<SecretString>,
     /// File holding the ACTIVATE API key (surrounding whitespace is ignored). The key or this
     /// file is required unless --source-file or ACTIVATE_SCIM_TOKEN(_FILE) is given.
-    #[arg(long, env = "ACTIVATE_API_KEY_FILE", global = true, help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_API_KEY_FILE", help_heading = SOURCE)]
     pub activate_api_key_file: Option<PathBuf>,
     /// ACTIVATE base URL, e.g. https://activate.parallel.works [default: derived from the key].
-    #[arg(long, env = "ACTIVATE_API_URL", global = true, value_parser = text(),
-          help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_API_URL", value_parser = text(), help_heading = SOURCE)]
     pub activate_api_url: Option<String>,
     /// ACTIVATE organization name [default: the API key's organization].
-    #[arg(long, env = "ACTIVATE_ORG_NAME", global = true, value_parser = text(),
-          help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_ORG_NAME", value_parser = text(), help_heading = SOURCE)]
     pub activate_org_name: Option<String>,
     /// Comma-separated ACTIVATE group names: a hard scope. Users in none of them are treated
     /// as gone [default: every group].
-    #[arg(long, env = "ACTIVATE_SYNC_GROUPS", global = true, value_delimiter = ',',
-          value_parser = text(), help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_SYNC_GROUPS", value_delimiter = ',', value_parser = text(),
+          help_heading = SOURCE)]
     pub sync_groups: Vec<String>,
     /// Read the snapshot from an ACTIVATE export file (JSON) instead of the API.
-    #[arg(long, env = "ACTIVATE_SOURCE_FILE", global = true, help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_SOURCE_FILE", help_heading = SOURCE)]
     pub source_file: Option<PathBuf>,
     /// The largest export file read, in bytes (1 GiB).
-    #[arg(long, env = "ACTIVATE_SOURCE_FILE_MAX_BYTES", global = true,
-          default_value = "1073741824", value_parser = at_least(1u64), help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_SOURCE_FILE_MAX_BYTES", default_value = "1073741824",
+          value_parser = at_least(1u64), help_heading = SOURCE)]
     pub source_file_max_bytes: u64,
     /// Where SSH public keys come from: `rest` (the API) or `pw-cli` (`pw ssh-public-keys`).
-    #[arg(long, env = "SYNC_SSH_KEY_SOURCE", global = true, default_value = "rest",
+    #[arg(long, env = "SYNC_SSH_KEY_SOURCE", default_value = "rest",
           value_parser = one_of(&["rest", "pw-cli"], |name| match name {
               "rest" => Some(KeySource::Rest),
               "pw-cli" => Some(KeySource::pw_cli()),
@@ -122,90 +121,72 @@ pub struct Opts {
           }), help_heading = SOURCE)]
     pub ssh_key_source: KeySource,
     /// Path of the `pw` CLI for `--ssh-key-source pw-cli`.
-    #[arg(long, env = "PW_CLI_PATH", global = true, default_value = "pw",
-          help_heading = SOURCE)]
+    #[arg(long, env = "PW_CLI_PATH", default_value = "pw", help_heading = SOURCE)]
     pub pw_cli_path: PathBuf,
     /// How many users' SSH keys are fetched at once.
-    #[arg(long, env = "ACTIVATE_KEY_CONCURRENCY", global = true, default_value = "8",
+    #[arg(long, env = "ACTIVATE_KEY_CONCURRENCY", default_value = "8",
           value_parser = at_least(1usize), help_heading = SOURCE)]
     pub key_concurrency: usize,
     /// ACTIVATE's SCIM API token (organization-scoped, not the API key): setting it (or its
     /// file) reads ACTIVATE through its read-only SCIM 2.0 API, users, groups and SSH keys in a
     /// request per page. Prefer ACTIVATE_SCIM_TOKEN_FILE: a flag shows in `ps`.
-    #[arg(long, env = "ACTIVATE_SCIM_TOKEN", hide_env_values = true, global = true,
-          value_parser = secret(), help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_SCIM_TOKEN", hide_env_values = true, value_parser = secret(),
+          help_heading = SOURCE)]
     pub activate_scim_token: Option<SecretString>,
     /// File holding ACTIVATE's SCIM API token (surrounding whitespace is ignored).
-    #[arg(long, env = "ACTIVATE_SCIM_TOKEN_FILE", global = true, help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_SCIM_TOKEN_FILE", help_heading = SOURCE)]
     pub activate_scim_token_file: Option<PathBuf>,
     /// ACTIVATE's SCIM API base URL [default: <ACTIVATE base URL>/api/organizations/<org>/scim/v2].
-    #[arg(long, env = "ACTIVATE_SCIM_URL", global = true, value_parser = text(),
-          help_heading = SOURCE)]
+    #[arg(long, env = "ACTIVATE_SCIM_URL", value_parser = text(), help_heading = SOURCE)]
     pub activate_scim_url: Option<String>,
 
     // ---- SCIM (the target) ----
     /// SCIM bearer token. Prefer CW_SCIM_BEARER_TOKEN_FILE: a flag shows in `ps`.
-    #[arg(long, env = "CW_SCIM_BEARER_TOKEN", hide_env_values = true, global = true,
-          value_parser = secret(), help_heading = TARGET)]
+    #[arg(long, env = "CW_SCIM_BEARER_TOKEN", hide_env_values = true, value_parser = secret(),
+          help_heading = TARGET)]
     pub scim_bearer_token: Option<SecretString>,
     /// File holding the SCIM bearer token (surrounding whitespace is ignored).
-    #[arg(long, env = "CW_SCIM_BEARER_TOKEN_FILE", global = true, help_heading = TARGET)]
+    #[arg(long, env = "CW_SCIM_BEARER_TOKEN_FILE", help_heading = TARGET)]
     pub scim_bearer_token_file: Option<PathBuf>,
     /// CoreWeave org user id: the target is https://api.coreweave.com/scim/<id>.
-    #[arg(long, env = "CW_SCIM_ORG_USERID", global = true, value_parser = text(),
-          help_heading = TARGET)]
+    #[arg(long, env = "CW_SCIM_ORG_USERID", value_parser = text(), help_heading = TARGET)]
     pub cw_org_userid: Option<String>,
     /// Any SCIM base URL (overrides CW_SCIM_ORG_USERID).
-    #[arg(long, env = "CW_SCIM_BASE_URL", global = true, value_parser = text(),
-          help_heading = TARGET)]
+    #[arg(long, env = "CW_SCIM_BASE_URL", value_parser = text(), help_heading = TARGET)]
     pub scim_base_url: Option<String>,
     /// Largest page requested when listing.
-    #[arg(long, env = "SCIM_PAGE_SIZE", global = true, default_value = "100",
-          value_parser = at_least(1u32), help_heading = TARGET)]
+    #[arg(long, env = "SCIM_PAGE_SIZE", default_value = "100", value_parser = at_least(1u32),
+          help_heading = TARGET)]
     pub page_size: u32,
     /// Most members added or removed by one PATCH [default: 100].
-    #[arg(long, env = "SCIM_MAX_MEMBERS_PER_PATCH", global = true,
-          value_parser = at_least(1usize), help_heading = TARGET)]
+    #[arg(long, env = "SCIM_MAX_MEMBERS_PER_PATCH", value_parser = at_least(1usize),
+          help_heading = TARGET)]
     pub max_members_per_patch: Option<usize>,
     /// Send a new group's first members in the POST that creates it, one write instead of a
     /// create and a PATCH: `auto` does for every target but CoreWeave's, which is not known to
     /// accept members on create.
-    #[arg(long, env = "SCIM_GROUP_MEMBERS_ON_CREATE", global = true, default_value = "auto",
-          value_parser = one_of(&["auto", "true", "false"], |v| match v {
-              "auto" => Some(MembersOnCreate::Auto),
-              "true" => Some(MembersOnCreate::Yes),
-              "false" => Some(MembersOnCreate::No),
-              _ => None,
-          }), help_heading = TARGET)]
+    #[arg(long, env = "SCIM_GROUP_MEMBERS_ON_CREATE", default_value = "auto",
+          value_parser = choice::<MembersOnCreate>(), help_heading = TARGET)]
     pub group_members_on_create: MembersOnCreate,
     /// Where SSH keys go: the CoreWeave user extension's `sunkSshKeys`, or `none` for a target
     /// without that extension (users and groups are synced without keys, none is read).
-    #[arg(long, env = "SCIM_SSH_KEYS_ATTRIBUTE", global = true,
+    #[arg(long, env = "SCIM_SSH_KEYS_ATTRIBUTE",
           default_value = CoreWeaveUser::SSH_KEYS_PATH,
-          value_parser = one_of(&[CoreWeaveUser::SSH_KEYS_PATH, "none"], |name| {
-              if name.eq_ignore_ascii_case(CoreWeaveUser::SSH_KEYS_PATH) {
-                  Some(SshKeysAttribute::SunkSshKeys)
-              } else if name == "none" {
-                  Some(SshKeysAttribute::None)
-              } else {
-                  None
-              }
-          }), help_heading = TARGET)]
+          value_parser = choice::<SshKeysAttribute>(), help_heading = TARGET)]
     pub ssh_keys_attribute: SshKeysAttribute,
     /// Client-side rate limit for the target, requests per second [default: none].
-    #[arg(long, env = "SCIM_REQUESTS_PER_SECOND", global = true, value_parser = above_zero(),
+    #[arg(long, env = "SCIM_REQUESTS_PER_SECOND", value_parser = above_zero(),
           help_heading = TARGET)]
     pub requests_per_second: Option<f64>,
     /// Allow http:// URLs to a host that is not loopback, for the target and ACTIVATE (loopback
     /// needs no opt-in).
-    #[arg(long, env = "SYNC_ALLOW_INSECURE_HTTP", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          value_parser = boolish(), help_heading = TARGET)]
+    #[arg(long, env = "SYNC_ALLOW_INSECURE_HTTP", default_value = "false", value_parser = boolish(),
+          help_heading = TARGET)]
     pub allow_insecure_http: bool,
 
     // ---- policy ----
     /// SCIM userName from the user's `email` or ACTIVATE `username`.
-    #[arg(long, env = "SYNC_USERNAME_FROM", global = true, default_value = "email",
+    #[arg(long, env = "SYNC_USERNAME_FROM", default_value = "email",
           value_parser = one_of(&["email", "username"], |name| match name {
               "email" => Some(UsernameFrom::Email),
               "username" => Some(UsernameFrom::Username),
@@ -213,180 +194,173 @@ pub struct Opts {
           }), help_heading = POLICY)]
     pub username_from: UsernameFrom,
     /// Create, update, deactivate and reactivate users.
-    #[arg(long, env = "SYNC_ENABLE_USER_SYNC", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "true", default_missing_value = "true",
-          value_parser = boolish(), help_heading = POLICY)]
+    #[arg(long, env = "SYNC_ENABLE_USER_SYNC", default_value = "true", value_parser = boolish(),
+          help_heading = POLICY)]
     pub enable_user_sync: bool,
     /// Create and rename groups and set their members.
-    #[arg(long, env = "SYNC_ENABLE_GROUP_SYNC", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "true", default_missing_value = "true",
-          value_parser = boolish(), help_heading = POLICY)]
+    #[arg(long, env = "SYNC_ENABLE_GROUP_SYNC", default_value = "true", value_parser = boolish(),
+          help_heading = POLICY)]
     pub enable_group_sync: bool,
     /// Keep members of managed groups that this tool does not manage.
-    #[arg(long, env = "SYNC_ALLOW_NON_PROVISIONED_USERS", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
+    #[arg(long, env = "SYNC_ALLOW_NON_PROVISIONED_USERS", default_value = "false",
           value_parser = boolish(), help_heading = POLICY)]
     pub allow_non_provisioned_users: bool,
     /// Refuse a run that would deactivate more users than this, or `none` [default: 25].
-    #[arg(long, env = "SYNC_MAX_DEACTIVATIONS", global = true,
-          value_parser = limit::<usize>(None), help_heading = POLICY)]
+    #[arg(long, env = "SYNC_MAX_DEACTIVATIONS", value_parser = limit::<usize>(None),
+          help_heading = POLICY)]
     pub max_deactivations: Option<Limit<usize>>,
     /// Refuse a run that would deactivate more than this percentage of the active managed
     /// users (only above 3 deactivations), or `none` [default: 20].
-    #[arg(long, env = "SYNC_MAX_DEACTIVATION_PERCENT", global = true,
-          value_parser = limit(Some(100u32)), help_heading = POLICY)]
+    #[arg(long, env = "SYNC_MAX_DEACTIVATION_PERCENT", value_parser = limit(Some(100u32)),
+          help_heading = POLICY)]
     pub max_deactivation_percent: Option<Limit<u32>>,
     /// Refuse a run that would remove more group memberships than this, or `none`
     /// [default: 250].
-    #[arg(long, env = "SYNC_MAX_MEMBERSHIP_REMOVALS", global = true,
-          value_parser = limit::<usize>(None), help_heading = POLICY)]
+    #[arg(long, env = "SYNC_MAX_MEMBERSHIP_REMOVALS", value_parser = limit::<usize>(None),
+          help_heading = POLICY)]
     pub max_membership_removals: Option<Limit<usize>>,
     /// Let this one run exceed every blast-radius limit (deactivations, membership removals,
     /// adoptions) and the empty-source refusal; flag only, never from the environment.
-    #[arg(long, global = true, help_heading = POLICY)]
+    #[arg(long, help_heading = POLICY)]
     pub allow_mass_changes: bool,
     /// Exit 1 when a run's only problems are conflicts (a userName or group name held by a
     /// record this tool does not manage); by default they are reported and the run exits 0.
-    #[arg(long, env = "SYNC_FAIL_ON_CONFLICT", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          value_parser = boolish(), help_heading = POLICY)]
+    #[arg(long, env = "SYNC_FAIL_ON_CONFLICT", default_value = "false", value_parser = boolish(),
+          help_heading = POLICY)]
     pub fail_on_conflict: bool,
     /// Take over an existing account that holds the userName a source user wants and has no
     /// externalId (or one allowed by --adopt-external-id-prefix): it keeps its SCIM id and is
     /// managed from then on.
-    #[arg(long, env = "SYNC_ADOPT_EXISTING_USERS", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
+    #[arg(long, env = "SYNC_ADOPT_EXISTING_USERS", default_value = "false",
           value_parser = boolish(), help_heading = POLICY)]
     pub adopt_existing_users: bool,
     /// Take over an existing group that has a source group's name and no externalId (or one
     /// allowed by --adopt-external-id-prefix): its members become the source group's.
-    #[arg(long, env = "SYNC_ADOPT_EXISTING_GROUPS", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
+    #[arg(long, env = "SYNC_ADOPT_EXISTING_GROUPS", default_value = "false",
           value_parser = boolish(), help_heading = POLICY)]
     pub adopt_existing_groups: bool,
     /// Comma-separated externalId prefixes (an earlier provisioning source's, e.g. `okta:`)
     /// whose accounts --adopt-existing-users may take over too [default: none].
-    #[arg(long, env = "SYNC_ADOPT_EXTERNAL_ID_PREFIX", global = true, value_delimiter = ',',
+    #[arg(long, env = "SYNC_ADOPT_EXTERNAL_ID_PREFIX", value_delimiter = ',',
           value_parser = text(), help_heading = POLICY)]
     pub adopt_external_id_prefix: Vec<String>,
     /// Refuse a run that would adopt more accounts than this, or `none` [default: 25].
-    #[arg(long, env = "SYNC_MAX_ADOPTIONS", global = true,
-          value_parser = limit::<usize>(None), help_heading = POLICY)]
+    #[arg(long, env = "SYNC_MAX_ADOPTIONS", value_parser = limit::<usize>(None),
+          help_heading = POLICY)]
     pub max_adoptions: Option<Limit<usize>>,
 
     // ---- the run ----
     /// Plan and report, write nothing.
-    #[arg(long, env = "SYNC_DRY_RUN", global = true, num_args = 0..=1, require_equals = true,
-          default_value = "false", default_missing_value = "true", value_parser = boolish(),
+    #[arg(long, env = "SYNC_DRY_RUN", default_value = "false", value_parser = boolish(),
           help_heading = RUN)]
     pub dry_run: bool,
     /// Writes issued at once; also the SCIM client's requests in flight at the start (see
     /// --max-concurrency).
-    #[arg(long, env = "SYNC_CONCURRENCY", global = true, default_value = "4",
-          value_parser = at_least(1usize), help_heading = RUN)]
+    #[arg(long, env = "SYNC_CONCURRENCY", default_value = "4", value_parser = at_least(1usize),
+          help_heading = RUN)]
     pub concurrency: usize,
     /// The most requests in flight the bound may grow to, from --concurrency (SCIM reads) and
     /// --key-concurrency (ACTIVATE key reads), while no 429/503 arrives and latency holds; it
     /// halves (writes too) on a 429/503. Equal to --concurrency: a fixed bound [default: 64,
     /// or --concurrency when that is larger].
-    #[arg(long, env = "SYNC_MAX_CONCURRENCY", global = true,
-          value_parser = at_least(1usize), help_heading = RUN)]
+    #[arg(long, env = "SYNC_MAX_CONCURRENCY", value_parser = at_least(1usize), help_heading = RUN)]
     pub max_concurrency: Option<usize>,
     /// The most records one list of the SCIM target may hold; a longer or endless list
     /// fails the read, with nothing written.
-    #[arg(long, env = "SYNC_MAX_RECORDS", global = true, default_value = "2000000",
-          value_parser = at_least(1u64), help_heading = RUN)]
+    #[arg(long, env = "SYNC_MAX_RECORDS", default_value = "2000000", value_parser = at_least(1u64),
+          help_heading = RUN)]
     pub max_records: u64,
     /// The largest response the SCIM target may send, in bytes (128 MiB); a larger one fails
     /// the read, with nothing written.
-    #[arg(long, env = "SYNC_MAX_RESPONSE_BYTES", global = true, default_value = "134217728",
+    #[arg(long, env = "SYNC_MAX_RESPONSE_BYTES", default_value = "134217728",
           value_parser = at_least(1024u64), help_heading = RUN)]
     pub max_response_bytes: u64,
     /// `apply` refuses a plan made longer ago than this, e.g. `30m`.
-    #[arg(long, env = "SYNC_MAX_PLAN_AGE", global = true, default_value = "1h",
-          value_parser = duration(), help_heading = RUN)]
+    #[arg(long, env = "SYNC_MAX_PLAN_AGE", default_value = "1h", value_parser = duration(),
+          help_heading = RUN)]
     pub max_plan_age: Duration,
     /// Stop issuing new writes after this long, e.g. `7m`; writes in flight finish. A deadline
     /// that passes while reading ends the run with exit 4, nothing written [default: none].
-    #[arg(long, env = "SYNC_DEADLINE", global = true, value_parser = duration(),
-          help_heading = RUN)]
+    #[arg(long, env = "SYNC_DEADLINE", value_parser = duration(), help_heading = RUN)]
     pub deadline: Option<Duration>,
     /// How long one HTTP request (to ACTIVATE or to the SCIM target) may take before it is
     /// abandoned and, within the retry budget, retried, e.g. `45s`.
-    #[arg(long, env = "SYNC_REQUEST_TIMEOUT", global = true, default_value = "30s",
-          value_parser = duration(), help_heading = RUN)]
+    #[arg(long, env = "SYNC_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration(),
+          help_heading = RUN)]
     pub request_timeout: Duration,
     /// How long one request may keep being retried, waits included, before the run gives up
     /// on it, e.g. `2m`.
-    #[arg(long, env = "SYNC_RETRY_BUDGET", global = true, default_value = "60s",
-          value_parser = duration(), help_heading = RUN)]
+    #[arg(long, env = "SYNC_RETRY_BUDGET", default_value = "60s", value_parser = duration(),
+          help_heading = RUN)]
     pub retry_budget: Duration,
     /// `text` (a plan table and a summary) or `json` (one JSON object on stdout).
-    #[arg(long, env = "SYNC_OUTPUT", global = true, default_value = "text",
-          value_parser = one_of(&["text", "json"], |name| match name {
-              "text" => Some(OutputFormat::Text),
-              "json" => Some(OutputFormat::Json),
-              _ => None,
-          }), help_heading = RUN)]
+    #[arg(long, env = "SYNC_OUTPUT", default_value = "text",
+          value_parser = choice::<OutputFormat>(), help_heading = RUN)]
     pub output: OutputFormat,
     /// Text output shows the plan's header, its conflicts and its warnings counted by kind,
     /// without one line per operation.
-    #[arg(long, env = "SYNC_SUMMARY", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          value_parser = boolish(), help_heading = RUN)]
+    #[arg(long, env = "SYNC_SUMMARY", default_value = "false", value_parser = boolish(),
+          help_heading = RUN)]
     pub summary: bool,
     /// Log format on stderr: `auto` (text on a terminal, JSON lines otherwise), `text`, `json`.
-    #[arg(long, env = "LOG_FORMAT", global = true, default_value = "auto",
-          value_parser = one_of(&["auto", "text", "json"], |name| match name {
-              "auto" => Some(LogFormat::Auto),
-              "text" => Some(LogFormat::Text),
-              "json" => Some(LogFormat::Json),
-              _ => None,
-          }), help_heading = RUN)]
+    #[arg(long, env = "LOG_FORMAT", default_value = "auto",
+          value_parser = choice::<LogFormat>(), help_heading = RUN)]
     pub log_format: LogFormat,
     /// Log filter, e.g. `info`, `debug`, `scim_client=debug`.
-    #[arg(long, env = "LOG_LEVEL", global = true, default_value = "info",
-          value_parser = log_filter(), help_heading = RUN)]
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = log_filter(),
+          help_heading = RUN)]
     pub log_level: String,
     /// Load environment variables from this file (default: `.env` in the working directory,
     /// if present). Variables already set win.
-    #[arg(long, global = true, help_heading = RUN)]
+    #[arg(long, help_heading = RUN)]
     pub env_file: Option<PathBuf>,
 
     // ---- metrics ----
     /// Push the run's metrics to this Prometheus Pushgateway when it ends, e.g.
     /// `http://pushgateway.monitoring:9091` [default: no metrics].
-    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_URL", global = true, value_parser = text(),
+    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_URL", value_parser = text(),
           help_heading = METRICS)]
     pub metrics_pushgateway: Option<String>,
     /// User name for the Pushgateway's basic authentication (with the password file).
-    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_USERNAME", global = true, value_parser = text(),
+    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_USERNAME", value_parser = text(),
           help_heading = METRICS)]
     pub metrics_pushgateway_username: Option<String>,
     /// File holding the Pushgateway's basic-authentication password.
-    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE", global = true,
-          help_heading = METRICS)]
+    #[arg(long, env = "SYNC_METRICS_PUSHGATEWAY_PASSWORD_FILE", help_heading = METRICS)]
     pub metrics_pushgateway_password_file: Option<PathBuf>,
 
     // ---- run-time settings (Kubernetes) ----
     /// Do not read the SCIMConfig settings resource from the cluster.
-    #[arg(long, env = "SYNC_NO_DYNAMIC_SETTINGS", global = true, num_args = 0..=1,
-          require_equals = true, default_value = "false", default_missing_value = "true",
-          value_parser = boolish(), help_heading = SETTINGS)]
+    #[arg(long, env = "SYNC_NO_DYNAMIC_SETTINGS", default_value = "false", value_parser = boolish(),
+          help_heading = SETTINGS)]
     pub no_dynamic_settings: bool,
     /// Name of the SCIMConfig resource.
-    #[arg(long, env = "SYNC_SETTINGS_NAME", global = true, default_value = "default",
-          value_parser = text(), help_heading = SETTINGS)]
+    #[arg(long, env = "SYNC_SETTINGS_NAME", default_value = "default", value_parser = text(),
+          help_heading = SETTINGS)]
     pub settings_name: String,
     /// Namespace of the SCIMConfig resource [default: the pod's namespace].
-    #[arg(long, env = "POD_NAMESPACE", global = true, value_parser = text(),
-          help_heading = SETTINGS)]
+    #[arg(long, env = "POD_NAMESPACE", value_parser = text(), help_heading = SETTINGS)]
     pub namespace: Option<String>,
 
     /// The ids of the options given on the command line (not from the environment): what a
     /// subcommand that cannot honour some of them refuses.
     #[arg(skip)]
     pub on_command_line: Vec<String>,
+}
+
+/// Every option is global, and a `bool` one that a variable can set (to `false` too) is a
+/// switch: `--flag` alone means true, and a value follows `=` (`--flag=false`), so `--flag`
+/// never swallows the next argument.
+fn global_or_switch(arg: Arg) -> Arg {
+    let arg = arg.global(true);
+    let boolean = arg.get_value_parser().type_id() == ValueParser::bool().type_id();
+    if boolean && arg.get_env().is_some() {
+        arg.num_args(0..=1)
+            .require_equals(true)
+            .default_missing_value("true")
+    } else {
+        arg
+    }
 }
 
 const SOURCE: &str = "ACTIVATE (source)";
@@ -397,27 +371,30 @@ const SETTINGS: &str = "Run-time settings";
 const METRICS: &str = "Metrics";
 
 /// Where the target takes SSH keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SshKeysAttribute {
     /// The CoreWeave user extension's `sunkSshKeys`.
+    #[value(name = CoreWeaveUser::SSH_KEYS_PATH)]
     SunkSshKeys,
     /// Nowhere: keys are neither read nor written.
     None,
 }
 
 /// Whether a new group's members go in the POST that creates it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MembersOnCreate {
     /// For every target but CoreWeave's.
     Auto,
     /// Always.
+    #[value(name = "true")]
     Yes,
     /// Never: a create, then a membership PATCH.
+    #[value(name = "false")]
     No,
 }
 
 /// How the run's result is printed on stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// A plan table and a summary.
     Text,
@@ -426,7 +403,7 @@ pub enum OutputFormat {
 }
 
 /// Log format on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Text on a terminal, JSON lines otherwise.
     Auto,

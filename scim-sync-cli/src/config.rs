@@ -188,6 +188,13 @@ fn check_url(url: &str, what: &str, allow_insecure: bool) -> Result<String, Conf
     })
 }
 
+/// The ACTIVATE base URL, if given, checked.
+fn api_url(opts: &Opts) -> Result<Option<String>, ConfigError> {
+    let what = "ACTIVATE_API_URL (--activate-api-url)";
+    let check = |url: &String| check_url(url, what, opts.allow_insecure_http);
+    opts.activate_api_url.as_ref().map(check).transpose()
+}
+
 impl Config {
     /// Validates the typed options for the given subcommand.
     pub fn from_cli(command: Option<&Command>, opts: &Opts) -> Result<Config, ConfigError> {
@@ -337,17 +344,7 @@ impl Config {
                  PATH for an ACTIVATE export)",
             );
         };
-        let api_url = opts
-            .activate_api_url
-            .as_deref()
-            .map(|u| {
-                check_url(
-                    u,
-                    "ACTIVATE_API_URL (--activate-api-url)",
-                    opts.allow_insecure_http,
-                )
-            })
-            .transpose()?;
+        let api_url = api_url(opts)?;
         let key_source = match &opts.ssh_key_source {
             KeySource::PwCli { timeout, .. } => KeySource::PwCli {
                 path: opts.pw_cli_path.clone(),
@@ -377,34 +374,19 @@ impl Config {
                  (--source-file), not both: each chooses the source");
         }
         const WHAT: &str = "ACTIVATE_SCIM_URL (--activate-scim-url)";
-        let url = match (&opts.activate_scim_url, &opts.activate_org_name) {
-            (Some(url), _) => check_url(url, WHAT, opts.allow_insecure_http)?,
-            (None, Some(org)) => {
-                let platform = match (&opts.activate_api_url, api_key) {
-                    (Some(url), _) => {
-                        let what = "ACTIVATE_API_URL (--activate-api-url)";
-                        let url = check_url(url, what, opts.allow_insecure_http)?;
-                        url::Url::parse(&url).map_err(|e| ConfigError(format!("{what}: {e}")))?
-                    }
-                    (None, Some(key)) => activate_client::base_url_from_api_key(key)
-                        .map_err(|e| ConfigError(format!("ACTIVATE_API_KEY: {e}")))?,
-                    (None, None) => {
-                        return err(format!(
-                            "ACTIVATE's SCIM API needs its URL: set {WHAT}, or ACTIVATE_API_URL \
-                             (--activate-api-url) with ACTIVATE_ORG_NAME"
-                        ));
-                    }
-                };
-                let url = activate_client::scim_api_url(&platform, org)
-                    .map_err(|e| ConfigError(format!("{WHAT}: cannot derive it: {e}")))?;
-                check_url(url.as_str(), WHAT, opts.allow_insecure_http)?
-            }
-            (None, None) => {
-                return err(format!(
-                    "ACTIVATE's SCIM API needs its URL: set {WHAT}, or ACTIVATE_ORG_NAME \
-                     (--activate-org-name) to derive it from the ACTIVATE base URL"
-                ));
-            }
+        let url = match &opts.activate_scim_url {
+            Some(url) => url.clone(),
+            None => ScimSourceConfig::derived_url(
+                api_url(opts)?.as_deref(),
+                api_key,
+                opts.activate_org_name.as_deref(),
+            )
+            .map_err(|e| {
+                ConfigError(format!(
+                    "{WHAT} is not set and cannot be derived: {e}; set it, or ACTIVATE_ORG_NAME \
+                     (--activate-org-name) with ACTIVATE_API_URL or the API key"
+                ))
+            })?,
         };
         if api_key.is_some() {
             tracing::debug!(
@@ -412,7 +394,7 @@ impl Config {
             );
         }
         Ok(SourceConfig::Scim(ScimSourceConfig {
-            url,
+            url: check_url(&url, WHAT, opts.allow_insecure_http)?,
             token,
             org_name: opts.activate_org_name.clone(),
         }))

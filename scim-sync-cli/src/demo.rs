@@ -4,8 +4,7 @@
 
 use std::time::Instant;
 
-use scim_sync::Source;
-use scim_sync::demo::{Demo, SAMPLE_ORG};
+use scim_sync::demo::Demo;
 
 use crate::app::finish_early;
 use crate::config::Config;
@@ -16,20 +15,6 @@ use crate::stop::Stop;
 /// do and sent no write (a dry run: sent no write).
 pub async fn run(config: &Config, stop: &Stop) -> Outcome {
     let started = Instant::now();
-    // the sample organization, or the operator's own export
-    let (source, what) = match &config.opts.source_file {
-        Some(path) => (
-            Source::ExportFile {
-                path: path.clone(),
-                max_bytes: config.opts.source_file_max_bytes,
-            },
-            format!("the ACTIVATE export {}", path.display()),
-        ),
-        None => (
-            Source::ExportText(SAMPLE_ORG.into()),
-            "the sample ACTIVATE organization".to_owned(),
-        ),
-    };
     let demo = Demo {
         policy: config.policy.clone(),
         dry_run: config.opts.dry_run,
@@ -41,13 +26,16 @@ pub async fn run(config: &Config, stop: &Stop) -> Outcome {
         plan_text: crate::app::plan_text(config),
         fail_on_conflict: config.opts.fail_on_conflict,
         wording: crate::report::in_operator_terms,
-        ..Demo::new(source)
+        ..Demo::of_export(
+            config.opts.source_file.clone(),
+            config.opts.source_file_max_bytes,
+        )
     };
     let demo = match demo.run().await {
         Ok(demo) => demo,
         Err(e) => return finish_early(config, "demo", e, Outcome::Failed),
     };
-    crate::app::print(config.opts.output, &demo, || demo.render_text(&what));
+    crate::app::print(config.opts.output, &demo, || demo.render_text());
     demo.log_summary(started.elapsed());
     demo.outcome
 }

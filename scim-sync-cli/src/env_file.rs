@@ -1,6 +1,6 @@
 //! The `.env` file for local development: `--env-file PATH` (must exist), else the first
-//! `.env` in the working directory or one of its parents, if there is one. Variables already set in the environment win. Errors
-//! never quote the file's lines (they may hold secrets).
+//! `.env` in the working directory or one of its parents, if there is one. Variables already
+//! set in the environment win. Errors never quote the file's lines (they may hold secrets).
 
 use std::path::Path;
 
@@ -9,24 +9,17 @@ const ENV_FILE_MAX_BYTES: u64 = 1024 * 1024;
 
 /// Loads the env file; an explicitly named file that cannot be read is an error.
 pub fn load(explicit: Option<&Path>) -> Result<(), String> {
-    let found;
-    let path = match explicit {
-        Some(path) => path,
-        // like dotenv: the first `.env` in the working directory or one of its parents
-        None => match std::env::current_dir()
-            .ok()
-            .and_then(|dir| dir.ancestors().map(|d| d.join(".env")).find(|p| p.exists()))
-        {
-            Some(path) => {
-                found = path;
-                &found
-            }
-            None => return Ok(()),
-        },
+    // like dotenv: the first `.env` in the working directory or one of its parents
+    let nearest = || {
+        let dir = std::env::current_dir().ok()?;
+        dir.ancestors().map(|d| d.join(".env")).find(|p| p.exists())
+    };
+    let Some(path) = explicit.map(Path::to_path_buf).or_else(nearest) else {
+        return Ok(());
     };
     let name = path.display().to_string();
     // read as any file the user names is read: a regular file, bounded
-    let text = match activate_client::read_text_file(path, ENV_FILE_MAX_BYTES) {
+    let text = match activate_client::read_text_file(&path, ENV_FILE_MAX_BYTES) {
         Ok(text) => text,
         Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(());

@@ -10,7 +10,7 @@ use std::time::Instant;
 use scim_sync::SnapshotOptions;
 use scim_sync::export::ExportDocument;
 
-use crate::app::{check_writable, elapsed_ms};
+use crate::app::check_writable;
 use crate::config::Config;
 use crate::exit::Outcome;
 
@@ -31,7 +31,7 @@ pub async fn run(config: &Config, out: &Path) -> Outcome {
         }
         Err(e) => ExportDocument::failed(out, Outcome::Usage, Some(e)),
     };
-    doc.duration_ms = elapsed_ms(started);
+    doc.duration_ms = scim_sync::document::millis(started.elapsed());
     crate::app::print(config.opts.output, &doc, || doc.render_text());
     doc.log_summary();
     doc.outcome

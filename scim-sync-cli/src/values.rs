@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::ErrorKind;
-use clap::{Arg, Command};
+use clap::{Arg, Command, ValueEnum};
 
 /// A parser from trimmed text; its error is the reason, without the setting's name.
 #[derive(Clone)]
 pub struct Setting<F> {
     parse: F,
-    names: Option<&'static [&'static str]>,
+    names: Vec<PossibleValue>,
 }
 
 impl<T, F> TypedValueParser for Setting<F>
@@ -43,8 +43,7 @@ where
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        let names = self.names?;
-        Some(Box::new(names.iter().map(|n| PossibleValue::new(*n))))
+        (!self.names.is_empty()).then(|| Box::new(self.names.iter().cloned()) as Box<_>)
     }
 }
 
@@ -67,7 +66,10 @@ pub fn checked<T, F>(parse: F) -> Setting<F>
 where
     F: Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static,
 {
-    Setting { parse, names: None }
+    Setting {
+        parse,
+        names: Vec::new(),
+    }
 }
 
 /// Text, trimmed.
@@ -85,7 +87,23 @@ pub fn one_of<T: Clone + Send + Sync + 'static>(
             pick(&text.to_ascii_lowercase())
                 .ok_or_else(|| format!("expected {}, got `{text}`", alternatives(names)))
         },
-        names: Some(names),
+        names: names.iter().map(|n| PossibleValue::new(*n)).collect(),
+    }
+}
+
+/// One of a [`ValueEnum`]'s values, by name, case-insensitively.
+pub fn choice<T: ValueEnum + Clone + Send + Sync + 'static>() -> impl TypedValueParser<Value = T> {
+    let names: Vec<PossibleValue> = T::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .collect();
+    let listed: Vec<&str> = names.iter().map(PossibleValue::get_name).collect();
+    let expected = alternatives(&listed);
+    Setting {
+        parse: move |text: &str| {
+            T::from_str(text, true).map_err(|_| format!("expected {expected}, got `{text}`"))
+        },
+        names,
     }
 }
 

@@ -612,16 +612,16 @@ pub struct TargetRequests {
 }
 
 impl CheckDocument {
-    /// The document of `items`, probed from `source` and the target at `target` through
-    /// `scim`.
-    pub fn new(target: &str, source: &Source, scim: &ScimClient, items: Vec<Item>) -> Self {
+    /// The document of `items`, probed from `source` and the target `scim`.
+    pub fn new(source: &Source, scim: &ScimClient, items: Vec<Item>) -> Self {
+        let target = scim.base_url().as_str().trim_end_matches('/');
         let failed = items.iter().any(|i| i.verdict == Verdict::Fail);
         let outcome = if failed {
             Outcome::ReadFailed
         } else {
             Outcome::Ok
         };
-        let scim = scim.stats();
+        let stats = scim.stats();
         CheckDocument {
             command: "check",
             target: target.to_owned(),
@@ -634,9 +634,9 @@ impl CheckDocument {
                     count: source.stats().map_or(0, |s| s.requests),
                 },
                 scim: TargetRequests {
-                    count: scim.requests,
-                    retries: scim.retries,
-                    throttled: scim.throttled,
+                    count: stats.requests,
+                    retries: stats.retries,
+                    throttled: stats.throttled,
                 },
             },
         }
@@ -654,7 +654,7 @@ impl CheckDocument {
             fail = self.count(Verdict::Fail),
             activate_requests = self.requests.activate.count,
             scim_requests = self.requests.scim.count,
-            duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            duration_ms = crate::document::millis(duration),
             "run finished"
         );
     }

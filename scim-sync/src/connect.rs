@@ -62,6 +62,51 @@ pub struct ScimSourceSettings {
     pub org_name: Option<String>,
 }
 
+impl ScimSourceSettings {
+    /// Where ACTIVATE's SCIM API is when its URL is not given:
+    /// `<platform>/api/organizations/<org>/scim/v2`, with the platform's base URL given, or
+    /// else read from the API key.
+    ///
+    /// ```
+    /// use scim_sync::connect::ScimSourceSettings;
+    /// let url = ScimSourceSettings::derived_url(Some("https://activate.example"), None, Some("acme"));
+    /// assert_eq!(url.unwrap(), "https://activate.example/api/organizations/acme/scim/v2");
+    /// assert!(ScimSourceSettings::derived_url(None, None, Some("acme")).is_err());
+    /// ```
+    pub fn derived_url(
+        platform: Option<&str>,
+        api_key: Option<&SecretString>,
+        org: Option<&str>,
+    ) -> Result<String, DerivedUrlError> {
+        let org = org.ok_or(DerivedUrlError::NoOrganization)?;
+        let platform = match (platform, api_key) {
+            (Some(url), _) => url::Url::parse(url)
+                .map_err(|e| DerivedUrlError::Platform(format!("the ACTIVATE base URL: {e}")))?,
+            (None, Some(key)) => activate_client::base_url_from_api_key(key)
+                .map_err(|e| DerivedUrlError::Platform(format!("the API key: {e}")))?,
+            (None, None) => return Err(DerivedUrlError::NoPlatform),
+        };
+        activate_client::scim_api_url(&platform, org)
+            .map(|url| url.as_str().trim_end_matches('/').to_owned())
+            .map_err(|e| DerivedUrlError::Platform(e.to_string()))
+    }
+}
+
+/// Why ACTIVATE's SCIM API URL cannot be derived ([`ScimSourceSettings::derived_url`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DerivedUrlError {
+    /// The URL names the organization, and none is known.
+    #[error("no organization to derive it from")]
+    NoOrganization,
+    /// Neither the platform's base URL nor an API key (which encodes the host) is known.
+    #[error("no ACTIVATE base URL or API key to derive it from")]
+    NoPlatform,
+    /// The platform's base URL, or the host the API key names, is not usable.
+    #[error("{0}")]
+    Platform(String),
+}
+
 /// Requests in flight to the SCIM directory source at the start (the SCIM client's default).
 const DIRECTORY_IN_FLIGHT: usize = 8;
 

@@ -7,9 +7,9 @@
 //! ```no_run
 //! # async fn example() -> Result<(), String> {
 //! use scim_sync::demo::{Demo, SAMPLE_ORG};
-//! let demo = Demo::new(scim_sync::Source::ExportText(SAMPLE_ORG.into())).run().await?;
+//! let demo = Demo::of_export(None, 1 << 20).run().await?;
 //! assert!(demo.idempotent);
-//! print!("{}", demo.render_text("the sample organization"));
+//! print!("{}", demo.render_text());
 //! # Ok(()) }
 //! ```
 
@@ -35,6 +35,8 @@ pub const SAMPLE_ORG: &str = include_str!("../../examples/sample-org.json");
 pub struct Demo {
     /// The organization synced.
     pub source: Source,
+    /// How the text names the organization (`the sample ACTIVATE organization`).
+    pub organization: String,
     /// The engine's policy.
     pub policy: Policy,
     /// Plan once and write nothing.
@@ -78,6 +80,9 @@ pub struct DemoDocument {
     /// Whether the last pass planned nothing (a dry run: nothing was written).
     #[serde(skip)]
     pub idempotent: bool,
+    /// How the text names the organization.
+    #[serde(skip)]
+    pub organization: String,
 }
 
 impl Demo {
@@ -85,6 +90,7 @@ impl Demo {
     /// 100, no progress shown.
     pub fn new(source: Source) -> Self {
         Self {
+            organization: format!("the {}", source.describe()),
             source,
             policy: Policy::default(),
             dry_run: false,
@@ -96,6 +102,18 @@ impl Demo {
             plan_text: PlanText::Full,
             fail_on_conflict: false,
             wording: library_terms,
+        }
+    }
+
+    /// A demo of the ACTIVATE export at `path` (read up to `max_bytes`), or of the sample
+    /// organization ([`SAMPLE_ORG`]) without one.
+    pub fn of_export(path: Option<std::path::PathBuf>, max_bytes: u64) -> Self {
+        match path {
+            Some(path) => Self::new(Source::ExportFile { path, max_bytes }),
+            None => Self {
+                organization: "the sample ACTIVATE organization".to_owned(),
+                ..Self::new(Source::ExportText(SAMPLE_ORG.into()))
+            },
         }
     }
 
@@ -119,7 +137,14 @@ impl Demo {
         let passes = self.passes(&server, &base, &token).await;
         let _ = server.shutdown().await;
         let (passes, writes) = passes?;
-        Ok(DemoDocument::new(base, self.dry_run, passes, writes))
+        let organization = self.organization.clone();
+        Ok(DemoDocument::new(
+            base,
+            organization,
+            self.dry_run,
+            passes,
+            writes,
+        ))
     }
 
     /// Each pass's document and the writes the server saw during it.
@@ -162,7 +187,7 @@ impl Demo {
             };
             doc.record_settings(&effective.settings);
             doc.record_run(&run, self.fail_on_conflict);
-            doc.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            doc.duration_ms = crate::document::millis(started.elapsed());
             let requests = server.requests();
             writes.push(requests.iter().filter(|r| r.method != "GET").count());
             passes.push(doc);
@@ -172,7 +197,13 @@ impl Demo {
 }
 
 impl DemoDocument {
-    fn new(target: String, dry_run: bool, passes: Vec<Document>, writes: Vec<usize>) -> Self {
+    fn new(
+        target: String,
+        organization: String,
+        dry_run: bool,
+        passes: Vec<Document>,
+        writes: Vec<usize>,
+    ) -> Self {
         let first_ok = passes.first().is_some_and(|p| p.outcome == Outcome::Ok);
         let last_writes = writes.last().copied().unwrap_or_default();
         let idempotent = match &passes[..] {
@@ -194,6 +225,7 @@ impl DemoDocument {
             outcome,
             exit_code: outcome.code(),
             idempotent,
+            organization,
         }
     }
 
@@ -209,16 +241,15 @@ impl DemoDocument {
             first_pass_failed = first.map_or(0, |p| p.summary.failed),
             second_pass_planned = self.passes.last().map_or(0, |p| p.plan.len()),
             second_pass_writes = self.second_pass_writes,
-            duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            duration_ms = crate::document::millis(duration),
             "run finished"
         );
     }
 
-    /// Each pass's text under its heading, then what the passes showed; `what` names the
-    /// organization. The text quotes the source's text: escape it before it reaches a
-    /// terminal.
-    pub fn render_text(&self, what: &str) -> String {
-        let base = &self.target;
+    /// Each pass's text under its heading, then what the passes showed. The text quotes the
+    /// source's text: escape it before it reaches a terminal.
+    pub fn render_text(&self) -> String {
+        let (base, what) = (&self.target, &self.organization);
         let mut out = String::new();
         let last_writes = self.second_pass_writes;
         match &self.passes[..] {

@@ -740,6 +740,7 @@ fn conflict_line(conflict: &Conflict) -> String {
     .replace(['\n', '\r'], " ")
 }
 
-fn millis(d: std::time::Duration) -> u64 {
+/// A duration in whole milliseconds, as the documents give them (`u64::MAX` beyond).
+pub fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
