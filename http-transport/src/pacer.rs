@@ -22,11 +22,14 @@ const LATENCY_FACTOR: u32 = 2;
 /// (no bursts), across all clones.
 ///
 /// **Adaptive bound** ([`Pacer::adaptive`]): the bound starts at a given value and moves
-/// within `[1, max]`, additive increase, multiplicative decrease. Each window of as many
-/// answered requests as the bound (reported with [`PacerPermit::succeeded`]) raises it by one,
-/// unless the window's mean latency is more than twice the best window's; an overload answer
-/// (429 or 503, reported with [`PacerPermit::overloaded`]) halves it, once for all the
-/// requests that were sent under the same bound. [`Pacer::new`] keeps a fixed bound.
+/// within `[1, max]`. Each window of as many answered requests as the bound (reported with
+/// [`PacerPermit::succeeded`]) raises it, unless the window's mean latency is more than twice
+/// the best window's: at first it doubles (a slow start, as TCP's: a run at 50 ms round trips
+/// reaches 64 lanes from 4 in four windows, not in two thousand answers), and once an overload
+/// or a latency rise has been seen it grows by one (additive increase). An overload answer
+/// (429 or 503, reported with [`PacerPermit::overloaded`]) halves it (multiplicative
+/// decrease), once for all the requests that were sent under the same bound. [`Pacer::new`]
+/// keeps a fixed bound.
 ///
 /// **Pause** ([`Pacer::pause`]): no new request starts, on any clone, until the pause ends
 /// (a server's `Retry-After` is about the server, not about one request).
@@ -62,6 +65,8 @@ struct State {
     window_latency: Duration,
     /// The lowest mean latency of a full window.
     best_latency: Option<Duration>,
+    /// The bound doubles per window until the first overload or latency rise.
+    slow_start: bool,
     /// With a rate limit: when the next request may start.
     next_start: Option<Instant>,
     /// No request starts before this.
@@ -113,6 +118,7 @@ impl Pacer {
                     window: 0,
                     window_latency: Duration::ZERO,
                     best_latency: None,
+                    slow_start: true,
                     next_start: None,
                     paused_until: None,
                     paused_total: Duration::ZERO,
@@ -261,15 +267,22 @@ impl PacerPermit {
         state.window_latency = Duration::ZERO;
         let best = *state.best_latency.get_or_insert(mean);
         state.best_latency = Some(best.min(mean));
-        if state.limit < self.inner.max_in_flight && mean <= best.saturating_mul(LATENCY_FACTOR) {
-            state.limit += 1;
-            state.peak = state.peak.max(state.limit);
-            if state.debt > 0 {
-                state.debt -= 1;
-            } else {
-                self.inner.slots.add_permits(1);
-            }
+        if mean > best.saturating_mul(LATENCY_FACTOR) {
+            state.slow_start = false;
+            return;
         }
+        let step = if state.slow_start { state.limit } else { 1 };
+        let grown = state
+            .limit
+            .saturating_add(step)
+            .min(self.inner.max_in_flight);
+        let added = grown.saturating_sub(state.limit);
+        state.limit = grown;
+        state.peak = state.peak.max(grown);
+        // slots owed to an earlier decrease are paid first
+        let paid = added.min(state.debt);
+        state.debt -= paid;
+        self.inner.slots.add_permits(added - paid);
     }
 
     /// The server answered 429 or 503: an adaptive bound halves (at least 1), once for all
@@ -285,6 +298,7 @@ impl PacerPermit {
         let lower = (state.limit / 2).max(1);
         let cut = state.limit - lower;
         state.limit = lower;
+        state.slow_start = false;
         state.epoch += 1;
         state.window = 0;
         state.window_latency = Duration::ZERO;
@@ -388,27 +402,40 @@ mod tests {
         pacer.limit()
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn adaptive_bound_grows_by_one_per_window_up_to_max() {
-        let pacer = Pacer::adaptive(2, 5, None);
-        assert_eq!((pacer.limit(), pacer.max_in_flight()), (2, 5));
-        let mut limits = Vec::new();
-        for _ in 0..40 {
-            limits.push(answered(&pacer, Duration::from_millis(10)).await);
+    /// The bound after each of `n` answers of `latency`, and where it changed.
+    async fn limits(pacer: &Pacer, n: usize, latency: Duration) -> (Vec<usize>, Vec<usize>) {
+        let mut limits = vec![pacer.limit()];
+        for _ in 0..n {
+            limits.push(answered(pacer, latency).await);
         }
-        // a window is as many answers as the bound: 2 at 2, 3 at 3, 4 at 4, then the ceiling
-        let grew_at: Vec<usize> = limits
-            .windows(2)
-            .enumerate()
-            .filter(|(_, w)| w[1] != w[0])
-            .map(|(i, w)| {
-                assert_eq!(w[1], w[0] + 1, "{limits:?}");
-                i + 1
-            })
+        let changed = (1..limits.len())
+            .filter(|&i| limits[i] != limits[i - 1])
             .collect();
-        assert_eq!(limits[0], 2);
-        assert_eq!(grew_at, vec![1, 4, 8], "{limits:?}");
-        assert_eq!((pacer.limit(), pacer.peak_limit()), (5, 5));
+        (limits, changed)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adaptive_bound_doubles_per_window_up_to_max() {
+        let pacer = Pacer::adaptive(2, 20, None);
+        assert_eq!((pacer.limit(), pacer.max_in_flight()), (2, 20));
+        // a window is as many answers as the bound: 2 at 2, 4 at 4, 8 at 8, 16 at 16, then
+        // the ceiling
+        let (limits, changed) = limits(&pacer, 40, Duration::from_millis(10)).await;
+        assert_eq!(changed, vec![2, 6, 14, 30], "{limits:?}");
+        let grown: Vec<usize> = changed.iter().map(|&i| limits[i]).collect();
+        assert_eq!(grown, vec![4, 8, 16, 20]);
+        assert_eq!((pacer.limit(), pacer.peak_limit()), (20, 20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_an_overload_the_bound_grows_by_one_per_window() {
+        let pacer = Pacer::adaptive(8, 20, None);
+        pacer.acquire().await.overloaded();
+        assert_eq!(pacer.limit(), 4);
+        // windows of 4, 5 and 6 answers
+        let (limits, changed) = limits(&pacer, 16, Duration::from_millis(10)).await;
+        assert_eq!(changed, vec![4, 9, 15], "{limits:?}");
+        assert_eq!(pacer.limit(), 7);
     }
 
     #[tokio::test(start_paused = true)]
@@ -441,18 +468,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn adaptive_bound_holds_while_latency_rises() {
-        let pacer = Pacer::adaptive(2, 8, None);
+        let pacer = Pacer::adaptive(2, 16, None);
         assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 2);
-        assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 3);
-        // three times the best window's latency: no growth
-        for _ in 0..9 {
-            assert_eq!(answered(&pacer, Duration::from_millis(30)).await, 3);
+        assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 4);
+        // three times the best window's latency: no growth, and the slow start is over
+        for _ in 0..12 {
+            assert_eq!(answered(&pacer, Duration::from_millis(30)).await, 4);
         }
-        // latency back: grows again
-        for _ in 0..2 {
+        // latency back: grows again, by one
+        for _ in 0..3 {
             answered(&pacer, Duration::from_millis(10)).await;
         }
-        assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 4);
+        assert_eq!(answered(&pacer, Duration::from_millis(10)).await, 5);
     }
 
     #[tokio::test(start_paused = true)]

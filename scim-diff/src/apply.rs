@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use futures_util::stream;
+use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{MemberRef, Operation, Plan, UserChanges};
@@ -79,6 +79,15 @@ impl TargetError {
 /// [`crate::memory::MemoryTarget`] is the in-memory oracle.
 #[async_trait::async_trait]
 pub trait Target: Send + Sync {
+    /// How many writes the target takes at once now, when it knows better than the run's
+    /// fixed [`ApplyOptions::concurrency`]: an adaptive bound that grows while the target
+    /// keeps up and shrinks when it pushes back. [`apply()`] reads it whenever a write ends
+    /// and keeps at most `min(ApplyOptions::concurrency, this)` in flight. Default: no
+    /// opinion.
+    fn write_lanes(&self) -> Option<usize> {
+        None
+    }
+
     /// Creates a user (active, with every attribute of `user`); returns its SCIM id.
     async fn create_user(&self, user: &DesiredUser) -> Result<String, TargetError>;
     /// Changes the attributes named in `changes` (the others stay as they are).
@@ -158,7 +167,8 @@ pub trait Target: Send + Sync {
 /// How [`apply()`] runs.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Most writes in flight at once (`0` is treated as `1`). Default 4.
+    /// Most writes in flight at once (`0` is treated as `1`); a target with an adaptive
+    /// bound ([`Target::write_lanes`]) keeps fewer while its bound is lower. Default 4.
     pub concurrency: usize,
     /// No new write is issued at or after this instant; the rest are skipped.
     pub deadline: Option<Instant>,
@@ -246,6 +256,28 @@ pub struct OutcomeCounts {
     pub failed: usize,
     /// Skipped.
     pub skipped: usize,
+}
+
+/// Runs the futures, at most `lanes()` at once, asking again whenever one ends (an adaptive
+/// target's bound moves while a step runs). A write first runs, and so first checks whether
+/// the run may still write, once it has a lane: one that waited for a lane never goes out
+/// after a stop.
+async fn in_lanes<F: std::future::Future>(
+    mut futures: impl Iterator<Item = F>,
+    lanes: impl Fn() -> usize,
+) -> Vec<F::Output> {
+    let mut running = FuturesUnordered::new();
+    let mut done = Vec::new();
+    loop {
+        while running.len() < lanes() {
+            let Some(future) = futures.next() else { break };
+            running.push(future);
+        }
+        match running.next().await {
+            Some(output) => done.push(output),
+            None => return done,
+        }
+    }
 }
 
 /// Why [`apply()`] stopped issuing writes early.
@@ -495,149 +527,153 @@ pub async fn apply<T: Target + ?Sized>(
             .collect();
         let (user_ids_ref, group_ids_ref, failed_ref) = (&user_ids, &group_ids, &failed_creates);
         let run_ref = &run;
-        let results: Vec<OperationReport> = stream::iter(indices)
-            .map(|i| {
-                let op = &plan.operations[i];
-                async move {
-                    let mut r = report(i, op, Outcome::Done);
-                    if !op.external_id().starts_with(&run_ref.opts.external_id_prefix)
-                        || run_ref.opts.external_id_prefix.is_empty()
-                    {
-                        r.outcome = Outcome::Skipped {
-                            reason: "not attempted: the externalId lacks the managed prefix".into(),
-                        };
-                        return r;
-                    }
-                    if let Some(reason) = run_ref.halt() {
-                        r.outcome = Outcome::Skipped { reason };
-                        return r;
-                    }
-                    let t = run_ref.target;
-                    let (outcome, created, notes) = match op {
-                        Operation::CreateUser { user: u, .. } => {
-                            run_ref
-                                .create(
-                                    &u.external_id,
-                                    || t.create_user(u),
-                                    || t.find_user_by_external_id(&u.external_id),
-                                )
-                                .await
-                        }
-                        Operation::CreateGroup {
-                            external_id,
-                            display_name,
-                            members,
-                            ..
-                        } => {
-                            let (member_ids, mut left_out) = resolve_members(members, user_ids_ref);
-                            let (outcome, id, mut notes) = run_ref
-                                .create(
-                                    external_id,
-                                    || t.create_group(external_id, display_name, &member_ids),
-                                    || t.find_group_by_external_id(external_id),
-                                )
-                                .await;
-                            notes.append(&mut left_out);
-                            (outcome, id, notes)
-                        }
-                        Operation::UpdateUser { id, changes, .. } => {
-                            (done(t.update_user(id, changes).await, run_ref), None, vec![])
-                        }
-                        Operation::ReactivateUser { id, changes, .. } => {
-                            (done(t.reactivate_user(id, changes).await, run_ref), None, vec![])
-                        }
-                        Operation::DeactivateUser { id, .. } => {
-                            (done(t.set_active(id, false).await, run_ref), None, vec![])
-                        }
-                        Operation::AdoptUser {
-                            external_id,
-                            id,
-                            previous_external_id,
-                            changes,
-                        } => {
-                            let previous = previous_external_id.as_deref();
-                            if !run_ref.opts.may_adopt_user(previous) {
-                                r.outcome = Outcome::Skipped {
-                                    reason: "not attempted: adoption of this record is not allowed"
-                                        .into(),
-                                };
-                                return r;
-                            }
-                            let adopted = t.adopt_user(id, previous, external_id, changes).await;
-                            (done(adopted, run_ref), None, vec![])
-                        }
-                        Operation::AdoptGroup {
-                            external_id,
-                            id,
-                            previous_external_id,
-                            display_name,
-                        } => {
-                            let previous = previous_external_id.as_deref();
-                            if !run_ref.opts.may_adopt_group(previous) {
-                                r.outcome = Outcome::Skipped {
-                                    reason: "not attempted: adoption of this record is not allowed"
-                                        .into(),
-                                };
-                                return r;
-                            }
-                            let adopted =
-                                t.adopt_group(id, previous, external_id, display_name).await;
-                            (done(adopted, run_ref), None, vec![])
-                        }
-                        Operation::RenameGroup { id, to, .. } => {
-                            (done(t.rename_group(id, to).await, run_ref), None, vec![])
-                        }
-                        Operation::UpdateMembers {
-                            external_id,
-                            id,
-                            add,
-                            remove,
-                        } => {
-                            let gid = match id {
-                                Some(id) => id.clone(),
-                                None => match group_ids_ref.get(external_id) {
-                                    Some(id) => id.clone(),
-                                    None => {
-                                        r.outcome = Outcome::Skipped {
-                                            reason: format!(
-                                                "not attempted: the group create did not succeed ({})",
-                                                failed_ref
-                                                    .get(external_id)
-                                                    .map(String::as_str)
-                                                    .unwrap_or("not done")
-                                            ),
-                                        };
-                                        return r;
-                                    }
-                                },
-                            };
-                            let (add_ids, notes) = resolve_members(add, user_ids_ref);
-                            let remove_ids: Vec<String> =
-                                remove.iter().filter_map(|m| m.id.clone()).collect();
-                            if add_ids.is_empty() && remove_ids.is_empty() {
-                                r.outcome = Outcome::Skipped {
-                                    reason: "not attempted: every member it adds failed to be created"
-                                        .into(),
-                                };
-                                r.notes = notes;
-                                return r;
-                            }
-                            let out = done(
-                                t.update_members(&gid, &add_ids, &remove_ids).await,
-                                run_ref,
-                            );
-                            (out, None, notes)
-                        }
+        let lanes = || {
+            let adaptive = target.write_lanes().unwrap_or(concurrency);
+            adaptive.clamp(1, concurrency)
+        };
+        let writes = indices.into_iter().map(|i| {
+            let op = &plan.operations[i];
+            async move {
+                let mut r = report(i, op, Outcome::Done);
+                if !op
+                    .external_id()
+                    .starts_with(&run_ref.opts.external_id_prefix)
+                    || run_ref.opts.external_id_prefix.is_empty()
+                {
+                    r.outcome = Outcome::Skipped {
+                        reason: "not attempted: the externalId lacks the managed prefix".into(),
                     };
-                    r.outcome = outcome;
-                    r.created_id = created;
-                    r.notes = notes;
-                    r
+                    return r;
                 }
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+                if let Some(reason) = run_ref.halt() {
+                    r.outcome = Outcome::Skipped { reason };
+                    return r;
+                }
+                let t = run_ref.target;
+                let (outcome, created, notes) = match op {
+                    Operation::CreateUser { user: u, .. } => {
+                        run_ref
+                            .create(
+                                &u.external_id,
+                                || t.create_user(u),
+                                || t.find_user_by_external_id(&u.external_id),
+                            )
+                            .await
+                    }
+                    Operation::CreateGroup {
+                        external_id,
+                        display_name,
+                        members,
+                        ..
+                    } => {
+                        let (member_ids, mut left_out) = resolve_members(members, user_ids_ref);
+                        let (outcome, id, mut notes) = run_ref
+                            .create(
+                                external_id,
+                                || t.create_group(external_id, display_name, &member_ids),
+                                || t.find_group_by_external_id(external_id),
+                            )
+                            .await;
+                        notes.append(&mut left_out);
+                        (outcome, id, notes)
+                    }
+                    Operation::UpdateUser { id, changes, .. } => (
+                        done(t.update_user(id, changes).await, run_ref),
+                        None,
+                        vec![],
+                    ),
+                    Operation::ReactivateUser { id, changes, .. } => (
+                        done(t.reactivate_user(id, changes).await, run_ref),
+                        None,
+                        vec![],
+                    ),
+                    Operation::DeactivateUser { id, .. } => {
+                        (done(t.set_active(id, false).await, run_ref), None, vec![])
+                    }
+                    Operation::AdoptUser {
+                        external_id,
+                        id,
+                        previous_external_id,
+                        changes,
+                    } => {
+                        let previous = previous_external_id.as_deref();
+                        if !run_ref.opts.may_adopt_user(previous) {
+                            r.outcome = Outcome::Skipped {
+                                reason: "not attempted: adoption of this record is not allowed"
+                                    .into(),
+                            };
+                            return r;
+                        }
+                        let adopted = t.adopt_user(id, previous, external_id, changes).await;
+                        (done(adopted, run_ref), None, vec![])
+                    }
+                    Operation::AdoptGroup {
+                        external_id,
+                        id,
+                        previous_external_id,
+                        display_name,
+                    } => {
+                        let previous = previous_external_id.as_deref();
+                        if !run_ref.opts.may_adopt_group(previous) {
+                            r.outcome = Outcome::Skipped {
+                                reason: "not attempted: adoption of this record is not allowed"
+                                    .into(),
+                            };
+                            return r;
+                        }
+                        let adopted = t.adopt_group(id, previous, external_id, display_name).await;
+                        (done(adopted, run_ref), None, vec![])
+                    }
+                    Operation::RenameGroup { id, to, .. } => {
+                        (done(t.rename_group(id, to).await, run_ref), None, vec![])
+                    }
+                    Operation::UpdateMembers {
+                        external_id,
+                        id,
+                        add,
+                        remove,
+                    } => {
+                        let gid = match id {
+                            Some(id) => id.clone(),
+                            None => match group_ids_ref.get(external_id) {
+                                Some(id) => id.clone(),
+                                None => {
+                                    r.outcome = Outcome::Skipped {
+                                        reason: format!(
+                                            "not attempted: the group create did not succeed ({})",
+                                            failed_ref
+                                                .get(external_id)
+                                                .map(String::as_str)
+                                                .unwrap_or("not done")
+                                        ),
+                                    };
+                                    return r;
+                                }
+                            },
+                        };
+                        let (add_ids, notes) = resolve_members(add, user_ids_ref);
+                        let remove_ids: Vec<String> =
+                            remove.iter().filter_map(|m| m.id.clone()).collect();
+                        if add_ids.is_empty() && remove_ids.is_empty() {
+                            r.outcome = Outcome::Skipped {
+                                reason: "not attempted: every member it adds failed to be created"
+                                    .into(),
+                            };
+                            r.notes = notes;
+                            return r;
+                        }
+                        let out =
+                            done(t.update_members(&gid, &add_ids, &remove_ids).await, run_ref);
+                        (out, None, notes)
+                    }
+                };
+                r.outcome = outcome;
+                r.created_id = created;
+                r.notes = notes;
+                r
+            }
+        });
+        let results = in_lanes(writes, lanes).await;
         for r in results {
             let op = &plan.operations[r.index];
             match (op, &r.created_id, &r.outcome) {

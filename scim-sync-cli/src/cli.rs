@@ -254,15 +254,15 @@ pub struct Opts {
     #[arg(long, env = "SYNC_DRY_RUN", default_value = "false", value_parser = boolish(),
           help_heading = RUN)]
     pub dry_run: bool,
-    /// Writes issued at once; also the SCIM client's requests in flight at the start (see
-    /// --max-concurrency).
+    /// The SCIM target's requests in flight at the start, writes included (the bound adapts:
+    /// see --max-concurrency).
     #[arg(long, env = "SYNC_CONCURRENCY", default_value = "4", value_parser = at_least(1usize),
           help_heading = RUN)]
     pub concurrency: usize,
-    /// The most requests in flight the bound may grow to, from --concurrency (SCIM reads) and
-    /// --key-concurrency (ACTIVATE key reads), while no 429/503 arrives and latency holds; it
-    /// halves (writes too) on a 429/503. Equal to --concurrency: a fixed bound [default: 64,
-    /// or --concurrency when that is larger].
+    /// The most requests in flight the bound may grow to, from --concurrency (SCIM reads and
+    /// writes) and --key-concurrency (ACTIVATE key reads), while no 429/503 arrives and
+    /// latency holds; it halves on a 429/503. Equal to --concurrency: a fixed bound
+    /// [default: 64, or --concurrency when that is larger].
     #[arg(long, env = "SYNC_MAX_CONCURRENCY", value_parser = at_least(1usize), help_heading = RUN)]
     pub max_concurrency: Option<usize>,
     /// The most records one list of the SCIM target may hold; a longer or endless list

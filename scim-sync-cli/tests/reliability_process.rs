@@ -34,7 +34,9 @@ async fn sigterm_halfway_through_applying_stops_writes_and_the_next_run_converge
     let mut cmd = command(dir.path());
     cmd.args(["--output", "json"])
         .envs(env.iter().cloned())
+        // one write at a time, fixed: at most one in flight when the signal comes
         .env("SYNC_CONCURRENCY", "1")
+        .env("SYNC_MAX_CONCURRENCY", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
@@ -101,7 +103,7 @@ async fn the_deadline_passing_mid_apply_stops_writes_and_the_next_run_converges(
     let started = Instant::now();
     let r = run(
         &env,
-        &[("SYNC_CONCURRENCY", "1")],
+        &[("SYNC_CONCURRENCY", "1"), ("SYNC_MAX_CONCURRENCY", "1")],
         &["--deadline", "1500ms"],
     )
     .await;

@@ -448,7 +448,9 @@ async fn a_page_of_garbage_json_writes_nothing() {
 async fn a_401_mid_run_stops_at_once_with_a_clear_message() {
     let plan = FaultPlan::new(12).rule(rule(Fault::Unauthorized, Op::Create).after(4).times(1));
     let s = Scenario::new(20, 3, plan).await;
-    let r = s.run(&[("SYNC_CONCURRENCY", "1")], &[]).await;
+    // one write at a time, fixed: none in flight beside the one that gets the 401
+    let one = [("SYNC_CONCURRENCY", "1"), ("SYNC_MAX_CONCURRENCY", "1")];
+    let r = s.run(&one, &[]).await;
     assert_eq!(r.code, 1, "{}", r.all());
     let log = s.server().requests();
     let at = log

@@ -97,7 +97,8 @@ impl ApplySaved {
         self
     }
 
-    /// Writes in flight at once (at least 1).
+    /// Writes in flight at once (at least 1). With a SCIM client whose bound adapts
+    /// (`ClientBuilder::max_concurrency`), writes follow that bound instead, up to its ceiling.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self

@@ -134,8 +134,8 @@ pub struct Connection {
     /// The most requests in flight the bound may grow to, from `concurrency` for the target
     /// and the SCIM directory source and from `key_concurrency` for ACTIVATE's key reads,
     /// while answers come without 429/503 and latency holds (it halves on a 429/503). Equal
-    /// to the start, or below it: a fixed bound. The engine still issues at most its own
-    /// `concurrency` writes at once; the bound lets reads grow and makes writes back off.
+    /// to the start, or below it: a fixed bound. Writes to the target follow the bound too
+    /// ([`scim_diff::Target::write_lanes`]).
     pub max_concurrency: usize,
     /// At most this many requests per second to the target (`None`: no pacing).
     pub requests_per_second: Option<f64>,

@@ -113,7 +113,8 @@ impl Reconciler {
         self
     }
 
-    /// Writes in flight at once (at least 1).
+    /// Writes in flight at once (at least 1). With a SCIM client whose bound adapts
+    /// (`ClientBuilder::max_concurrency`), writes follow that bound instead, up to its ceiling.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -388,8 +389,11 @@ impl Writes<'_> {
             operations: plan.operations.len(),
         };
         notify_started(self.observer, applying).await;
+        // an adaptive client lets writes grow past the configured number, to its ceiling
+        let pacer = self.scim.pacer();
+        let ceiling = pacer.is_adaptive().then(|| pacer.max_in_flight());
         let options = ApplyOptions {
-            concurrency: self.concurrency,
+            concurrency: ceiling.unwrap_or(self.concurrency).max(self.concurrency),
             deadline: self.stop.deadline(),
             stop: Some(self.stop.flag()),
             external_id_prefix: self.policy.external_id_prefix.clone(),

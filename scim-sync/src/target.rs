@@ -561,6 +561,13 @@ impl ScimTarget {
 
 #[async_trait::async_trait]
 impl Target for ScimTarget {
+    /// The SCIM client's bound on requests in flight, when it adapts: writes follow it up
+    /// while the target keeps up and down when it answers 429/503.
+    fn write_lanes(&self) -> Option<usize> {
+        let pacer = self.client.pacer();
+        pacer.is_adaptive().then(|| pacer.limit())
+    }
+
     async fn create_user(&self, desired: &DesiredUser) -> Result<String, TargetError> {
         let mut user = User::new(desired.user_name.clone());
         user.external_id = Some(desired.external_id.clone());

@@ -287,3 +287,24 @@ fn a_connection_gives_its_target_an_adaptive_bound_up_to_max_concurrency() {
         assert_eq!(client.pacer().max_in_flight(), 4);
     }
 }
+
+#[tokio::test]
+async fn the_scim_target_gives_writes_the_clients_bound_when_it_adapts() {
+    use scim_diff::Target;
+    use scim_sync::target::ScimTarget;
+    let client = |max| {
+        scim_client::ScimClient::builder("http://127.0.0.1:9/scim")
+            .bearer_token("tok".into())
+            .max_in_flight(4)
+            .max_concurrency(max)
+            .build()
+            .unwrap()
+    };
+    let adaptive = client(Some(16));
+    assert_eq!(ScimTarget::new(adaptive.clone()).write_lanes(), Some(4));
+    // an overload halves the client's bound, and the writes' with it
+    adaptive.pacer().acquire().await.overloaded();
+    assert_eq!(ScimTarget::new(adaptive).write_lanes(), Some(2));
+    // a fixed bound: the run's own concurrency decides
+    assert_eq!(ScimTarget::new(client(None)).write_lanes(), None);
+}

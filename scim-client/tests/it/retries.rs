@@ -340,7 +340,7 @@ async fn max_concurrency_lets_the_bound_grow_and_a_429_halves_it() {
         (c.stats().concurrency, c.stats().concurrency_reached),
         (2, 2)
     );
-    // windows of 2, 3 and 4 answers take it to 4, and no further
+    // a window of 2 answers doubles it to 4, and it goes no further
     for _ in 0..30 {
         c.users().get("u").await.unwrap();
     }

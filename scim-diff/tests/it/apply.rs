@@ -222,26 +222,68 @@ fn operations_without_the_prefix_are_never_applied() {
     assert_eq!(report.totals().skipped, 1);
 }
 
-/// Counts writes in flight around an await point.
+/// Counts writes in flight around an await point; its lanes ([`Target::write_lanes`]) are a
+/// function of the writes done so far, and it can raise a stop flag as a write starts.
 struct Counting {
     inner: MemoryTarget,
     now: AtomicUsize,
     max: AtomicUsize,
+    /// Writes started and finished.
+    started: AtomicUsize,
+    done: AtomicUsize,
+    /// Writes that started with more in flight than the lanes allowed then.
+    over_lanes: AtomicUsize,
+    /// The most in flight when a write started after `done` reached the second number.
+    max_after: (AtomicUsize, usize),
+    lanes: fn(usize) -> Option<usize>,
+    /// Raise this flag as the write with this number (from 1) starts.
+    raise: Option<(usize, Arc<AtomicBool>)>,
 }
 
 impl Counting {
+    fn new(lanes: fn(usize) -> Option<usize>) -> Self {
+        Counting {
+            inner: MemoryTarget::new(Default::default()),
+            now: AtomicUsize::new(0),
+            max: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            over_lanes: AtomicUsize::new(0),
+            max_after: (AtomicUsize::new(0), usize::MAX),
+            lanes,
+            raise: None,
+        }
+    }
+
     async fn around<T>(&self, f: impl std::future::Future<Output = T>) -> T {
         let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(n, Ordering::SeqCst);
+        let done = self.done.load(Ordering::SeqCst);
+        if (self.lanes)(done).is_some_and(|lanes| n > lanes) {
+            self.over_lanes.fetch_add(1, Ordering::SeqCst);
+        }
+        if done >= self.max_after.1 {
+            self.max_after.0.fetch_max(n, Ordering::SeqCst);
+        }
+        let started = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some((at, flag)) = &self.raise
+            && *at == started
+        {
+            flag.store(true, Ordering::SeqCst);
+        }
         YieldOnce(false).await;
         let out = f.await;
         self.now.fetch_sub(1, Ordering::SeqCst);
+        self.done.fetch_add(1, Ordering::SeqCst);
         out
     }
 }
 
 #[async_trait::async_trait]
 impl Target for Counting {
+    fn write_lanes(&self) -> Option<usize> {
+        (self.lanes)(self.done.load(Ordering::SeqCst))
+    }
     async fn create_user(&self, user: &DesiredUser) -> Result<String, TargetError> {
         self.around(self.inner.create_user(user)).await
     }
@@ -272,11 +314,7 @@ impl Target for Counting {
 fn concurrency_is_bounded() {
     let users: Vec<_> = (0..20).map(|i| su(&format!("user{i}"))).collect();
     let s = snapshot(users, vec![]);
-    let target = Counting {
-        inner: MemoryTarget::new(Default::default()),
-        now: AtomicUsize::new(0),
-        max: AtomicUsize::new(0),
-    };
+    let target = Counting::new(|_| None);
     let p = plan(&s, &target.inner.state(), &Policy::default());
     let opts = ApplyOptions {
         concurrency: 3,
@@ -285,4 +323,64 @@ fn concurrency_is_bounded() {
     let report = block_on(apply(&p, &target, &opts));
     assert!(report.is_success());
     assert_eq!(target.max.load(Ordering::SeqCst), 3);
+}
+
+fn users_plan(n: usize, target: &Counting) -> scim_diff::Plan {
+    let users: Vec<_> = (0..n).map(|i| su(&format!("user{i}"))).collect();
+    plan(
+        &snapshot(users, vec![]),
+        &target.inner.state(),
+        &Policy::default(),
+    )
+}
+
+#[test]
+fn writes_follow_a_growing_adaptive_bound_up_to_the_configured_ceiling() {
+    // one more lane for every 4 writes done, from 1
+    let target = Counting::new(|done| Some(1 + done / 4));
+    let p = users_plan(80, &target);
+    let opts = ApplyOptions {
+        concurrency: 6,
+        ..ApplyOptions::default()
+    };
+    let report = block_on(apply(&p, &target, &opts));
+    assert!(report.is_success());
+    assert_eq!(target.over_lanes.load(Ordering::SeqCst), 0);
+    assert_eq!(target.max.load(Ordering::SeqCst), 6, "the ceiling, reached");
+}
+
+#[test]
+fn writes_back_off_when_the_adaptive_bound_falls() {
+    // 8 lanes until 10 writes are done, then 1 (a 429 halved it, and again...)
+    let mut target = Counting::new(|done| Some(if done < 10 { 8 } else { 1 }));
+    // once the writes that were in flight when it fell have drained
+    target.max_after.1 = 10 + 8;
+    let p = users_plan(40, &target);
+    let opts = ApplyOptions {
+        concurrency: 8,
+        ..ApplyOptions::default()
+    };
+    let report = block_on(apply(&p, &target, &opts));
+    assert!(report.is_success());
+    assert_eq!(target.max.load(Ordering::SeqCst), 8);
+    assert_eq!(target.max_after.0.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_write_waiting_for_a_lane_is_not_issued_after_a_stop() {
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut target = Counting::new(|_| Some(1));
+    target.raise = Some((3, flag.clone()));
+    let p = users_plan(10, &target);
+    let opts = ApplyOptions {
+        concurrency: 8,
+        stop: Some(flag),
+        ..ApplyOptions::default()
+    };
+    let report = block_on(apply(&p, &target, &opts));
+    // the third write was in flight when the stop came; it finished, nothing else started
+    assert_eq!(target.started.load(Ordering::SeqCst), 3);
+    assert_eq!(report.totals().done, 3);
+    assert_eq!(report.totals().skipped, 7);
+    assert_eq!(report.stopped, Some(StopReason::StopRequested));
 }
