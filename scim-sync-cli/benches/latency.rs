@@ -15,14 +15,16 @@
 //! in-flight bound the binary reached (its report's `requests.*.concurrency_reached`) — and
 //! beside the load generator's ceiling: the same requests sent by a plain reqwest client,
 //! unordered, with the same in-flight bound per end, to the same delayed servers, measured in
-//! the same run.
+//! the same run (both ends' reads at once, then the writes: no syncer can write before it
+//! has read).
 //!
 //! Prints figures; asserts nothing about time, only request counts (a no-op writes nothing,
 //! an initial sync creates every user, each run reads only its own source). The binary runs
 //! with the CLI's defaults for concurrency and page size.
 //!
 //! `BENCH_LATENCY_USERS` (default 10000), `BENCH_RTT_MS` (default 50); `BENCH_SMOKE=1`
-//! runs 200 users at 5 ms (CI).
+//! runs 200 users at 5 ms (CI). `BENCH_SYNC_CONCURRENCY` runs the binary with that
+//! `--concurrency` (`SYNC_CONCURRENCY`) instead of the default.
 
 mod support;
 
@@ -64,6 +66,9 @@ fn main() {
     let smoke = std::env::var_os("BENCH_SMOKE").is_some();
     let users = env_usize("BENCH_LATENCY_USERS", if smoke { 200 } else { 10_000 });
     let rtt = Duration::from_millis(env_usize("BENCH_RTT_MS", if smoke { 5 } else { 50 }) as u64);
+    let concurrency = std::env::var("BENCH_SYNC_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -83,15 +88,22 @@ fn main() {
         rtt.as_millis()
     );
     println!(
-        "# the binary runs with the CLI's defaults: --concurrency {CLI_CONCURRENCY}, \
-         --key-concurrency {CLI_KEY_CONCURRENCY}, --max-concurrency {CLI_MAX_CONCURRENCY} \
-         (the in-flight bound adapts between them), --page-size {CLI_PAGE_SIZE} (SCIM), \
-         {REST_PAGE_SIZE} users per REST page"
+        "# the binary runs with {}: --concurrency {}, --key-concurrency \
+         {CLI_KEY_CONCURRENCY}, --max-concurrency {CLI_MAX_CONCURRENCY} (the in-flight bound \
+         adapts between them), --page-size {CLI_PAGE_SIZE} (SCIM), {REST_PAGE_SIZE} users per \
+         REST page",
+        if concurrency.is_some() {
+            "SYNC_CONCURRENCY set, the rest the CLI's defaults"
+        } else {
+            "the CLI's defaults"
+        },
+        concurrency.unwrap_or(CLI_CONCURRENCY)
     );
     println!(
         "# floor = requests on the critical path × RTT ÷ requests in flight (the bound the \
          binary reached per end); ceiling = the same requests from a plain load generator, \
-         unordered, the same bound per end, the same delayed servers\n"
+         unordered, the same bound per end, the same delayed servers: both ends' reads at \
+         once, then the writes\n"
     );
 
     let mut org = Org::generate(users, 42);
@@ -104,6 +116,7 @@ fn main() {
         directory: &directory,
         rest: &rest,
         rtt,
+        concurrency,
         http: reqwest::Client::new(),
     };
 
@@ -382,6 +395,8 @@ struct Ends<'a> {
     directory: &'a ServerHandle,
     rest: &'a RestStandIn,
     rtt: Duration,
+    /// `SYNC_CONCURRENCY` for the binary (`None`: the CLI's default).
+    concurrency: Option<usize>,
     http: reqwest::Client,
 }
 
@@ -397,6 +412,9 @@ impl Ends<'_> {
             ("CW_SCIM_BEARER_TOKEN", TOKEN.to_owned()),
             ("ACTIVATE_ORG_NAME", ORG_NAME.to_owned()),
         ];
+        if let Some(n) = self.concurrency {
+            envs.push(("SYNC_CONCURRENCY", n.to_string()));
+        }
         match source {
             SourceKind::Rest => envs.extend([
                 ("ACTIVATE_API_KEY", API_KEY.to_owned()),
@@ -447,6 +465,7 @@ impl Ends<'_> {
             source,
             tenant: tenant.to_owned(),
             rtt: self.rtt,
+            start_concurrency: self.concurrency.unwrap_or(CLI_CONCURRENCY),
             wall,
             peak_rss_kib,
             report,
@@ -473,67 +492,80 @@ impl Ends<'_> {
         (replays, auth, run.bound("activate"))
     }
 
-    /// The initial sync's ceiling: the source's requests replayed, and at the same time the
-    /// same writes as the binary's (every user, every group, the member PATCHes) sent into
-    /// a fresh tenant.
-    async fn initial_ceiling(&self, run: &Measured, org: &Org) -> Duration {
+    /// The target's reads of `run`, sent to `tenant`.
+    fn target_reads(&self, run: &Measured, tenant: &str) -> Vec<Replay> {
+        let (from, to) = (format!("/{}/v2/", run.tenant), format!("/{tenant}/v2/"));
+        run.target
+            .iter()
+            .filter(|r| r.method == "GET")
+            .map(|r| Replay::get(self.record_url(self.target, r).replacen(&from, &to, 1)))
+            .collect()
+    }
+
+    /// Both ends' reads at once, each end at its bound, as the binary reads them.
+    async fn replay_reads(&self, run: &Measured, target: Vec<Replay>) {
         let (source, auth, source_bound) = self.source_replays(run);
-        let base = self.target.tenant_url(&format!("ceiling-{}", run.tenant));
-        let started = std::time::Instant::now();
+        let target_auth = format!("Bearer {TOKEN}");
         tokio::join!(
             replay(&self.http, source, auth.as_deref(), source_bound),
-            create_all(
-                &base,
-                TOKEN,
-                org,
-                run.target_count("PATCH Groups"),
-                run.bound("scim")
-            ),
+            replay(&self.http, target, Some(&target_auth), run.bound("scim")),
         );
+    }
+
+    /// The initial sync's ceiling: both ends' reads (the target's against a fresh tenant),
+    /// then the same writes as the binary's (every user, every group, the member PATCHes)
+    /// into that tenant.
+    async fn initial_ceiling(&self, run: &Measured, org: &Org) -> Duration {
+        let tenant = format!("ceiling-{}", run.tenant);
+        let started = std::time::Instant::now();
+        self.replay_reads(run, self.target_reads(run, &tenant))
+            .await;
+        create_all(
+            &self.target.tenant_url(&tenant),
+            TOKEN,
+            org,
+            run.target_count("PATCH Groups"),
+            run.bound("scim"),
+        )
+        .await;
         started.elapsed()
     }
 
-    /// The ceiling of a run into a populated tenant: every request of both ends sent again,
-    /// the reads as they were, each write as a PATCH of the same record that sets a value it
-    /// already holds (`active` of a user, `displayName` of a group), so that the target's
-    /// state stays the run's.
+    /// The ceiling of a run into a populated tenant: both ends' reads as they were, then
+    /// each write as a PATCH of the same record that sets a value it already holds (`active`
+    /// of a user, `displayName` of a group), so that the target's state stays the run's.
     async fn replay_ceiling(&self, run: &Measured) -> Duration {
-        let (source, auth, source_bound) = self.source_replays(run);
         let store = self.target.tenant(&run.tenant);
-        let target: Vec<Replay> = run
+        let writes: Vec<Replay> = run
             .target
             .iter()
+            .filter(|r| r.method != "GET")
             .map(|r| {
                 let url = self.record_url(self.target, r);
-                if r.method == "GET" {
-                    return Replay::get(url);
-                }
                 let (kind, attribute) = if r.path.contains("/Users/") {
                     (ResourceKind::User, "active")
                 } else {
                     (ResourceKind::Group, "displayName")
                 };
                 let id = r.path.rsplit('/').next().unwrap_or_default();
-                match store.get(kind, id) {
-                    Some(record) => Replay {
-                        method: "PATCH",
-                        url,
-                        body: Some(json!({
-                            "schemas": [PATCH_OP],
-                            "Operations": [{"op": "replace", "path": attribute, "value": record[attribute]}],
-                        })),
-                    },
-                    // not a write to one record: read it instead
-                    None => Replay::get(url),
+                let record = store
+                    .get(kind, id)
+                    .unwrap_or_else(|| panic!("{} {} names no record", r.method, r.path));
+                Replay {
+                    method: "PATCH",
+                    url,
+                    body: Some(json!({
+                        "schemas": [PATCH_OP],
+                        "Operations": [{"op": "replace", "path": attribute, "value": record[attribute]}],
+                    })),
                 }
             })
             .collect();
         let target_auth = format!("Bearer {TOKEN}");
         let started = std::time::Instant::now();
-        tokio::join!(
-            replay(&self.http, source, auth.as_deref(), source_bound),
-            replay(&self.http, target, Some(&target_auth), run.bound("scim")),
-        );
+        self.replay_reads(run, self.target_reads(run, &run.tenant))
+            .await;
+        replay(&self.http, writes, Some(&target_auth), run.bound("scim")).await;
         started.elapsed()
     }
 }
@@ -544,6 +576,8 @@ struct Measured {
     source: SourceKind,
     tenant: String,
     rtt: Duration,
+    /// The `--concurrency` the binary ran with (its target bound's start, its writes).
+    start_concurrency: usize,
     wall: Duration,
     peak_rss_kib: u64,
     report: Value,
@@ -698,7 +732,7 @@ impl Measured {
             SourceKind::Rest => CLI_KEY_CONCURRENCY,
             SourceKind::Scim => 8, // the SCIM directory client starts at 8
         };
-        let at_start = self.critical_path(CLI_CONCURRENCY, start_bound);
+        let at_start = self.critical_path(self.start_concurrency, start_bound);
         let [read, plan, apply] = phases(&self.report);
         println!("\n## {}", self.label);
         println!(
@@ -755,8 +789,9 @@ impl Measured {
             path.writes
         );
         println!(
-            "  (at the starting bounds, target {CLI_CONCURRENCY} and source {start_bound} in \
-             flight, the floor would be {:.2} s)",
+            "  (at the starting bounds, target {} and source {start_bound} in flight, the floor \
+             would be {:.2} s)",
+            self.start_concurrency,
             (self.rtt * at_start.round_trips() as u32).as_secs_f64()
         );
         println!(
