@@ -12,6 +12,7 @@ const BENCHES: &[(&str, &str)] = &[
     ("scim-diff", "plan"),
     ("scim-server", "throughput"),
     ("scim-sync-cli", "sync"),
+    ("scim-sync-cli", "latency"),
 ];
 
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
@@ -33,6 +34,8 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
             ("BENCH_USERS", "200"),
             ("BENCH_PEER_USERS", "20"),
             ("PLAN_BENCH_SIZES", "2000"),
+            ("BENCH_LATENCY_USERS", "200"),
+            ("BENCH_RTT_MS", "5"),
         ]);
     }
     if smoke {
