@@ -1270,3 +1270,39 @@ async fn usernames_differing_only_in_case_are_not_guessed_between() {
         snap.warnings
     );
 }
+
+#[tokio::test]
+async fn the_pages_after_the_first_are_requested_together_and_none_past_the_end() {
+    const DELAY: Duration = Duration::from_millis(400);
+    let server = MockServer::start().await;
+    let users: Vec<Value> = (0..9).map(|i| user(&format!("u{i}"), true)).collect();
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for skip in (0..9).step_by(2) {
+        let page = users[skip..(skip + 2).min(9)].to_vec();
+        let arrivals = arrivals.clone();
+        Mock::given(query_param("skip", skip.to_string().as_str()))
+            .respond_with(move |_: &wiremock::Request| {
+                arrivals.lock().unwrap().push((skip, Instant::now()));
+                users_page(9, &page).set_delay(DELAY)
+            })
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let client = builder(&server).page_size(2).build().unwrap();
+    let read = client.users().await.unwrap();
+    let names: Vec<&str> = read.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(
+        names,
+        ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"]
+    );
+    // five pages, each once (the mocks expect it): nothing past skip=8
+    assert_eq!(client.stats().requests, 5);
+    let arrivals = arrivals.lock().unwrap().clone();
+    let (first, later) = arrivals.split_first().unwrap();
+    assert_eq!(first.0, 0, "the first page first: it gives the total");
+    // every later page was asked for before any of them was answered
+    let earliest = later.iter().map(|(_, at)| *at).min().unwrap();
+    let latest = later.iter().map(|(_, at)| *at).max().unwrap();
+    assert!(latest < earliest + DELAY, "{arrivals:?}");
+}
