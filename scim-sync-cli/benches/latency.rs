@@ -697,10 +697,11 @@ impl Measured {
         let n = |k: &str| source.get(k).copied().unwrap_or(0);
         let source = match self.source {
             SourceKind::Scim => walk(n("list pages"), n("discovery"), source_bound),
-            // user pages one after another, the group list, then the member lists, then the
-            // key listings, `source_bound` at a time
+            // the first user page, then the others `source_bound` at a time, the group list,
+            // then the member lists, then the key listings, `source_bound` at a time
             SourceKind::Rest => {
-                n("user pages")
+                n("user pages").min(1)
+                    + waves(n("user pages").saturating_sub(1), source_bound)
                     + n("group lists")
                     + waves(n("member lists"), source_bound)
                     + waves(n("key listings"), source_bound)
