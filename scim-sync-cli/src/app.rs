@@ -166,7 +166,7 @@ async fn finish_command(
         tracing::warn!(error = %e, "the run's metrics were not pushed");
         report.warn(format!("the run's metrics were not pushed: {e}"));
     }
-    emit(config.opts.output, &report);
+    print(config.opts.output, &report, || report.render_text());
     report.log_summary();
     report.outcome
 }
@@ -210,7 +210,7 @@ pub fn finish_early(
     let mut report = crate::report::new(command, config.opts.dry_run);
     report.error = Some(error);
     report.finish(outcome);
-    emit(config.opts.output, &report);
+    print(config.opts.output, &report, || report.render_text());
     report.log_summary();
     outcome
 }
@@ -268,14 +268,8 @@ fn observer(
     Arc::new(observer.on_planned(Box::new(move |plan, observed| {
         let text = text.render(&Review::new(plan, observed), dry_run, wording);
         // the plan quotes ACTIVATE's and the target's text: no control sequence passes
-        print!("{}", escape_controls(&text, true));
-        let _ = std::io::Write::flush(&mut std::io::stdout());
+        stdout(&escape_controls(&text, true));
     })))
-}
-
-/// Prints a report on stdout in the configured format.
-pub fn emit(output: OutputFormat, report: &Report) {
-    print(output, report, || report.render_text());
 }
 
 /// Prints a command's document on stdout: one JSON object, or its text. The text quotes
@@ -283,7 +277,18 @@ pub fn emit(output: OutputFormat, report: &Report) {
 /// sequence.
 pub fn print<T: serde::Serialize>(output: OutputFormat, doc: &T, text: impl FnOnce() -> String) {
     match output {
-        OutputFormat::Json => println!("{}", serde_json::to_string(doc).unwrap_or_default()),
-        OutputFormat::Text => print!("{}", escape_controls(&text(), true)),
+        OutputFormat::Json => stdout(&format!(
+            "{}\n",
+            serde_json::to_string(doc).unwrap_or_default()
+        )),
+        OutputFormat::Text => stdout(&escape_controls(&text(), true)),
     }
+}
+
+/// Writes on stdout, now. A reader that went away (`| head`) ends the output, not the run:
+/// the exit code still says how the run went.
+pub fn stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

@@ -93,7 +93,7 @@ fn usage_error(json_for: Option<&'static str>, rendered: &str) -> ExitCode {
         let mut report = report::new(command, false);
         report.error = Some(message.trim_start_matches("error: ").to_owned());
         report.finish(exit::Outcome::Usage);
-        println!("{}", report.to_json());
+        app::stdout(&format!("{}\n", report.to_json()));
     }
     exit::Outcome::Usage.into()
 }

@@ -407,3 +407,22 @@ fn an_env_file_error_names_the_line_and_never_quotes_it() {
     assert!(r.stderr.contains("line 3"), "{}", r.all());
     assert!(!r.stderr.contains("s3cr3t"), "{}", r.all());
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_not_the_run() {
+    // `pw-activate-scim-sync demo | head -1`: the pipe is closed before the report is written
+    for output in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = crate::support::command(dir.path())
+            .args(["demo", "--output", output])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
+}
