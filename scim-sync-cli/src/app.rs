@@ -243,12 +243,7 @@ fn reconciler(
         .concurrency(config.opts.concurrency)
         .mass_change_approval(effective.approval.clone())
         .stop_handle(stop.clone())
-        .observer(observer(
-            config,
-            report,
-            scim,
-            source.activate_client().cloned(),
-        ))
+        .observer(observer(config, report, scim, Some(source)))
 }
 
 /// Progress lines, and the plan printed before the first write when `report` is to show it
@@ -257,10 +252,10 @@ fn observer(
     config: &Config,
     report: &Report,
     scim: &ScimClient,
-    activate: Option<activate_client::ActivateClient>,
+    source: Option<&Source>,
 ) -> Arc<ProgressObserver> {
     let style = crate::logging::progress_style(config);
-    let observer = ProgressObserver::new(style, scim.clone(), activate);
+    let observer = ProgressObserver::new(style, scim.clone(), source);
     if !report.plan_shown {
         return Arc::new(observer);
     }

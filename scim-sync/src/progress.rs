@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use scim_diff::{ObservedState, Plan};
 
-use crate::{ActivateClient, Observer, Phase, ScimClient};
+use crate::{Observer, Phase, ScimClient, Source};
 
 /// Whether a progress line is on screen (log lines clear it first).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -197,19 +197,20 @@ pub type OnPlanned = Box<dyn Fn(&Plan, &ObservedState) + Send + Sync>;
 pub struct ProgressObserver {
     style: ProgressStyle,
     scim: ScimClient,
-    activate: Option<ActivateClient>,
+    /// The source, when it sends requests (the ACTIVATE API, a SCIM directory).
+    source: Option<Source>,
     current: tokio::sync::Mutex<Option<Progress>>,
     on_planned: Option<OnPlanned>,
 }
 
 impl ProgressObserver {
-    /// Progress in `style`, counting the requests of `scim` and (for an ACTIVATE source)
-    /// `activate`.
-    pub fn new(style: ProgressStyle, scim: ScimClient, activate: Option<ActivateClient>) -> Self {
+    /// Progress in `style`, counting the requests of `scim` and of `source` when it sends
+    /// any (the ACTIVATE API, ACTIVATE's SCIM API or another SCIM directory).
+    pub fn new(style: ProgressStyle, scim: ScimClient, source: Option<&Source>) -> Self {
         Self {
             style,
             scim,
-            activate,
+            source: source.filter(|s| s.stats().is_some()).cloned(),
             current: tokio::sync::Mutex::new(None),
             on_planned: None,
         }
@@ -222,19 +223,23 @@ impl ProgressObserver {
     }
 }
 
+/// The requests both ends have answered so far.
+fn reading_requests(scim: &ScimClient, source: Option<&Source>) -> u64 {
+    let source = source.and_then(Source::stats).map_or(0, |s| s.requests);
+    scim.stats().requests + source
+}
+
 #[async_trait::async_trait]
 impl Observer for ProgressObserver {
     async fn phase_started(&self, phase: Phase) {
         let progress = match phase {
             Phase::Reading => {
-                let (scim, activate) = (self.scim.clone(), self.activate.clone());
+                let (scim, source) = (self.scim.clone(), self.source.clone());
                 Progress::start(
                     self.style,
                     "reading ACTIVATE and the target",
                     None,
-                    move || {
-                        scim.stats().requests + activate.as_ref().map_or(0, |a| a.stats().requests)
-                    },
+                    move || reading_requests(&scim, source.as_ref()),
                 )
             }
             Phase::Applying { operations } => {
@@ -264,6 +269,38 @@ impl Observer for ProgressObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn reading_counts_the_requests_of_a_scim_directory_source_too() {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::any};
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let client = |path: &str| {
+            ScimClient::builder(&format!("{}/{path}", server.uri()))
+                .bearer_token("tok".into())
+                .build()
+                .unwrap()
+        };
+        let (target, directory) = (client("target"), client("directory"));
+        let source = Source::ScimDirectory(crate::directory::ScimDirectory::new(directory));
+        let observer = ProgressObserver::new(ProgressStyle::Off, target.clone(), Some(&source));
+        let Some(Source::ScimDirectory(held)) = &observer.source else {
+            panic!("the directory source is kept for counting");
+        };
+        let _ = held.client().users().get("someone").await;
+        let _ = target.users().get("someone").await;
+        assert_eq!(reading_requests(&target, observer.source.as_ref()), 2);
+        // a file source sends nothing, and is not kept
+        let file = Source::ExportFile {
+            path: "org.json".into(),
+            max_bytes: 1,
+        };
+        let observer = ProgressObserver::new(ProgressStyle::Off, target.clone(), Some(&file));
+        assert!(observer.source.is_none());
+    }
 
     #[test]
     fn renders_a_bar_or_a_counter() {
