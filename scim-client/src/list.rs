@@ -185,6 +185,57 @@ pub(crate) enum WalkError {
     TooLarge(crate::ReadLimit, String),
 }
 
+/// The bounds of one walk, index or cursor: records announced or read, pages requested.
+#[derive(Debug, Clone, Copy)]
+struct WalkLimits {
+    max_records: u64,
+    max_pages: u64,
+}
+
+impl WalkLimits {
+    /// A list that says it holds more records than the client reads.
+    fn announced(self, total_results: Option<u64>) -> Result<(), WalkError> {
+        match total_results {
+            Some(total) if total > self.max_records => Err(WalkError::TooLarge(
+                crate::ReadLimit::ListRecords,
+                format!(
+                    "the list says it holds {total} records, more than the {} this client reads",
+                    self.max_records
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A list whose pages held more records than the client reads.
+    fn read(self, records: u64) -> Result<(), WalkError> {
+        if records <= self.max_records {
+            return Ok(());
+        }
+        Err(WalkError::TooLarge(
+            crate::ReadLimit::ListRecords,
+            format!(
+                "the list goes on past {} records, the most this client reads",
+                self.max_records
+            ),
+        ))
+    }
+
+    /// A list that goes on after `pages` pages, as many as the client requests.
+    fn requested(self, pages: u64) -> Result<(), WalkError> {
+        if pages < self.max_pages {
+            return Ok(());
+        }
+        Err(WalkError::TooLarge(
+            crate::ReadLimit::ListPages,
+            format!(
+                "the list goes on past {} pages, the most this client requests",
+                self.max_pages
+            ),
+        ))
+    }
+}
+
 /// The state of one paging walk: checks every page and says where to go next.
 #[derive(Debug)]
 pub(crate) struct PageWalk {
@@ -194,8 +245,7 @@ pub(crate) struct PageWalk {
     total: Option<u64>,
     done: bool,
     pages: u64,
-    max_records: u64,
-    max_pages: u64,
+    limits: WalkLimits,
 }
 
 impl PageWalk {
@@ -212,8 +262,10 @@ impl PageWalk {
             total: None,
             done: false,
             pages: 0,
-            max_records,
-            max_pages,
+            limits: WalkLimits {
+                max_records,
+                max_pages,
+            },
         }
     }
 
@@ -233,38 +285,14 @@ impl PageWalk {
         ids: impl IntoIterator<Item = Option<&'a str>>,
     ) -> Result<(), WalkError> {
         self.pages += 1;
-        if let Some(total) = total_results
-            && total > self.max_records
-        {
-            return Err(WalkError::TooLarge(
-                crate::ReadLimit::ListRecords,
-                format!(
-                    "the list says it holds {total} records, more than the {} this client reads",
-                    self.max_records
-                ),
-            ));
-        }
+        self.limits.announced(total_results)?;
         self.check(total_results, ids)
             .map_err(WalkError::Inconsistent)?;
-        if self.collected() > self.max_records {
-            return Err(WalkError::TooLarge(
-                crate::ReadLimit::ListRecords,
-                format!(
-                    "the list goes on past {} records, the most this client reads",
-                    self.max_records
-                ),
-            ));
+        self.limits.read(self.collected())?;
+        if self.done {
+            return Ok(());
         }
-        if !self.done && self.pages >= self.max_pages {
-            return Err(WalkError::TooLarge(
-                crate::ReadLimit::ListPages,
-                format!(
-                    "the list goes on past {} pages, the most this client requests",
-                    self.max_pages
-                ),
-            ));
-        }
-        Ok(())
+        self.limits.requested(self.pages)
     }
 
     /// The consistency checks of [`accept`](Self::accept).
@@ -363,8 +391,7 @@ pub(crate) struct CursorWalk {
     followed: HashSet<String>,
     done: bool,
     pages: u64,
-    max_records: u64,
-    max_pages: u64,
+    limits: WalkLimits,
 }
 
 impl CursorWalk {
@@ -376,8 +403,10 @@ impl CursorWalk {
             followed: HashSet::new(),
             done: false,
             pages: 0,
-            max_records,
-            max_pages,
+            limits: WalkLimits {
+                max_records,
+                max_pages,
+            },
         }
     }
 
@@ -399,17 +428,7 @@ impl CursorWalk {
     ) -> Result<(), WalkError> {
         self.pages += 1;
         let first = self.next.is_empty();
-        if let Some(total) = total_results
-            && total > self.max_records
-        {
-            return Err(WalkError::TooLarge(
-                crate::ReadLimit::ListRecords,
-                format!(
-                    "the list says it holds {total} records, more than the {} this client reads",
-                    self.max_records
-                ),
-            ));
-        }
+        self.limits.announced(total_results)?;
         let mut n = 0u64;
         for id in ids {
             let id = id.ok_or_else(|| {
@@ -423,15 +442,7 @@ impl CursorWalk {
             }
             n += 1;
         }
-        if self.collected() > self.max_records {
-            return Err(WalkError::TooLarge(
-                crate::ReadLimit::ListRecords,
-                format!(
-                    "the list goes on past {} records, the most this client reads",
-                    self.max_records
-                ),
-            ));
-        }
+        self.limits.read(self.collected())?;
         match next_cursor {
             None => {
                 if first && total_results.is_some_and(|total| total > n) {
@@ -466,16 +477,7 @@ impl CursorWalk {
                 self.next = c.to_owned();
             }
         }
-        if self.pages >= self.max_pages {
-            return Err(WalkError::TooLarge(
-                crate::ReadLimit::ListPages,
-                format!(
-                    "the list goes on past {} pages, the most this client requests",
-                    self.max_pages
-                ),
-            ));
-        }
-        Ok(())
+        self.limits.requested(self.pages)
     }
 }
 
